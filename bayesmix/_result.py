@@ -1,0 +1,92 @@
+"""Conventions of a bayesmix fit result (an ``xarray.DataTree``).
+
+Attrs on the root node:
+
+``bayesmix_family``, ``bayesmix_settings`` (JSON), ``bayesmix_priors`` (JSON),
+``bayesmix_version``, ``method``, ``sampler``, ``random_seed``, ``wall_time_s``,
+``fit_settings`` (JSON). Everything is a str or number so that results
+round-trip through netCDF unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayesmix._density import chunked_over_draws, mixture_log_density
+from bayesmix._validation import Data
+from bayesmix._version import __version__
+from bayesmix.models._base import ModelInfo
+from bayesmix.priors import priors_from_json, priors_to_json
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
+    """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id)."""
+    X = info.data.values
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    flat = [
+        posterior[name]
+        .transpose(*SAMPLE_DIMS, ...)
+        .values.reshape(n_chain * n_draw, *posterior[name].shape[2:])
+        for name in ("weights", "means", "covariances")
+    ]
+    values = chunked_over_draws(mixture_log_density, X, *flat).reshape(n_chain, n_draw, -1)
+    coords = {
+        "chain": posterior["chain"].values,
+        "draw": posterior["draw"].values,
+        "obs_id": np.arange(X.shape[0]),
+    }
+    return xr.Dataset({info.observed: (("chain", "draw", "obs_id"), values)}, coords=coords)
+
+
+def observed_dataset(info: ModelInfo) -> xr.Dataset:
+    data = info.data
+    return xr.Dataset(
+        {info.observed: (("obs_id", "feature"), data.values)},
+        coords={"obs_id": np.arange(data.n_obs), "feature": data.feature_names},
+    )
+
+
+def result_attrs(info: ModelInfo, *, fit_settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    attrs = {
+        "bayesmix_family": info.family,
+        "bayesmix_settings": json.dumps(info.settings, sort_keys=True),
+        "bayesmix_priors": priors_to_json(info.priors),
+        "bayesmix_version": __version__,
+        "fit_settings": json.dumps(fit_settings, sort_keys=True),
+    }
+    attrs.update(extra)
+    return attrs
+
+
+def check_result(result: Any, *, name: str = "result") -> xr.DataTree:
+    """Check that ``result`` is a bayesmix fit result."""
+    if not isinstance(result, xr.DataTree):
+        raise TypeError(
+            f"Argument `{name}` must be an xarray.DataTree from bayesmix.fit but got {type(result).__name__}."
+        )
+    if "bayesmix_family" not in result.attrs or "posterior" not in result.children:
+        raise ValueError(
+            f"Argument `{name}` is not a bayesmix fit result (no posterior group or no "
+            "bayesmix attrs); produce it with bayesmix.fit."
+        )
+    return result
+
+
+def settings_of(result: xr.DataTree) -> dict[str, Any]:
+    return json.loads(result.attrs["bayesmix_settings"])
+
+
+def priors_of(result: xr.DataTree) -> dict[str, Any]:
+    """The priors recorded in a result, as :class:`bayesmix.Prior` objects and numbers."""
+    return priors_from_json(result.attrs["bayesmix_priors"])
+
+
+def observed_data_of(result: xr.DataTree) -> Data:
+    da = next(iter(result["observed_data"].data_vars.values()))
+    return Data(values=np.asarray(da.values, float), feature_names=[str(f) for f in da["feature"].values])

@@ -1,0 +1,254 @@
+"""Fitting a bayesmix model: NUTS (nutpie, PyMC, numpyro) or ADVI, to an ``xarray.DataTree``."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from importlib.util import find_spec
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayesmix._result import log_likelihood_dataset, observed_dataset, result_attrs
+from bayesmix._validation import check_choice, check_positive_int
+from bayesmix.models._base import ModelInfo, get_info
+from bayesmix.models._covariance import initial_values_from_covariances
+
+METHODS = ("nuts", "advi", "fullrank_advi")
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+
+
+def fit(
+    model: pm.Model,
+    *,
+    method: str = "nuts",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str = "nutpie",
+    init: xr.Dataset | None = None,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    **kwargs: Any,
+) -> xr.DataTree:
+    """Fit a model built by a bayesmix factory and return its posterior.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        A model from :mod:`bayesmix.models`.
+    method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
+        NUTS sampling, or mean-field / full-rank automatic differentiation
+        variational inference. ADVI results have one chain of ``draws`` draws
+        from the fitted approximation and keep the ELBO history in the
+        ``fit_history`` group.
+    draws, tune, chains : int
+        Kept draws per chain, warm-up iterations per chain, number of chains.
+        For ADVI, ``tune`` is ignored and ``chains`` must be left at its
+        default; the number of optimization steps is ``n`` (default 20000,
+        passed through ``kwargs``).
+    sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
+        The NUTS implementation. nutpie compiles the model with its JAX
+        backend when JAX is installed (a few seconds) and with numba otherwise
+        (about a minute on a cold cache); "numpyro" needs the ``jax`` extra.
+    init : xarray.Dataset, optional
+        An EM result from :func:`bayesmix.em` with the model's number of
+        components. Every chain then starts at the EM means (the other
+        parameters at the EM values, jittered on the unconstrained scale), so
+        all chains begin in the same labelling: label switching between
+        chains is avoided unless the posterior really has several modes, and
+        warm-up starts in the bulk of the posterior rather than far out.
+        Without it, chains start at jittered prior central points and usually
+        settle in different labellings; :func:`bayesmix.relabel` fixes that
+        afterwards.
+    random_seed : int, optional
+        Seed for the sampler or optimizer; the same seed gives the same draws.
+        When omitted one is drawn and recorded in the result's attrs.
+    progressbar : bool, default True
+        Show the sampler's progress.
+    **kwargs
+        Passed to the sampler: ``nutpie.sample``, ``pymc.sample`` or
+        ``pymc.fit`` (e.g. ``target_accept``, or ``n`` for ADVI).
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``log_likelihood`` (pointwise,
+        dims chain, draw, obs_id) and ``observed_data``; attrs name the model
+        family, its settings, the priors, the method and sampler, the seed, the
+        bayesmix version and the wall time in seconds.
+    """
+    if not isinstance(model, pm.Model):
+        raise TypeError(
+            f"Argument `model` must be a pymc.Model built by a bayesmix factory "
+            f"(e.g. bayesmix.models.gmm) but got {type(model).__name__}."
+        )
+    info = get_info(model)
+    if info is None:
+        raise ValueError(
+            "Argument `model` was not built by a bayesmix factory; build it with "
+            "bayesmix.models.gmm (or another factory in bayesmix.models)."
+        )
+    method = check_choice(method, METHODS, name="method")
+    sampler = check_choice(sampler, SAMPLERS, name="sampler")
+    draws = check_positive_int(draws, name="draws")
+    chains = check_positive_int(chains, name="chains")
+    tune = check_positive_int(tune, name="tune", allow_zero=True)
+    if method == "nuts" and sampler == "numpyro" and find_spec("numpyro") is None:
+        raise ValueError(
+            "sampler='numpyro' needs the optional JAX stack; install it with "
+            "`pip install 'bayesmix[jax]'` or choose sampler='nutpie'."
+        )
+    if random_seed is None:
+        random_seed = secrets.randbelow(2**31)
+    elif isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer):
+        raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
+    initial = _initial_values(info, init) if init is not None else None
+
+    start = time.perf_counter()
+    if method == "nuts":
+        tree = _run_nuts(model, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
+    else:
+        if chains != 4:
+            raise ValueError(
+                f"Argument `chains` does not apply to method={method!r} (one approximation); "
+                "leave it at its default."
+            )
+        tree = _run_advi(model, method, draws, initial, random_seed, progressbar, kwargs)
+    wall_time = time.perf_counter() - start
+
+    result = xr.DataTree.from_dict(
+        {
+            "posterior": tree["posterior"].to_dataset(),
+            "sample_stats": tree["sample_stats"].to_dataset(),
+            "log_likelihood": log_likelihood_dataset(tree["posterior"].to_dataset(), info),
+            "observed_data": observed_dataset(info),
+            **({"fit_history": tree["fit_history"].to_dataset()} if "fit_history" in tree else {}),
+        }
+    )
+    result.attrs = result_attrs(
+        info,
+        method=method,
+        sampler=sampler if method == "nuts" else "pymc",
+        random_seed=int(random_seed),
+        wall_time_s=wall_time,
+        fit_settings={"draws": draws, "tune": tune, "chains": chains, "init": init is not None},
+    )
+    return result
+
+
+def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, kwargs):
+    if sampler == "nutpie":
+        import nutpie
+
+        backend = "jax" if find_spec("jax") is not None else "numba"
+        compile_kwargs = {
+            "backend": backend,
+            "gradient_backend": "jax" if backend == "jax" else "pytensor",
+        }
+        if initial is not None:
+            # Start every chain at the EM means; jitter the other parameters only.
+            compile_kwargs["initial_points"] = initial
+            compile_kwargs["jitter_rvs"] = {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="nutpie")
+            compiled = nutpie.compile_pymc_model(model, **compile_kwargs)
+            return nutpie.sample(
+                compiled,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=int(seed),
+                progress_bar=progressbar,
+                save_warmup=False,
+                **kwargs,
+            )
+    sample_kwargs = dict(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=int(seed),
+        progressbar=progressbar,
+        compute_convergence_checks=False,
+        model=model,
+    )
+    if initial is not None:
+        sample_kwargs["initvals"] = initial
+        if sampler == "pymc":
+            sample_kwargs["init"] = "adapt_diag"  # chains start exactly at EM
+    if sampler == "numpyro":
+        sample_kwargs["nuts_sampler"] = "numpyro"
+    return pm.sample(**sample_kwargs, **kwargs)
+
+
+def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
+    n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
+    with model:
+        approx = pm.fit(
+            n=n_steps,
+            method=method,
+            random_seed=int(seed),
+            progressbar=progressbar,
+            start=initial,
+            **kwargs,
+        )
+        tree = approx.sample(draws, random_seed=int(seed) + 1)
+    posterior = tree["posterior"].to_dataset()
+    elbo = -np.asarray(approx.hist, dtype=float)
+    history = xr.Dataset(
+        {"elbo": ("iteration", elbo)},
+        attrs={"method": method, "n_steps": n_steps},
+    )
+    log_lik = log_likelihood_dataset(posterior, get_info(model))
+    lp = _log_density_of_draws(model, tree, log_lik)
+    stats = xr.Dataset({"lp": (("chain", "draw"), lp)})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
+
+
+def _log_density_of_draws(model: pm.Model, tree: xr.DataTree, log_lik: xr.Dataset) -> np.ndarray:
+    """Unnormalized log posterior density (constrained scale) of every draw."""
+    prior = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False, progressbar=False)
+    sample_dims = ("chain", "draw")
+    total = sum(da.sum([d for d in da.dims if d not in sample_dims]) for da in prior.values())
+    total = total + sum(da.sum([d for d in da.dims if d not in sample_dims]) for da in log_lik.values())
+    return np.asarray(total.transpose(*sample_dims).values)
+
+
+def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:
+    """Initial values (constrained scale) of the free variables from an EM result."""
+    if not isinstance(init, xr.Dataset) or not {"weights", "means", "covariances"} <= set(init):
+        raise TypeError(
+            "Argument `init` must be an EM result from bayesmix.em (an xarray.Dataset with "
+            f"weights, means and covariances) but got {type(init).__name__}."
+        )
+    K = info.settings.get("n_components", info.settings.get("truncation"))
+    if init.sizes.get("component") != K or init.sizes.get("feature") != info.data.n_features:
+        raise ValueError(
+            f"Argument `init` has {init.sizes.get('component')} components and "
+            f"{init.sizes.get('feature')} features but the model has {K} and "
+            f"{info.data.n_features}; run bayesmix.em with the model's n_components."
+        )
+    weights = np.clip(init["weights"].values, 1e-3, None)
+    means = init["means"].values
+    covariances = init["covariances"].values
+    order = np.argsort(means[:, 0]) if info.settings.get("order_means") else np.arange(K)
+    weights, means, covariances = (
+        weights[order] / weights[order].sum(),
+        means[order],
+        covariances[order],
+    )
+    covariance = info.settings["covariance"]
+    if covariance == "tied":
+        covariances = np.broadcast_to(np.average(covariances, axis=0, weights=weights), covariances.shape)
+    values: dict[str, np.ndarray] = {"means": means}
+    if K > 1:
+        values["weights"] = weights
+    if info.settings.get("order_means") and K > 1:
+        values = {"weights": weights, "means_ordered": means[:, 0]}
+        if means.shape[1] > 1:
+            values["means_other"] = means[:, 1:]
+    values |= initial_values_from_covariances(covariance, np.asarray(covariances))
+    return values

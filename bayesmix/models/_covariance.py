@@ -1,0 +1,80 @@
+"""Covariance parametrizations shared by the finite and Dirichlet-process mixtures.
+
+Each builder creates the scale and correlation variables of one covariance
+type in the current PyMC model and returns the batched Cholesky factors
+``L`` of shape (n_components, n_features, n_features), so that the components'
+covariances are :math:`\\Sigma_k = L_k L_k^\\top`. Types follow scikit-learn:
+
+* ``full``: :math:`L_k = \\operatorname{diag}(s_k) \\, C_k`, a scale vector
+  :math:`s_k` and an LKJ correlation Cholesky factor :math:`C_k` per component;
+* ``tied``: one :math:`L = \\operatorname{diag}(s) \\, C` shared by all components;
+* ``diag``: :math:`L_k = \\operatorname{diag}(s_k)`;
+* ``spherical``: :math:`L_k = s_k I`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayesmix.priors import Prior
+
+COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
+
+
+def cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict):
+    """Create the covariance variables and return the (K, D, D) Cholesky factors."""
+    K, D = n_components, n_features
+    scales_prior: Prior = priors["scales"]
+    eye = pt.eye(D)
+    if covariance == "spherical":
+        scales = scales_prior.create("scales", dims="component")
+        return scales[:, None, None] * eye
+    if covariance == "diag":
+        scales = scales_prior.create("scales", dims=("component", "feature"))
+        return scales[:, :, None] * eye
+    if covariance == "full":
+        scales = scales_prior.create("scales", dims=("component", "feature"))
+        if D == 1:
+            return scales[:, :, None]
+        corr = pm.LKJCorr(
+            "corr_chol",
+            eta=priors["lkj_eta"],
+            n=D,
+            shape=(K, D, D),
+            dims=("component", "feature", "feature_bis"),
+        )
+        return scales[:, :, None] * corr
+    if covariance == "tied":
+        scales = scales_prior.create("scales", dims="feature")
+        shared = scales[:, None] * eye
+        if D > 1:
+            corr = pm.LKJCorr(
+                "corr_chol",
+                eta=priors["lkj_eta"],
+                n=D,
+                shape=(D, D),
+                dims=("feature", "feature_bis"),
+            )
+            shared = scales[:, None] * corr
+        return pt.broadcast_to(shared, (K, D, D))
+    raise ValueError(f"Unknown covariance {covariance!r}; choose one of {list(COVARIANCE_TYPES)}.")
+
+
+def initial_values_from_covariances(covariance: str, covariances: np.ndarray) -> dict[str, np.ndarray]:
+    """Constrained initial values of the scale/correlation variables for given covariances.
+
+    ``covariances`` has shape (K, D, D); used to start samplers at an EM solution.
+    """
+    sd = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))  # (K, D)
+    D = covariances.shape[-1]
+    if covariance == "spherical":
+        return {"scales": np.sqrt((sd**2).mean(-1))}
+    if covariance == "diag":
+        return {"scales": sd}
+    corr_chol = np.linalg.cholesky(covariances / (sd[..., :, None] * sd[..., None, :]))
+    if covariance == "full":
+        return {"scales": sd} | ({"corr_chol": corr_chol} if D > 1 else {})
+    # tied: every component has the same covariance
+    return {"scales": sd[0]} | ({"corr_chol": corr_chol[0]} if D > 1 else {})

@@ -1,0 +1,124 @@
+"""Pieces shared by the Gaussian-mixture factories (finite and Dirichlet process)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayesmix._validation import Data
+from bayesmix.priors import Prior, Role
+
+MEAN_DISTRIBUTIONS = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic")
+SCALE_DISTRIBUTIONS = (
+    "HalfNormal",
+    "HalfCauchy",
+    "HalfStudentT",
+    "Exponential",
+    "Gamma",
+    "InverseGamma",
+    "LogNormal",
+    "Weibull",
+)
+
+COMPONENT_ROLES = {
+    "means": Role("the prior of the component means", MEAN_DISTRIBUTIONS),
+    "scales": Role("the prior of the component standard deviations", SCALE_DISTRIBUTIONS),
+    "lkj_eta": Role("the LKJ shape of the component correlations", scalar=True),
+}
+
+
+def data_scale(data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature location and spread used to scale default priors.
+
+    A constant feature would give a zero spread and an improper prior; its
+    spread falls back to 1 (in the feature's units) so the prior stays proper.
+    """
+    center = data.values.mean(axis=0)
+    spread = data.values.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    return center, spread
+
+
+def default_component_priors(data: Data, covariance: str) -> dict:
+    """Weakly informative priors for means and scales, scaled to the data."""
+    center, spread = data_scale(data)
+    scale_sigma = float(np.sqrt(np.mean(spread**2))) if covariance == "spherical" else spread
+    return {
+        "means": Prior("Normal", mu=center, sigma=2.0 * spread),
+        "scales": Prior("HalfNormal", sigma=scale_sigma),
+        "lkj_eta": 2.0,
+    }
+
+
+def check_prior_shapes(priors: dict, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Check that every prior parameter broadcasts to its variable's shape."""
+    for key, shape in shapes.items():
+        prior = priors.get(key)
+        if not isinstance(prior, Prior):
+            continue
+        for param, value in prior.parameters.items():
+            param_shape = np.shape(value)
+            try:
+                out = np.broadcast_shapes(param_shape, shape)
+            except ValueError:
+                out = None
+            if out != shape:
+                raise ValueError(
+                    f"priors[{key!r}] parameter {param!r} has shape {param_shape}, which does not "
+                    f"broadcast to the variable's shape {shape}; give a scalar or one value per "
+                    "entry of the trailing dimension."
+                )
+
+
+def coords_for(data: Data, n_components: int) -> dict[str, list]:
+    return {
+        "obs_id": list(range(data.n_obs)),
+        "feature": data.feature_names,
+        "feature_bis": data.feature_names,
+        "component": list(range(n_components)),
+    }
+
+
+def ordered_means(prior: Prior, data: Data, n_components: int):
+    """Means whose first feature is ordered across components (Stan's ``ordered[K]``).
+
+    The first feature gets PyMC's ordered transform and an increasing initial
+    value at the data's quantiles, so samplers start without hand-made
+    initial values; the other features are unconstrained.
+    """
+    K, D = n_components, data.n_features
+    first = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 0] for k, v in prior.parameters.items()}
+    start = np.quantile(data.values[:, 0], (np.arange(K) + 0.5) / K)
+    start = start + 1e-3 * data_scale(data)[1][0] * np.arange(K)  # strictly increasing on ties
+    ordered = prior.pymc_class(
+        "means_ordered",
+        **first,
+        dims="component",
+        transform=pm.distributions.transforms.ordered,
+        initval=start,
+    )
+    if D == 1:
+        return pm.Deterministic("means", ordered[:, None], dims=("component", "feature"))
+    rest = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 1:] for k, v in prior.parameters.items()}
+    others = prior.pymc_class("means_other", **rest, shape=(K, D - 1))
+    return pm.Deterministic(
+        "means", pt.concatenate([ordered[:, None], others], axis=1), dims=("component", "feature")
+    )
+
+
+def gaussian_mixture_likelihood(data: Data, weights, means, chol) -> None:
+    """The observed mixture with labels marginalized and components batched.
+
+    One ``MvNormal`` with batched means (K, D) and Cholesky factors (K, D, D)
+    serves as the K components of ``pm.Mixture``, whose log-density is
+    ``logsumexp_k(log w_k + log N(x | mu_k, L_k L_k^T))`` per observation.
+    """
+    pm.Deterministic("covariances", chol @ chol.mT, dims=("component", "feature", "feature_bis"))
+    pm.Mixture(
+        "X",
+        w=weights,
+        comp_dists=pm.MvNormal.dist(mu=means, chol=chol),
+        observed=data.values,
+        dims=("obs_id", "feature"),
+    )
