@@ -9,6 +9,7 @@ left out, and record the final choice in the fit result's attrs.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,8 +152,23 @@ def resolve_priors(
 
 def _check_parameters(key: str, prior: Prior) -> None:
     """Build the distribution once, outside any model, to catch bad parameters early."""
+    accepted = [
+        name
+        for name, p in inspect.signature(prior.pymc_class.dist).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in ("size", "shape", "dims")
+    ]
+    unknown = sorted(set(prior.parameters) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"priors[{key!r}] = {prior!r} has invalid parameters {unknown}; "
+            f"pm.{prior.distribution} accepts {accepted}."
+        )
+    parameters = dict(prior.parameters)
+    if prior.distribution == "Dirichlet" and np.ndim(parameters.get("a", 1.0)) == 0:
+        # Factories broadcast a scalar concentration over the components.
+        parameters["a"] = np.full(2, parameters.get("a", 1.0))
     try:
-        prior.pymc_class.dist(**prior.parameters)
+        prior.pymc_class.dist(**parameters)
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"priors[{key!r}] = {prior!r} has invalid parameters: {err}. "

@@ -1,0 +1,170 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayesmix as bm
+from bayesmix.models._base import get_info
+
+COVARIANCES = ["full", "diag", "spherical", "tied"]
+
+
+def _evaluate_at_random_point(model, rng):
+    """Pointwise observed log-density and constrained parameters at a random point."""
+    point = {k: v + rng.normal(scale=0.5, size=np.shape(v)) for k, v in model.initial_point().items()}
+    params = model.replace_rvs_by_values([model["weights"], model["means"], model["covariances"]])
+    fn = model.compile_fn(
+        [model.logp(vars=[model["X"]], sum=False)[0], *params],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    return fn(point)
+
+
+def _scipy_mixture_logpdf(X, w, mu, cov):
+    dens = sum(w[k] * stats.multivariate_normal(mu[k], cov[k]).pdf(X) for k in range(len(w)))
+    return np.log(dens)
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("order_means", [False, True])
+def test_log_density_matches_scipy(covariance, order_means):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3)) * [1.0, 5.0, 0.2] + [0.0, 10.0, -1.0]
+    model = bm.models.gmm(X, 3, covariance=covariance, order_means=order_means)
+    for _ in range(3):
+        logp, w, mu, cov = _evaluate_at_random_point(model, rng)
+        np.testing.assert_allclose(logp, _scipy_mixture_logpdf(X, w, mu, cov), rtol=1e-9)
+        if order_means:
+            assert np.all(np.diff(mu[:, 0]) > 0)
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_covariance_structure(covariance):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 2))
+    _, _, _, cov = _evaluate_at_random_point(bm.models.gmm(X, 3, covariance=covariance), rng)
+    off_diagonal = cov[:, 0, 1]
+    if covariance in ("diag", "spherical"):
+        np.testing.assert_array_equal(off_diagonal, 0.0)
+    if covariance == "spherical":
+        np.testing.assert_allclose(cov[:, 0, 0], cov[:, 1, 1])
+    if covariance == "tied":
+        np.testing.assert_allclose(cov, np.broadcast_to(cov[0], cov.shape))
+    if covariance == "full":
+        assert np.all(off_diagonal != 0.0)
+
+
+def test_one_dimensional_input_and_one_component():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=40)
+    model = bm.models.gmm(x, 1)
+    logp, w, mu, cov = _evaluate_at_random_point(model, rng)
+    np.testing.assert_allclose(w, [1.0])
+    np.testing.assert_allclose(logp, stats.norm(mu[0, 0], np.sqrt(cov[0, 0, 0])).logpdf(x), rtol=1e-9)
+
+
+def test_dataframe_columns_become_feature_coords(faithful):
+    model = bm.models.gmm(faithful, 2)
+    assert list(model.coords["feature"]) == ["eruptions", "waiting"]
+    assert model.named_vars_to_dims["means"] == ("component", "feature")
+    assert model.named_vars_to_dims["covariances"] == ("component", "feature", "feature_bis")
+    assert model.named_vars_to_dims["X"] == ("obs_id", "feature")
+
+
+def test_vectorized_components_no_python_loop(faithful):
+    """One MvNormal batched over the components, never one node per component.
+
+    pm.Mixture keeps the component distribution and a copy resized to the
+    observations; both carry the component axis of length K.
+    """
+    from pytensor.graph.traversal import ancestors
+
+    model = bm.models.gmm(faithful, 4)
+    mvnormals = [v for v in ancestors([model["X"]]) if v.owner and "MvNormal" in type(v.owner.op).__name__]
+    assert 1 <= len(mvnormals) <= 2
+    assert all(v.type.shape[-2:] == (4, 2) for v in mvnormals)
+
+
+def test_default_priors_are_scaled_to_the_data(faithful):
+    info = get_info(bm.models.gmm(faithful, 2))
+    means = info.priors["means"]
+    np.testing.assert_allclose(means.parameters["mu"], faithful.mean().to_numpy())
+    np.testing.assert_allclose(means.parameters["sigma"], 2 * faithful.std(ddof=0).to_numpy())
+    assert info.priors["weights"] == bm.Prior("Dirichlet", a=1.0)
+    assert info.priors["lkj_eta"] == 2.0
+
+
+def test_priors_override_and_are_recorded_in_the_model():
+    x = np.random.default_rng(6).normal(size=100)
+    priors = {
+        "weights": bm.Prior("Dirichlet", a=5.0),
+        "means": bm.Prior("Normal", mu=0, sigma=2),
+        "scales": bm.Prior("HalfNormal", sigma=2),
+        "lkj_eta": 3.0,
+    }
+    model = bm.models.gmm(x, 2, priors=priors)
+    info = get_info(model)
+    assert info.priors == priors
+    # The model really uses them: the Dirichlet's concentration is 5.
+    a = model["weights"].owner.inputs[-1].eval()
+    np.testing.assert_allclose(a, [5.0, 5.0])
+
+
+def test_prior_round_trips_through_json():
+    from bayesmix.priors import priors_from_json, priors_to_json
+
+    priors = {"means": bm.Prior("StudentT", nu=3, mu=[0.0, 1.0], sigma=2), "lkj_eta": 2.0}
+    assert priors_from_json(priors_to_json(priors)) == priors
+    assert json.loads(priors_to_json(priors))["means"]["distribution"] == "StudentT"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n_components": 0}, ValueError, "Expected `n_components` >= 1"),
+        ({"n_components": 500}, ValueError, "Expected n_samples >= n_components but got n_components = 500"),
+        ({"n_components": 2.5}, TypeError, "positive integer"),
+        ({"covariance": "banded"}, ValueError, r"Unknown covariance 'banded'; choose one of \['full'"),
+        (
+            {"priors": {"locations": bm.Prior("Normal")}},
+            ValueError,
+            r"Unknown prior key\(s\) \['locations'\]",
+        ),
+        ({"priors": {"scales": bm.Prior("Normal", sigma=1)}}, ValueError, "cannot serve as the prior of the"),
+        ({"priors": {"means": bm.Prior("Normal", mu=[0, 1, 2])}}, ValueError, "does not broadcast"),
+        ({"priors": {"means": bm.Prior("Normal", sd=1)}}, ValueError, "invalid parameters"),
+        ({"priors": {"lkj_eta": -1.0}}, ValueError, "must be > 0"),
+        ({"priors": {"means": {"mu": 0}}}, ValueError, "needs a 'distribution' key"),
+        ({"order_means": "yes"}, TypeError, "order_means"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(faithful, kwargs, error, message):
+    kwargs = {"n_components": 2} | kwargs
+    with pytest.raises(error, match=message):
+        bm.models.gmm(faithful, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "message"),
+    [
+        (
+            np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]),
+            ValueError,
+            r"NaN or infinite values in 1 row\(s\) \(positions 0\)",
+        ),
+        (np.empty((0, 2)), ValueError, "is empty"),
+        (np.zeros((4, 2, 2)), ValueError, "must be 1-D or 2-D"),
+        (
+            pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]}),
+            TypeError,
+            r"non-numeric columns \['b'\]",
+        ),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError, "must be numeric"),
+    ],
+)
+def test_bad_data_raise_clear_errors(X, error, message):
+    with pytest.raises(error, match=message):
+        bm.models.gmm(X, 1)

@@ -1,0 +1,30 @@
+import pandas as pd
+import pytest
+
+from bayesmix import datasets
+
+
+def test_names_lists_shipped_sets():
+    assert datasets.names() == ["faithful", "mcycle"]
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "columns"),
+    [("faithful", (272, 2), ["eruptions", "waiting"]), ("mcycle", (133, 2), ["times", "accel"])],
+)
+def test_load_returns_dataframe_without_rownames(name, shape, columns):
+    df = datasets.load(name)
+    assert isinstance(df, pd.DataFrame)
+    assert df.shape == shape
+    assert list(df.columns) == columns
+
+
+def test_faithful_values_match_r():
+    df = datasets.load("faithful")
+    assert df.iloc[0].tolist() == [3.6, 79.0]
+    assert df["waiting"].mean() == pytest.approx(70.8970588, abs=1e-6)
+
+
+def test_unknown_name_lists_the_names():
+    with pytest.raises(ValueError, match=r"choose one of \['faithful', 'mcycle'\]"):
+        datasets.load("iris")

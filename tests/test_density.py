@@ -1,0 +1,40 @@
+import numpy as np
+from scipy import stats
+
+from bayesmix._density import chunked_over_draws, membership_probabilities, mixture_log_density
+
+
+def _random_mixture(rng, S, K, D):
+    w = rng.dirichlet(np.ones(K), size=S)
+    mu = rng.normal(size=(S, K, D))
+    A = rng.normal(size=(S, K, D, D))
+    cov = A @ np.swapaxes(A, -1, -2) + 0.5 * np.eye(D)
+    return w, mu, cov
+
+
+def test_mixture_log_density_matches_scipy():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    w, mu, cov = _random_mixture(rng, 5, 4, 3)
+    got = mixture_log_density(X, w, mu, cov)
+    for s in range(5):
+        dens = sum(w[s, k] * stats.multivariate_normal(mu[s, k], cov[s, k]).pdf(X) for k in range(4))
+        np.testing.assert_allclose(got[s], np.log(dens), rtol=1e-10)
+
+
+def test_memberships_sum_to_one_and_match_bayes_rule():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(10, 2))
+    w, mu, cov = _random_mixture(rng, 1, 3, 2)
+    p = membership_probabilities(X, w[0], mu[0], cov[0])
+    joint = np.stack([w[0, k] * stats.multivariate_normal(mu[0, k], cov[0, k]).pdf(X) for k in range(3)], -1)
+    np.testing.assert_allclose(p, joint / joint.sum(-1, keepdims=True), rtol=1e-10)
+
+
+def test_chunking_gives_the_same_answer():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 2))
+    w, mu, cov = _random_mixture(rng, 7, 2, 2)
+    whole = mixture_log_density(X, w, mu, cov)
+    chunked = chunked_over_draws(mixture_log_density, X, w, mu, cov, max_elements=100)
+    np.testing.assert_allclose(chunked, whole)

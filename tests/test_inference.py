@@ -1,0 +1,138 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayesmix as bm
+
+GROUPS = {"posterior", "sample_stats", "log_likelihood", "observed_data"}
+
+
+def _check_result(result, n_chains, n_draws, n_obs, K=2):
+    assert GROUPS <= set(result.children)
+    post = result["posterior"]
+    assert post["weights"].dims == ("chain", "draw", "component")
+    assert post["means"].dims == ("chain", "draw", "component", "feature")
+    assert post["covariances"].dims == ("chain", "draw", "component", "feature", "feature_bis")
+    assert post.sizes["chain"] == n_chains and post.sizes["draw"] == n_draws
+    ll = result["log_likelihood"]["X"]
+    assert ll.dims == ("chain", "draw", "obs_id") and ll.shape == (n_chains, n_draws, n_obs)
+    assert np.isfinite(ll.values).all()
+    assert result["observed_data"]["X"].shape[0] == n_obs
+    attrs = result.attrs
+    assert attrs["bayesmix_family"] == "gmm"
+    assert json.loads(attrs["bayesmix_settings"])["n_components"] == K
+    assert "means" in json.loads(attrs["bayesmix_priors"])
+    assert attrs["bayesmix_version"] == bm.__version__
+    assert attrs["wall_time_s"] > 0
+
+
+def test_nutpie_fit_has_groups_dims_and_attrs(faithful_fit):
+    _check_result(faithful_fit, 4, 1000, 272)
+    assert faithful_fit.attrs["sampler"] == "nutpie" and faithful_fit.attrs["method"] == "nuts"
+
+
+def test_log_likelihood_equals_the_models_own_log_density(faithful):
+    """The numpy pointwise log-likelihood agrees with PyMC's logp of the observed variable."""
+    model = bm.models.gmm(faithful, 2, covariance="diag")
+    result = bm.fit(model, draws=20, tune=50, chains=1, random_seed=1, progressbar=False)
+    fn = model.compile_fn(
+        model.logp(vars=[model["X"]], sum=False)[0], inputs=model.value_vars, on_unused_input="ignore"
+    )
+    post = result["posterior"]
+    for d in (0, 19):
+        point = {
+            "weights_simplex__": _simplex_forward(post["weights"].values[0, d]),
+            "means": post["means"].values[0, d],
+            "scales_log__": np.log(post["scales"].values[0, d]),
+        }
+        np.testing.assert_allclose(result["log_likelihood"]["X"].values[0, d], fn(point), rtol=1e-8)
+
+
+def _simplex_forward(w):
+    # PyMC's simplex transform: log-ratios against the last component, centered.
+    import pymc as pm
+
+    return pm.distributions.transforms.simplex.forward(w).eval()
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "numpyro"])
+def test_other_samplers_return_the_same_shape(faithful, sampler):
+    model = bm.models.gmm(faithful, 2, covariance="spherical")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bm.fit(model, sampler=sampler, draws=50, tune=50, chains=2, random_seed=3, progressbar=False)
+    _check_result(result, 2, 50, 272)
+    assert result.attrs["sampler"] == sampler
+
+
+@pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
+def test_advi_returns_the_same_groups_and_keeps_the_elbo(faithful, method):
+    model = bm.models.gmm(faithful, 2, covariance="diag")
+    result = bm.fit(model, method=method, draws=200, n=3000, random_seed=4, progressbar=False)
+    _check_result(result, 1, 200, 272)
+    elbo = result["fit_history"]["elbo"].values
+    assert elbo.shape == (3000,)
+    assert elbo[-100:].mean() > elbo[:100].mean()  # the optimizer climbed
+    assert np.isfinite(result["sample_stats"]["lp"]).all()
+
+
+def test_em_init_starts_all_chains_in_one_labelling(faithful, faithful_em):
+    model = bm.models.gmm(faithful, 2)
+    result = bm.fit(model, init=faithful_em, draws=200, tune=300, chains=4, random_seed=5, progressbar=False)
+    first_means = result["posterior"]["means"].sel(feature="eruptions").mean("draw")
+    # Every chain keeps EM's labelling: component 0 is the short-eruption one.
+    assert (first_means.sel(component=0) < first_means.sel(component=1)).all()
+
+
+def test_em_init_with_ordered_means_and_tied_covariance(faithful, faithful_em):
+    model = bm.models.gmm(faithful, 2, covariance="tied", order_means=True)
+    result = bm.fit(model, init=faithful_em, draws=100, tune=200, chains=2, random_seed=6, progressbar=False)
+    _check_result(result, 2, 100, 272)
+
+
+def test_same_seed_same_draws(faithful):
+    model = bm.models.gmm(faithful, 2, covariance="spherical")
+    a = bm.fit(model, draws=30, tune=30, chains=2, random_seed=9, progressbar=False)
+    b = bm.fit(model, draws=30, tune=30, chains=2, random_seed=9, progressbar=False)
+    xr.testing.assert_equal(a["posterior"].to_dataset(), b["posterior"].to_dataset())
+    xr.testing.assert_equal(a["log_likelihood"].to_dataset(), b["log_likelihood"].to_dataset())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"method": "gibbs"},
+            ValueError,
+            r"Unknown method 'gibbs'; choose one of \['nuts', 'advi', 'fullrank_advi'\]",
+        ),
+        (
+            {"sampler": "stan"},
+            ValueError,
+            r"Unknown sampler 'stan'; choose one of \['nutpie', 'pymc', 'numpyro'\]",
+        ),
+        ({"draws": 0}, ValueError, "`draws` must be >= 1"),
+        ({"chains": -2}, ValueError, "`chains` must be >= 1"),
+        ({"random_seed": "abc"}, TypeError, "random_seed"),
+        ({"init": {"means": 1}}, TypeError, "must be an EM result"),
+    ],
+)
+def test_fit_bad_arguments(faithful, kwargs, error, message):
+    model = bm.models.gmm(faithful, 2)
+    with pytest.raises(error, match=message):
+        bm.fit(model, **kwargs)
+
+
+def test_fit_rejects_foreign_models_and_mismatched_init(faithful):
+    import pymc as pm
+
+    with pytest.raises(TypeError, match="must be a pymc.Model"):
+        bm.fit("model")
+    with pytest.raises(ValueError, match="not built by a bayesmix factory"):
+        bm.fit(pm.Model())
+    em3 = bm.em(faithful, 3, random_seed=0)
+    with pytest.raises(ValueError, match="has 3 components .* but the model has 2"):
+        bm.fit(bm.models.gmm(faithful, 2), init=em3)
