@@ -1,13 +1,28 @@
 """bayesmix: Bayesian mixture modelling on PyMC and ArviZ.
 
 Build a model with a factory from :mod:`bayesmix.models`, fit it with
-:func:`fit`, compare it with the EM baseline from :func:`em`.
+:func:`fit`, undo label switching with :func:`relabel`, and compare the
+posterior with the EM baseline from :func:`em` using :func:`diagnose`.
 """
 
 from bayesmix import datasets, models
 from bayesmix._version import __version__
-from bayesmix.baseline import em, em_table
+from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
+from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.inference import fit
 from bayesmix.priors import Prior
+from bayesmix.relabel import relabel
 
-__all__ = ["Prior", "__version__", "datasets", "em", "em_table", "fit", "models"]
+__all__ = [
+    "DegenerateSolutionWarning",
+    "Diagnostics",
+    "Prior",
+    "__version__",
+    "datasets",
+    "diagnose",
+    "em",
+    "em_table",
+    "fit",
+    "models",
+    "relabel",
+]

@@ -179,8 +179,8 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         sample_kwargs["initvals"] = initial
         if sampler == "pymc":
             sample_kwargs["init"] = "adapt_diag"  # chains start exactly at EM
-    if sampler == "numpyro":
-        sample_kwargs["nuts_sampler"] = "numpyro"
+    # Always name the sampler: PyMC 6 otherwise picks nutpie whenever it is installed.
+    sample_kwargs["nuts_sampler"] = sampler
     return pm.sample(**sample_kwargs, **kwargs)
 
 
@@ -195,26 +195,35 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
             start=initial,
             **kwargs,
         )
-        tree = approx.sample(draws, random_seed=int(seed) + 1)
-    posterior = tree["posterior"].to_dataset()
+        tree = approx.sample(draws, random_seed=int(seed) + 1, include_transformed=True)
+    value_names = [v.name for v in model.value_vars]
+    transformed = tree["posterior"].to_dataset()
+    posterior = transformed.drop_vars([n for n in value_names if n not in model.named_vars])
     elbo = -np.asarray(approx.hist, dtype=float)
     history = xr.Dataset(
         {"elbo": ("iteration", elbo)},
         attrs={"method": method, "n_steps": n_steps},
     )
-    log_lik = log_likelihood_dataset(posterior, get_info(model))
-    lp = _log_density_of_draws(model, tree, log_lik)
-    stats = xr.Dataset({"lp": (("chain", "draw"), lp)})
+    stats = xr.Dataset({"lp": (("chain", "draw"), _log_density_of_draws(model, transformed))})
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 
 
-def _log_density_of_draws(model: pm.Model, tree: xr.DataTree, log_lik: xr.Dataset) -> np.ndarray:
-    """Unnormalized log posterior density (constrained scale) of every draw."""
-    prior = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=False, progressbar=False)
-    sample_dims = ("chain", "draw")
-    total = sum(da.sum([d for d in da.dims if d not in sample_dims]) for da in prior.values())
-    total = total + sum(da.sum([d for d in da.dims if d not in sample_dims]) for da in log_lik.values())
-    return np.asarray(total.transpose(*sample_dims).values)
+def _log_density_of_draws(model: pm.Model, transformed: xr.Dataset) -> np.ndarray:
+    """Unnormalized log posterior density (constrained scale, no Jacobian) of every draw.
+
+    Evaluated by the model's own compiled log-density on the unconstrained
+    values that ADVI drew (PyMC's compute_log_prior mis-names LKJCorr's value
+    variable, so it cannot be used here).
+    """
+    logp = model.compile_logp(jacobian=False)
+    names = [v.name for v in model.value_vars]
+    n_chain, n_draw = transformed.sizes["chain"], transformed.sizes["draw"]
+    values = {name: transformed[name].values for name in names}
+    out = np.empty((n_chain, n_draw))
+    for c in range(n_chain):
+        for d in range(n_draw):
+            out[c, d] = logp({name: values[name][c, d] for name in names})
+    return out
 
 
 def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:

@@ -1,0 +1,374 @@
+"""Posterior diagnostics: convergence after relabelling, and the posterior against EM."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass, field
+from itertools import product
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.metrics import adjusted_rand_score
+
+from bayesmix._density import chunked_over_draws, membership_probabilities
+from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of
+from bayesmix.relabel import relabel
+
+HDI_PROB = 0.94
+RHAT_MAX = 1.01
+ESS_MIN_PER_CHAIN = 100
+BFMI_MIN = 0.3
+PARAMETERS = ("weights", "means", "covariances", "alpha")
+# Posterior memberships are averaged over at most this many (evenly thinned) draws.
+MAX_MEMBERSHIP_DRAWS = 1000
+
+
+@dataclass
+class Diagnostics:
+    """Diagnostics of a mixture posterior, computed after relabelling.
+
+    Attributes
+    ----------
+    convergence : pandas.DataFrame
+        Per parameter: posterior mean, sd, 94% HDI, rank-normalized R-hat,
+        bulk and tail ESS, MCSE of the mean.
+    sampler : pandas.DataFrame
+        Per chain: divergences, E-BFMI, fraction of draws at the maximum tree depth.
+    baseline : pandas.DataFrame or None
+        Per parameter: the EM estimate beside the posterior mean, sd and 94%
+        HDI, ``z = (EM - mean) / sd`` and whether EM lies in the HDI.
+    adjusted_rand_index : float or None
+        Agreement between the posterior modal assignment and EM's.
+    log_likelihood : dict
+        The posterior distribution of the total log-likelihood (mean, sd, HDI)
+        against the EM log-likelihood, and the share of draws below EM's.
+    verdict : list of str
+        What is wrong and where, in words; one line saying all is well otherwise.
+    ok : bool
+        True when the verdict found no problem.
+    relabel_summary : str
+        How the draws were relabelled before diagnosing.
+    """
+
+    convergence: pd.DataFrame
+    sampler: pd.DataFrame
+    baseline: pd.DataFrame | None
+    adjusted_rand_index: float | None
+    log_likelihood: dict
+    verdict: list[str]
+    ok: bool
+    relabel_summary: str
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = ["Verdict:", *(f"  - {v}" for v in self.verdict), "", f"Relabelling: {self.relabel_summary}"]
+        lines += [*(f"Note: {n}" for n in self.notes), "", "Convergence (after relabelling):"]
+        lines.append(self.convergence.to_string(float_format=lambda x: f"{x:.4g}"))
+        lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
+        if self.baseline is not None:
+            lines += ["", "Posterior against EM:", self.baseline.to_string(float_format=lambda x: f"{x:.4g}")]
+            lines.append(
+                f"Adjusted Rand index, posterior modal assignment vs EM: {self.adjusted_rand_index:.3f}"
+            )
+        if self.log_likelihood:
+            ll = self.log_likelihood
+            text = f"Total log-likelihood: posterior mean {ll['posterior_mean']:.2f} (sd {ll['posterior_sd']:.2f})"
+            if "em" in ll:
+                text += f"; EM {ll['em']:.2f}, above {100 * ll['fraction_below_em']:.1f}% of draws"
+            lines.append(text)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.ok else "#b35900"
+        items = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)
+        parts = [
+            f"<div><h4 style='color:{colour}'>Verdict</h4><ul>{items}</ul>",
+            f"<p><i>{html.escape(self.relabel_summary)}</i></p>",
+            *(f"<p>{html.escape(n)}</p>" for n in self.notes),
+            "<h4>Convergence (after relabelling)</h4>",
+            self.convergence.to_html(float_format=lambda x: f"{x:.4g}"),
+            "<h4>Sampler</h4>",
+            self.sampler.to_html(float_format=lambda x: f"{x:.3g}"),
+        ]
+        if self.baseline is not None:
+            parts += [
+                "<h4>Posterior against EM</h4>",
+                self.baseline.to_html(float_format=lambda x: f"{x:.4g}"),
+                f"<p>Adjusted Rand index (posterior modal assignment vs EM): {self.adjusted_rand_index:.3f}</p>",
+            ]
+        return "".join(parts) + "</div>"
+
+
+def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diagnostics:
+    """Diagnose a mixture posterior after relabelling, optionally against an EM baseline.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        A fit from :func:`bayesmix.fit`. If it has not been relabelled it is
+        relabelled first (to ``baseline`` when given, else to the pivot draw)
+        and the notes say so.
+    baseline : xarray.Dataset, optional
+        An EM result from :func:`bayesmix.em` with the same number of components.
+
+    Returns
+    -------
+    Diagnostics
+        Tables and a verdict in words; prints as text and renders as HTML in notebooks.
+
+    Notes
+    -----
+    Genuine multimodality that relabelling cannot remove (chains that still
+    disagree after every draw has been aligned to one reference) is reported
+    in the verdict, never averaged away.
+    """
+    result = check_result(result)
+    notes = []
+    if "relabel" not in result.children:
+        result = relabel(result, reference=baseline)
+        notes.append("The result had not been relabelled; diagnose() relabelled it first.")
+    relabel_summary = result["relabel"].attrs.get("summary", "")
+    posterior = result["posterior"].to_dataset()
+    params = _parameter_dataset(posterior)
+    n_chains = posterior.sizes["chain"]
+
+    convergence = _convergence_table(params, n_chains)
+    sampler = _sampler_table(result)
+    data = observed_data_of(result)
+    memberships = _posterior_memberships(data.values, posterior)
+    log_lik = _total_log_likelihood(result)
+    ll_summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
+    table = ari = None
+    if baseline is not None:
+        _check_baseline(baseline, posterior)
+        table = _baseline_table(params, baseline)
+        ari = float(
+            adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1))
+        )
+        em_ll = float(baseline["log_likelihood"])
+        ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
+
+    verdict = _verdict(
+        params, convergence, sampler, table, ari, ll_summary, n_chains, result.attrs.get("method")
+    )
+    ok = verdict[0].startswith("No problems")
+    return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
+
+
+def _parameter_dataset(posterior: xr.Dataset) -> xr.Dataset:
+    """Weights, means, lower-triangle covariances and alpha; constant entries dropped."""
+    ds = posterior[[v for v in PARAMETERS if v in posterior]]
+    if "covariances" in ds:
+        features = list(ds["feature"].values)
+        lower = xr.DataArray(
+            np.tril(np.ones((len(features), len(features)), bool)),
+            dims=("feature", "feature_bis"),
+            coords={"feature": features, "feature_bis": features},
+        )
+        ds["covariances"] = ds["covariances"].where(lower)
+    return ds
+
+
+def _labels(da: xr.DataArray) -> list[str]:
+    dims = [d for d in da.dims if d not in SAMPLE_DIMS and d != "ci_bound"]
+    if not dims:
+        return [da.name]
+    values = product(*(da[d].values for d in dims))
+    return [f"{da.name}[{', '.join(str(v) for v in combo)}]" for combo in values]
+
+
+def _flatten(ds: xr.Dataset, column: str) -> pd.Series:
+    pieces = []
+    for name, da in ds.data_vars.items():
+        dims = [d for d in da.dims if d != "ci_bound"]
+        pieces.append(pd.Series(da.transpose(*dims).values.ravel(), index=_labels(da.rename(name))))
+    return pd.concat(pieces).rename(column)
+
+
+def _convergence_table(params: xr.Dataset, n_chains: int) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hdi = azs.hdi(params, prob=HDI_PROB)
+        columns = [
+            _flatten(params.mean(SAMPLE_DIMS), "mean"),
+            _flatten(params.std(SAMPLE_DIMS), "sd"),
+            _flatten(hdi.sel(ci_bound="lower", drop=True), "hdi_3%"),
+            _flatten(hdi.sel(ci_bound="upper", drop=True), "hdi_97%"),
+        ]
+        if n_chains > 1 or params.sizes["draw"] >= 4:
+            columns += [
+                _flatten(azs.rhat(params), "r_hat") if n_chains > 1 else None,
+                _flatten(azs.ess(params, method="bulk"), "ess_bulk"),
+                _flatten(azs.ess(params, method="tail"), "ess_tail"),
+                _flatten(azs.mcse(params), "mcse_mean"),
+            ]
+    table = pd.concat([c for c in columns if c is not None], axis=1)
+    table = table[table["sd"].notna() & (table["sd"] > 0)]  # structural zeros and upper triangles
+    return table
+
+
+def _sampler_table(result: xr.DataTree) -> pd.DataFrame:
+    stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
+    chains = result["posterior"]["chain"].values
+    table = pd.DataFrame(index=pd.Index(chains, name="chain"))
+    if "diverging" in stats:
+        table["divergences"] = stats["diverging"].sum("draw").values.astype(int)
+    if "energy" in stats and stats.sizes.get("draw", 0) > 2:
+        table["e_bfmi"] = azs.bfmi(result)["energy"].values
+    for name in ("maxdepth_reached", "reached_max_treedepth"):
+        if name in stats:
+            table["tree_depth_saturated"] = stats[name].mean("draw").values
+    return table
+
+
+def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset) -> np.ndarray:
+    """Posterior mean membership probabilities (n_obs, K) on relabelled components."""
+    flat = [
+        posterior[v].stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+        for v in ("weights", "means", "covariances")
+    ]
+    step = max(1, flat[0].shape[0] // MAX_MEMBERSHIP_DRAWS)
+    flat = [f[::step] for f in flat]
+    return chunked_over_draws(membership_probabilities, X, *flat).mean(axis=0)
+
+
+def _total_log_likelihood(result: xr.DataTree) -> np.ndarray:
+    ll = next(iter(result["log_likelihood"].data_vars.values()))
+    return ll.sum("obs_id").values.ravel()
+
+
+def _check_baseline(baseline: object, posterior: xr.Dataset) -> None:
+    needed = {"weights", "means", "covariances", "responsibilities", "log_likelihood"}
+    if not isinstance(baseline, xr.Dataset) or not needed <= set(baseline):
+        raise TypeError(
+            "Argument `baseline` must be an EM result from bayesmix.em (an xarray.Dataset with "
+            f"{sorted(needed)}) but got {type(baseline).__name__}."
+        )
+    if baseline.sizes["component"] != posterior.sizes["component"]:
+        raise ValueError(
+            f"Argument `baseline` has {baseline.sizes['component']} components but the result has "
+            f"{posterior.sizes['component']}; run bayesmix.em with the model's number of components."
+        )
+
+
+def _baseline_table(params: xr.Dataset, baseline: xr.Dataset) -> pd.DataFrame:
+    names = [v for v in ("weights", "means", "covariances") if v in params]
+    post = params[names]
+    em = baseline[names].where(post[names].isel(chain=0, draw=0).notnull())
+    hdi = azs.hdi(post, prob=HDI_PROB)
+    table = pd.concat(
+        [
+            _flatten(em, "em"),
+            _flatten(post.mean(SAMPLE_DIMS), "mean"),
+            _flatten(post.std(SAMPLE_DIMS), "sd"),
+            _flatten(hdi.sel(ci_bound="lower", drop=True), "hdi_3%"),
+            _flatten(hdi.sel(ci_bound="upper", drop=True), "hdi_97%"),
+        ],
+        axis=1,
+    )
+    table = table[table["sd"].notna() & (table["sd"] > 0)]
+    table["z"] = (table["em"] - table["mean"]) / table["sd"]
+    table["em_in_hdi"] = (table["em"] >= table["hdi_3%"]) & (table["em"] <= table["hdi_97%"])
+    return table
+
+
+def _chain_disagreement(params: xr.Dataset, label: str) -> tuple[int, int]:
+    """How many chains sit away from the others for one parameter, by chain means."""
+    name, _, rest = label.partition("[")
+    da = params[name]
+    if rest:
+        dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+        keys = [k.strip() for k in rest.rstrip("]").split(",")]
+        selection = {}
+        for d, k in zip(dims, keys, strict=True):
+            values = list(da[d].values)
+            selection[d] = values[[str(v) for v in values].index(k)]
+        da = da.sel(selection)
+    chain_means = np.sort(da.mean("draw").values)
+    within_sd = float(np.sqrt(da.var("draw").mean()))
+    # Chains whose means are more than one within-chain sd apart sit in different modes;
+    # the largest group of chains is the majority, the rest disagree with it.
+    group_sizes = np.diff(np.flatnonzero(np.r_[True, np.diff(chain_means) > within_sd, True]))
+    return int(len(chain_means) - group_sizes.max()), len(chain_means)
+
+
+def _verdict(params, convergence, sampler, baseline, ari, ll, n_chains, method) -> list[str]:
+    problems: list[str] = []
+    n_draws_total = n_chains * params.sizes["draw"]
+    variational = method in ("advi", "fullrank_advi")
+    if "r_hat" in convergence and not variational:
+        bad = convergence[convergence["r_hat"] > RHAT_MAX].sort_values("r_hat", ascending=False)
+        for label, row in bad.head(3).iterrows():
+            n_far, n = _chain_disagreement(params, label)
+            if n_far:
+                problems.append(
+                    f"R-hat {row['r_hat']:.2f} on {label}: {n_far} of {n} chains disagree after relabelling; "
+                    "the posterior is multimodal beyond label switching (try another K or covariance type, "
+                    "or start from EM with init=)."
+                )
+            else:
+                problems.append(
+                    f"R-hat {row['r_hat']:.3f} on {label}: chains agree on location but mix slowly; run longer chains."
+                )
+        if len(bad) > 3:
+            problems.append(f"{len(bad) - 3} more parameters have R-hat > {RHAT_MAX}.")
+    if "ess_bulk" in convergence and not variational:
+        need = ESS_MIN_PER_CHAIN * n_chains
+        low = convergence[(convergence["ess_bulk"] < need) | (convergence["ess_tail"] < need)]
+        if len(low):
+            worst = low[["ess_bulk", "ess_tail"]].min(axis=1).idxmin()
+            problems.append(
+                f"Effective sample size below {need} on {len(low)} parameter(s), worst {worst} "
+                f"(bulk {low.loc[worst, 'ess_bulk']:.0f}, tail {low.loc[worst, 'ess_tail']:.0f}); draw more."
+            )
+    if "divergences" in sampler and sampler["divergences"].sum() > 0:
+        n_div = int(sampler["divergences"].sum())
+        problems.append(
+            f"{n_div} divergent transitions ({100 * n_div / n_draws_total:.1f}% of draws); raise target_accept "
+            "(e.g. 0.95) or reconsider K and the covariance type."
+        )
+    if "e_bfmi" in sampler and (sampler["e_bfmi"] < BFMI_MIN).any():
+        low = [int(c) for c in sampler.index[sampler["e_bfmi"] < BFMI_MIN]]
+        problems.append(
+            f"E-BFMI below {BFMI_MIN} in chains {low}: the sampler explores the energy poorly; tune longer."
+        )
+    if "tree_depth_saturated" in sampler and (sampler["tree_depth_saturated"] > 0.01).any():
+        problems.append(
+            "More than 1% of draws hit the maximum tree depth; the posterior is badly scaled or nearly flat."
+        )
+    if baseline is not None:
+        outside = baseline[~baseline["em_in_hdi"]]
+        if len(outside):
+            worst = outside["z"].abs().idxmax()
+            problems.append(
+                f"EM lies outside the 94% HDI for {len(outside)} of {len(baseline)} parameters, worst {worst} "
+                f"(z = {outside.loc[worst, 'z']:.1f}): EM and the posterior disagree there."
+            )
+        if ari is not None and ari < 0.9:
+            problems.append(
+                f"The posterior modal assignment agrees only partly with EM's (adjusted Rand index {ari:.2f})."
+            )
+        if ll.get("fraction_below_em", 1.0) < 0.5:
+            problems.append(
+                f"EM's log-likelihood ({ll['em']:.1f}) is below most posterior draws: EM stopped at a worse "
+                "local optimum than the posterior's bulk."
+            )
+    if variational:
+        problems.append(
+            "Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated."
+        )
+    if problems:
+        return problems
+    message = f"No problems: every R-hat <= {RHAT_MAX}" if n_chains > 1 else "No problems"
+    if "ess_bulk" in convergence:
+        message += f", smallest bulk ESS {convergence['ess_bulk'].min():.0f}"
+    if "divergences" in sampler:
+        message += ", no divergences"
+    if baseline is not None:
+        message += f"; EM lies in the 94% HDI of all {len(baseline)} parameters (ARI {ari:.2f})"
+    return [message + "."]

@@ -1,0 +1,224 @@
+"""Label switching: align the components of every posterior draw to one reference.
+
+A mixture's likelihood is invariant under permutations of its components, so
+different chains (and, rarely, one chain over time) settle in different
+labellings, and every per-component summary mixes them. :func:`relabel` finds,
+for each draw, the permutation that best matches a reference and applies it to
+every variable with a ``component`` dimension.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+
+from bayesmix._density import chunked_over_draws, membership_probabilities
+from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of
+from bayesmix._validation import check_choice
+
+METHODS = ("hungarian", "stephens")
+# Stephens' algorithm holds every draw's membership matrix in memory.
+_STEPHENS_MAX_ELEMENTS = 60_000_000
+
+
+def relabel(
+    result: xr.DataTree,
+    *,
+    reference: xr.Dataset | None = None,
+    method: str = "hungarian",
+    max_iter: int = 100,
+) -> xr.DataTree:
+    r"""Undo label switching by permuting the components of every draw.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        A fit result from :func:`bayesmix.fit`.
+    reference : xarray.Dataset, optional
+        An EM result from :func:`bayesmix.em` with the same components and
+        features. By default the reference is a pivot: the posterior draw of
+        highest log-density.
+    method : {"hungarian", "stephens"}, default "hungarian"
+        ``"hungarian"`` solves, for each draw :math:`s`, the minimum-cost
+        assignment (``scipy.optimize.linear_sum_assignment``) with cost
+
+        .. math::
+
+            c_{jk} = \sum_d \Big(\frac{\mu^{(s)}_{jd} - \mu^{\mathrm{ref}}_{kd}}{s_d}\Big)^2
+                   + \Big(\frac{w^{(s)}_j - w^{\mathrm{ref}}_k}{1/K}\Big)^2,
+
+        means standardized by the data's spread :math:`s_d` and weights by
+        their typical size :math:`1/K`. ``"stephens"`` runs Stephens' (2000)
+        algorithm: starting from the Hungarian labelling, it alternates between
+        the average membership matrix :math:`Q` and, per draw, the permutation
+        minimizing :math:`\sum_i \mathrm{KL}(p^{(s)}_{i\cdot} \,\|\, Q_{i\cdot})`,
+        until no draw changes; it uses the whole classification, so it also
+        separates components whose means are close.
+    max_iter : int, default 100
+        Iteration cap of Stephens' algorithm.
+
+    Returns
+    -------
+    xarray.DataTree
+        A copy of ``result`` whose ``posterior`` (and ``posterior_predictive``)
+        variables with a ``component`` dim are permuted draw by draw, plus a
+        ``relabel`` group: ``permutation`` (chain, draw, component), where
+        relabelled component ``k`` is original component ``permutation[k]``,
+        composed with any earlier relabelling, and attrs ``method``,
+        ``reference``, ``n_changed`` (draws this call changed) and ``summary``.
+        The ``log_likelihood`` group is unchanged: it does not depend on labels.
+        Relabelling twice with the same reference changes nothing.
+    """
+    result = check_result(result)
+    method = check_choice(method, METHODS, name="method")
+    posterior = result["posterior"].to_dataset()
+    if "component" not in posterior.dims or posterior.sizes["component"] < 2:
+        return _with_permutation(result, _identity(posterior), method, "none", 0)
+    data = observed_data_of(result)
+    ref_weights, ref_means, ref_label = _reference(result, posterior, reference, data)
+
+    weights = _flat(posterior["weights"])
+    means = _flat(posterior["means"])
+    perms = _hungarian(weights, means, ref_weights, ref_means, data.values.std(axis=0))
+    if method == "stephens":
+        responsibilities = None if reference is None else reference["responsibilities"].values
+        perms = _stephens(data.values, posterior, perms, responsibilities, max_iter)
+
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    perm_da = xr.DataArray(
+        perms.reshape(n_chain, n_draw, -1),
+        dims=(*SAMPLE_DIMS, "component"),
+        coords={"chain": posterior["chain"], "draw": posterior["draw"], "component": posterior["component"]},
+    )
+    n_changed = int((perms != np.arange(perms.shape[1])).any(axis=1).sum())
+    relabelled = result.copy()
+    for group in ("posterior", "posterior_predictive"):
+        if group in result.children:
+            relabelled[group] = xr.DataTree(_permute(result[group].to_dataset(), perm_da))
+    if "relabel" in result.children:
+        # Relabelled k is current perm[k], which was original previous[perm[k]].
+        previous = result["relabel"]["permutation"].transpose(*SAMPLE_DIMS, "component").values
+        perm_da = perm_da.copy(data=np.take_along_axis(previous, perm_da.values, axis=-1))
+    return _with_permutation(relabelled, perm_da, method, ref_label, n_changed)
+
+
+def _flat(da: xr.DataArray) -> np.ndarray:
+    """Stack chain and draw into one leading axis."""
+    da = da.transpose(*SAMPLE_DIMS, ...)
+    return da.values.reshape(-1, *da.shape[2:])
+
+
+def _identity(posterior: xr.Dataset) -> xr.DataArray:
+    K = posterior.sizes.get("component", 1)
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"], K)
+    return xr.DataArray(np.broadcast_to(np.arange(K), shape).copy(), dims=(*SAMPLE_DIMS, "component"))
+
+
+def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data):
+    K = posterior.sizes["component"]
+    if reference is None:
+        flat_lp = _draw_log_density(result)
+        best = int(np.argmax(flat_lp))
+        return _flat(posterior["weights"])[best], _flat(posterior["means"])[best], "pivot"
+    if not isinstance(reference, xr.Dataset) or not {"weights", "means"} <= set(reference):
+        raise TypeError(
+            "Argument `reference` must be an EM result from bayesmix.em (an xarray.Dataset with "
+            f"weights and means) or None for the pivot draw, but got {type(reference).__name__}."
+        )
+    if reference.sizes.get("component") != K or reference.sizes.get("feature") != data.n_features:
+        raise ValueError(
+            f"Argument `reference` has {reference.sizes.get('component')} components and "
+            f"{reference.sizes.get('feature')} features but the result has {K} and {data.n_features}; "
+            "run bayesmix.em with the model's number of components."
+        )
+    label = reference.attrs.get("bayesmix_baseline", "reference")
+    return reference["weights"].values, reference["means"].values, label
+
+
+def _draw_log_density(result: xr.DataTree) -> np.ndarray:
+    """Log posterior density of each draw (from the sampler), else the total log-likelihood."""
+    stats = result["sample_stats"] if "sample_stats" in result.children else None
+    for name in ("lp", "logp"):
+        if stats is not None and name in stats:
+            return _flat(stats[name])
+    ll = next(iter(result["log_likelihood"].data_vars.values()))
+    return _flat(ll.sum("obs_id"))
+
+
+def _hungarian(weights, means, ref_weights, ref_means, spread) -> np.ndarray:
+    """Per-draw minimum-cost permutation onto the reference; shape (n_draws, K)."""
+    K = weights.shape[1]
+    spread = np.where(spread > 0, spread, 1.0)
+    mean_cost = (((means[:, :, None, :] - ref_means[None, None, :, :]) / spread) ** 2).sum(-1)
+    weight_cost = ((weights[:, :, None] - ref_weights[None, None, :]) * K) ** 2
+    cost = mean_cost + weight_cost  # (S, K_draw, K_ref)
+    perms = np.empty(weights.shape, dtype=np.int64)
+    for s in range(cost.shape[0]):
+        rows, cols = linear_sum_assignment(cost[s])
+        perms[s, cols] = rows
+    return perms
+
+
+def _stephens(X, posterior, perms, responsibilities, max_iter) -> np.ndarray:
+    """Stephens' (2000) KL relabelling, started from ``perms``."""
+    w, mu, cov = (_flat(posterior[v]) for v in ("weights", "means", "covariances"))
+    S, K = w.shape
+    if S * X.shape[0] * K > _STEPHENS_MAX_ELEMENTS:
+        raise ValueError(
+            f"method='stephens' would hold {S} draws x {X.shape[0]} observations x {K} components "
+            "of membership probabilities in memory; thin the draws first or use method='hungarian'."
+        )
+    p = chunked_over_draws(membership_probabilities, X, w, mu, cov)  # (S, N, K)
+    log_p = np.log(np.clip(p, 1e-300, None))
+    rows = np.arange(S)[:, None]
+    for _ in range(max_iter):
+        permuted = p[rows, :, perms].transpose(0, 2, 1)  # (S, N, K): relabelled memberships
+        q = permuted.mean(axis=0) if responsibilities is None else responsibilities
+        responsibilities = None  # the EM reference only seeds the first pass
+        log_q = np.log(np.clip(q, 1e-300, None))
+        # cost[s, j, k] = sum_i p_sij (log p_sij - log q_ik)
+        cost = (p * log_p).sum(1)[:, :, None] - np.einsum("sij,ik->sjk", p, log_q)
+        new = np.empty_like(perms)
+        for s in range(S):
+            r, c = linear_sum_assignment(cost[s])
+            new[s, c] = r
+        if np.array_equal(new, perms):
+            break
+        perms = new
+    return perms
+
+
+def _permute(ds: xr.Dataset, perm: xr.DataArray) -> xr.Dataset:
+    out = ds.copy()
+    for name, da in ds.data_vars.items():
+        if "component" in da.dims:
+            moved = da.isel(component=perm.drop_vars("component", errors="ignore"))
+            out[name] = moved.assign_coords(component=da["component"]).transpose(*da.dims)
+    return out
+
+
+def _with_permutation(result: xr.DataTree, perm: xr.DataArray, method: str, reference: str, n_changed: int):
+    n_total = int(np.prod([perm.sizes[d] for d in SAMPLE_DIMS]))
+    switched_chains = (
+        [
+            int(c)
+            for c in perm["chain"].values
+            if (perm.sel(chain=c) != np.arange(perm.sizes["component"])).all("component").mean() > 0.5
+        ]
+        if "chain" in perm.coords
+        else []
+    )
+    summary = f"relabelled {n_changed} of {n_total} draws by {method} matching to the {reference} reference"
+    if switched_chains:
+        summary += f"; chains {switched_chains} were mostly in another labelling"
+    out = result.copy()
+    out["relabel"] = xr.DataTree(
+        xr.Dataset(
+            {"permutation": perm},
+            attrs={"method": method, "reference": reference, "n_changed": n_changed, "summary": summary},
+        )
+    )
+    return out

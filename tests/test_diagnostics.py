@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayesmix as bm
+
+
+@pytest.fixture(scope="module")
+def faithful_relabelled(faithful_fit, faithful_em):
+    return bm.relabel(faithful_fit, reference=faithful_em)
+
+
+def test_clean_fit_gets_a_clean_verdict(faithful_relabelled, faithful_em):
+    diag = bm.diagnose(faithful_relabelled, baseline=faithful_em)
+    assert diag.ok, diag.verdict
+    assert diag.verdict[0].startswith("No problems: every R-hat <= 1.01")
+    assert diag.notes == []
+    assert diag.adjusted_rand_index == pytest.approx(1.0, abs=0.02)
+    assert (diag.convergence["r_hat"] <= 1.01).all()
+    assert {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"} <= set(
+        diag.convergence
+    )
+    # The baseline table holds EM's own numbers beside the posterior's.
+    assert diag.baseline.loc["means[0, waiting]", "em"] == pytest.approx(float(faithful_em["means"][0, 1]))
+    assert diag.baseline["em_in_hdi"].all()
+    # Symmetric covariances are reported once (lower triangle).
+    assert "covariances[0, eruptions, waiting]" not in diag.convergence.index
+    assert "covariances[0, waiting, eruptions]" in diag.convergence.index
+    assert diag.log_likelihood["fraction_below_em"] > 0.95  # EM maximizes the likelihood
+
+
+def test_unrelabelled_input_is_relabelled_and_said(faithful_fit, faithful_em):
+    diag = bm.diagnose(faithful_fit, baseline=faithful_em)
+    assert "relabelled it first" in diag.notes[0]
+    assert diag.ok
+
+
+def test_genuine_multimodality_is_reported_not_hidden(faithful_relabelled):
+    """Chains 0 and 1 sit in another mode of means[1, waiting]: relabelling cannot fix that."""
+    broken = faithful_relabelled.copy()
+    post = broken["posterior"].to_dataset()
+    shift = xr.zeros_like(post["means"])
+    shift.loc[{"chain": [0, 1], "component": 1, "feature": "waiting"}] = 5.0
+    post["means"] = post["means"] + shift
+    broken["posterior"] = xr.DataTree(post)
+    diag = bm.diagnose(broken)
+    assert not diag.ok
+    assert any(
+        v.startswith("R-hat")
+        and "on means[1, waiting]: 2 of 4 chains disagree after relabelling" in v
+        and "multimodal beyond label switching" in v
+        for v in diag.verdict
+    ), diag.verdict
+
+
+def test_divergences_and_em_disagreement_are_reported(faithful_relabelled, faithful_em):
+    broken = faithful_relabelled.copy()
+    stats = broken["sample_stats"].to_dataset()
+    diverging = stats["diverging"].values.copy()
+    diverging[0, :40] = True
+    stats["diverging"] = (("chain", "draw"), diverging)
+    broken["sample_stats"] = xr.DataTree(stats)
+    moved_em = faithful_em.copy()
+    moved_em["means"] = moved_em["means"] + xr.DataArray(
+        [[0.0, 10.0], [0.0, 0.0]], dims=("component", "feature")
+    )
+    diag = bm.diagnose(broken, baseline=moved_em)
+    text = " ".join(diag.verdict)
+    assert "40 divergent transitions (1.0% of draws)" in text
+    assert "EM lies outside the 94% HDI for 1 of 12 parameters, worst means[0, waiting]" in text
+    assert diag.sampler.loc[0, "divergences"] == 40
+
+
+def test_text_and_html_reprs(faithful_relabelled, faithful_em):
+    diag = bm.diagnose(faithful_relabelled, baseline=faithful_em)
+    text = str(diag)
+    assert text.startswith("Verdict:") and "Posterior against EM" in text and "Adjusted Rand index" in text
+    page = diag._repr_html_()
+    assert page.count("<table") == 3 and "Verdict" in page
+
+
+def test_advi_results_are_diagnosed_honestly(faithful, faithful_em):
+    result = bm.fit(
+        bm.models.gmm(faithful, 2), method="advi", draws=300, n=5000, random_seed=3, progressbar=False
+    )
+    diag = bm.diagnose(result, baseline=faithful_em)
+    assert any("Variational fit" in v for v in diag.verdict)
+    assert "r_hat" not in diag.convergence
+
+
+def test_diagnose_bad_baseline(faithful_relabelled, faithful):
+    with pytest.raises(TypeError, match="must be an EM result"):
+        bm.diagnose(faithful_relabelled, baseline={"means": 1})
+    with pytest.raises(ValueError, match="has 3 components but the result has 2"):
+        bm.diagnose(faithful_relabelled, baseline=bm.em(faithful, 3, random_seed=0))
+    with pytest.raises(TypeError, match="must be an xarray.DataTree"):
+        bm.diagnose(np.zeros(3))
