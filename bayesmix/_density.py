@@ -48,18 +48,14 @@ def component_log_density(X: np.ndarray, means: np.ndarray, covariances: np.ndar
     return np.swapaxes(logp, -1, -2)
 
 
-def joint_log_density(
-    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
-) -> np.ndarray:
+def joint_log_density(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
     """``log w_k + log N(x_i | mu_k, Sigma_k)``, shape (..., n_obs, n_components)."""
     with np.errstate(divide="ignore"):
         log_w = np.log(weights)
     return component_log_density(X, means, covariances) + log_w[..., None, :]
 
 
-def mixture_log_density(
-    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
-) -> np.ndarray:
+def mixture_log_density(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
     """Pointwise mixture log-density, shape (..., n_obs)."""
     return logsumexp(joint_log_density(X, weights, means, covariances), axis=-1)
 

@@ -30,9 +30,7 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
     X = info.data.values
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     flat = [
-        posterior[name]
-        .transpose(*SAMPLE_DIMS, ...)
-        .values.reshape(n_chain * n_draw, *posterior[name].shape[2:])
+        posterior[name].transpose(*SAMPLE_DIMS, ...).values.reshape(n_chain * n_draw, *posterior[name].shape[2:])
         for name in ("weights", "means", "covariances")
     ]
     values = chunked_over_draws(mixture_log_density, X, *flat).reshape(n_chain, n_draw, -1)

@@ -74,8 +74,7 @@ def check_data(X: object, *, name: str = "X") -> Data:
         )
     if values.shape[0] == 0 or values.shape[1] == 0:
         raise ValueError(
-            f"Argument `{name}` is empty (shape {values.shape}); pass at least one "
-            "observation of at least one feature."
+            f"Argument `{name}` is empty (shape {values.shape}); pass at least one observation of at least one feature."
         )
     bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad_rows.size:

@@ -105,10 +105,7 @@ def em(
 
     if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
         raise ValueError(f"Argument `tol` must be a number > 0 but got {tol!r}.")
-    fits = [
-        _fit_once(data, K, covariance, float(reg_covar), float(tol), int(random_seed) + i)
-        for i in range(n_init)
-    ]
+    fits = [_fit_once(data, K, covariance, float(reg_covar), float(tol), int(random_seed) + i) for i in range(n_init)]
     best_overall = max(fits, key=lambda f: f["log_likelihood"])
     healthy = [f for f in fits if not f["degenerate"].any()]
     chosen = max(healthy, key=lambda f: f["log_likelihood"]) if healthy else best_overall

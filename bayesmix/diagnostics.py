@@ -70,9 +70,7 @@ class Diagnostics:
         lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
             lines += ["", "Posterior against EM:", self.baseline.to_string(float_format=lambda x: f"{x:.4g}")]
-            lines.append(
-                f"Adjusted Rand index, posterior modal assignment vs EM: {self.adjusted_rand_index:.3f}"
-            )
+            lines.append(f"Adjusted Rand index, posterior modal assignment vs EM: {self.adjusted_rand_index:.3f}")
         if self.log_likelihood:
             ll = self.log_likelihood
             text = f"Total log-likelihood: posterior mean {ll['posterior_mean']:.2f} (sd {ll['posterior_sd']:.2f})"
@@ -147,15 +145,11 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
     if baseline is not None:
         _check_baseline(baseline, posterior)
         table = _baseline_table(params, baseline)
-        ari = float(
-            adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1))
-        )
+        ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1)))
         em_ll = float(baseline["log_likelihood"])
         ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
 
-    verdict = _verdict(
-        params, convergence, sampler, table, ari, ll_summary, n_chains, result.attrs.get("method")
-    )
+    verdict = _verdict(params, convergence, sampler, table, ari, ll_summary, n_chains, result.attrs.get("method"))
     ok = verdict[0].startswith("No problems")
     return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
 
@@ -359,9 +353,7 @@ def _verdict(params, convergence, sampler, baseline, ari, ll, n_chains, method) 
                 "local optimum than the posterior's bulk."
             )
     if variational:
-        problems.append(
-            "Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated."
-        )
+        problems.append("Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated.")
     if problems:
         return problems
     message = f"No problems: every R-hat <= {RHAT_MAX}" if n_chains > 1 else "No problems"

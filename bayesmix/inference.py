@@ -114,8 +114,7 @@ def fit(
     else:
         if chains != 4:
             raise ValueError(
-                f"Argument `chains` does not apply to method={method!r} (one approximation); "
-                "leave it at its default."
+                f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
             )
         tree = _run_advi(model, method, draws, initial, random_seed, progressbar, kwargs)
     wall_time = time.perf_counter() - start

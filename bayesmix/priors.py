@@ -45,9 +45,7 @@ class Prior:
 
     def __init__(self, distribution: str, /, **parameters: Any) -> None:
         if not isinstance(distribution, str):
-            raise TypeError(
-                f"Prior distribution must be a PyMC distribution name (a str) but got {distribution!r}."
-            )
+            raise TypeError(f"Prior distribution must be a PyMC distribution name (a str) but got {distribution!r}.")
         object.__setattr__(self, "distribution", distribution)
         object.__setattr__(self, "parameters", {k: _plain(v) for k, v in parameters.items()})
 
@@ -78,9 +76,7 @@ class Prior:
         try:
             name = spec.pop("distribution")
         except KeyError:
-            raise ValueError(
-                f"A prior given as a mapping needs a 'distribution' key but got {sorted(spec)}."
-            ) from None
+            raise ValueError(f"A prior given as a mapping needs a 'distribution' key but got {sorted(spec)}.") from None
         return cls(name, **spec)
 
 
@@ -126,9 +122,7 @@ def resolve_priors(
         role = roles[key]
         if role.scalar:
             if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise TypeError(
-                    f"priors[{key!r}] ({role.description}) must be a positive number but got {value!r}."
-                )
+                raise TypeError(f"priors[{key!r}] ({role.description}) must be a positive number but got {value!r}.")
             if not value > 0:
                 raise ValueError(f"priors[{key!r}] ({role.description}) must be > 0 but got {value}.")
             resolved[key] = float(value)
@@ -160,8 +154,7 @@ def _check_parameters(key: str, prior: Prior) -> None:
     unknown = sorted(set(prior.parameters) - set(accepted))
     if unknown:
         raise ValueError(
-            f"priors[{key!r}] = {prior!r} has invalid parameters {unknown}; "
-            f"pm.{prior.distribution} accepts {accepted}."
+            f"priors[{key!r}] = {prior!r} has invalid parameters {unknown}; pm.{prior.distribution} accepts {accepted}."
         )
     parameters = dict(prior.parameters)
     if prior.distribution == "Dirichlet" and np.ndim(parameters.get("a", 1.0)) == 0:

@@ -67,9 +67,7 @@ def test_other_samplers_return_the_same_shape(faithful, sampler):
     _check_result(result, 2, 50, 272)
     assert result.attrs["sampler"] == sampler
     # The sampler really used, as recorded by the sampling library itself.
-    library = result["sample_stats"].attrs.get(
-        "inference_library", result["posterior"].attrs.get("inference_library")
-    )
+    library = result["sample_stats"].attrs.get("inference_library", result["posterior"].attrs.get("inference_library"))
     assert library == sampler
 
 

@@ -19,9 +19,7 @@ STAN_PRIORS = {
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not REFERENCE.exists(), reason="needs ../shared/reference (the project's shared folder)"
-    ),
+    pytest.mark.skipif(not REFERENCE.exists(), reason="needs ../shared/reference (the project's shared folder)"),
 ]
 
 

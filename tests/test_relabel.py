@@ -65,19 +65,13 @@ def test_relabel_keeps_permutations_and_is_idempotent(faithful_fit, faithful_em)
     # The stored permutation maps relabelled components back to the original ones.
     original = faithful_fit["posterior"]["means"].values
     index = perm.values[..., None]
-    np.testing.assert_array_equal(
-        np.take_along_axis(original, index, axis=2), once["posterior"]["means"].values
-    )
+    np.testing.assert_array_equal(np.take_along_axis(original, index, axis=2), once["posterior"]["means"].values)
 
 
 def test_relabel_leaves_log_likelihood_unchanged(faithful_fit):
     relabelled = bm.relabel(faithful_fit)
-    xr.testing.assert_identical(
-        relabelled["log_likelihood"].to_dataset(), faithful_fit["log_likelihood"].to_dataset()
-    )
-    xr.testing.assert_identical(
-        relabelled["observed_data"].to_dataset(), faithful_fit["observed_data"].to_dataset()
-    )
+    xr.testing.assert_identical(relabelled["log_likelihood"].to_dataset(), faithful_fit["log_likelihood"].to_dataset())
+    xr.testing.assert_identical(relabelled["observed_data"].to_dataset(), faithful_fit["observed_data"].to_dataset())
 
 
 def test_pivot_and_stephens_agree_with_em_reference(faithful_fit, faithful_em):
@@ -110,5 +104,5 @@ def test_relabel_bad_arguments(faithful_fit):
         bm.relabel(faithful_fit, reference=np.zeros(2))
     with pytest.raises(ValueError, match="has 3 components"):
         bm.relabel(faithful_fit, reference=bm.em(bm.datasets.load("faithful"), 3, random_seed=0))
-    with pytest.raises(TypeError, match="must be an xarray.DataTree"):
+    with pytest.raises(TypeError, match=r"must be an xarray\.DataTree"):
         bm.relabel({"posterior": 1})

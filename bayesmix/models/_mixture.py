@@ -102,9 +102,7 @@ def ordered_means(prior: Prior, data: Data, n_components: int):
         return pm.Deterministic("means", ordered[:, None], dims=("component", "feature"))
     rest = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 1:] for k, v in prior.parameters.items()}
     others = prior.pymc_class("means_other", **rest, shape=(K, D - 1))
-    return pm.Deterministic(
-        "means", pt.concatenate([ordered[:, None], others], axis=1), dims=("component", "feature")
-    )
+    return pm.Deterministic("means", pt.concatenate([ordered[:, None], others], axis=1), dims=("component", "feature"))
 
 
 def gaussian_mixture_likelihood(data: Data, weights, means, chol) -> None:
