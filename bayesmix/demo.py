@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     best = table.attrs["best"]
     print("EM model selection (BIC, AIC, ICL: lower is better):")
     print(table.round(2).to_string(index=False))
-    print(f"BIC-best: {best['covariance']} covariance, K = {best['n_components']} ({time.perf_counter() - start:.1f} s)\n")
+    elapsed = time.perf_counter() - start
+    print(f"BIC-best: {best['covariance']} covariance, K = {best['n_components']} ({elapsed:.1f} s)\n")
 
     K = 2
     baseline = bm.em(X, K, random_seed=args.seed)
