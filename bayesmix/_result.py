@@ -42,6 +42,16 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
     return xr.Dataset({info.observed: (("chain", "draw", "obs_id"), values)}, coords=coords)
 
 
+def thinned_mixture_parameters(posterior: xr.Dataset, max_draws: int) -> list[np.ndarray]:
+    """weights, means, covariances with chain and draw stacked, thinned evenly to at most ``max_draws``."""
+    flat = [
+        posterior[v].stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+        for v in ("weights", "means", "covariances")
+    ]
+    step = max(1, -(-flat[0].shape[0] // max_draws))
+    return [f[::step] for f in flat]
+
+
 def observed_dataset(info: ModelInfo) -> xr.Dataset:
     data = info.data
     return xr.Dataset(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 from bayesmix._validation import (
     Data,
@@ -44,9 +44,17 @@ def em(
     n_init: int = 10,
     reg_covar: float = 1e-6,
     tol: float = 1e-6,
+    method: str = "em",
     random_seed: int | None = None,
 ) -> xr.Dataset:
     r"""Fit a Gaussian mixture by expectation-maximization (maximum likelihood).
+
+    With ``method="variational_dp"`` it runs scikit-learn's
+    ``BayesianGaussianMixture`` with a (truncated) Dirichlet-process prior on
+    the weights instead: variational Bayes, the baseline for
+    :func:`bayesmix.models.dp_gmm`. ``n_components`` is then the truncation,
+    most components end up (nearly) empty, and only collapsed covariances
+    count as degenerate.
 
     Runs scikit-learn's ``GaussianMixture`` from ``n_init`` k-means starts
     (start ``i`` uses ``random_state = random_seed + i``) and keeps the
@@ -81,6 +89,8 @@ def em(
         Convergence threshold on the per-sample log-likelihood gain. Tighter
         than scikit-learn's 1e-3, which stops short of the maximum (on
         faithful, tied K=3, it stops at -1126.99 where mclust reports -1126.33).
+    method : {"em", "variational_dp"}, default "em"
+        Maximum likelihood by EM, or variational Bayes under a DP prior.
     random_seed : int, optional
         Seed of the first start; drawn and recorded in attrs when omitted.
 
@@ -97,6 +107,7 @@ def em(
     data = check_data(X)
     K = check_n_components(n_components, data.n_obs)
     covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
+    method = check_choice(method, ("em", "variational_dp"), name="method")
     n_init = check_positive_int(n_init, name="n_init")
     if isinstance(reg_covar, bool) or not isinstance(reg_covar, int | float) or reg_covar < 0:
         raise ValueError(f"Argument `reg_covar` must be a number >= 0 but got {reg_covar!r}.")
@@ -105,7 +116,10 @@ def em(
 
     if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
         raise ValueError(f"Argument `tol` must be a number > 0 but got {tol!r}.")
-    fits = [_fit_once(data, K, covariance, float(reg_covar), float(tol), int(random_seed) + i) for i in range(n_init)]
+    fits = [
+        _fit_once(data, K, covariance, float(reg_covar), float(tol), int(random_seed) + i, method)
+        for i in range(n_init)
+    ]
     best_overall = max(fits, key=lambda f: f["log_likelihood"])
     healthy = [f for f in fits if not f["degenerate"].any()]
     chosen = max(healthy, key=lambda f: f["log_likelihood"]) if healthy else best_overall
@@ -126,7 +140,9 @@ def em(
             DegenerateSolutionWarning,
             stacklevel=2,
         )
-    return _to_dataset(chosen, data, covariance, reg_covar, int(random_seed), n_init, tol)
+    dataset = _to_dataset(chosen, data, covariance, reg_covar, int(random_seed), n_init, tol)
+    dataset.attrs["bayesmix_baseline"] = method
+    return dataset
 
 
 def em_table(
@@ -207,16 +223,16 @@ def em_table(
     return table
 
 
-def _fit_once(data: Data, K: int, covariance: str, reg_covar: float, tol: float, seed: int) -> dict[str, Any]:
-    model = GaussianMixture(
-        n_components=K,
-        covariance_type=covariance,
-        reg_covar=reg_covar,
-        tol=tol,
-        n_init=1,
-        max_iter=2000,
-        random_state=seed,
-    )
+def _fit_once(
+    data: Data, K: int, covariance: str, reg_covar: float, tol: float, seed: int, method: str = "em"
+) -> dict[str, Any]:
+    common = dict(n_components=K, covariance_type=covariance, reg_covar=reg_covar, tol=tol, n_init=1, max_iter=2000)
+    if method == "em":
+        model = GaussianMixture(**common, random_state=seed)
+    else:
+        model = BayesianGaussianMixture(
+            **common, weight_concentration_prior_type="dirichlet_process", random_state=seed
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(data.values)
@@ -226,7 +242,7 @@ def _fit_once(data: Data, K: int, covariance: str, reg_covar: float, tol: float,
     order = np.lexsort(model.means_.T[::-1])  # by first feature, ties by the next
     responsibilities = model.predict_proba(X)[:, order]
     log_likelihood = float(model.score(X) * n)
-    n_parameters = int(model._n_parameters())
+    n_parameters = _n_parameters(covariance, K, data.n_features)
     bic = -2.0 * log_likelihood + n_parameters * np.log(n)
     weights = model.weights_[order]
     covariances = covariances[order]
@@ -242,12 +258,23 @@ def _fit_once(data: Data, K: int, covariance: str, reg_covar: float, tol: float,
         "icl": bic - 2.0 * np.log(np.clip(responsibilities.max(axis=1), 1e-300, None)).sum(),
         "converged": bool(model.converged_),
         "n_iter": int(model.n_iter_),
-        "degenerate": _degenerate_components(X, weights, covariances),
+        "degenerate": _degenerate_components(X, weights, covariances, allow_empty=method != "em"),
         "relative_variance": _relative_min_variance(X, covariances),
     }
 
 
-def _full_covariances(model: GaussianMixture, covariance: str, K: int, D: int) -> np.ndarray:
+def _n_parameters(covariance: str, K: int, D: int) -> int:
+    """Free parameters: K - 1 weights, K * D means and the covariance entries."""
+    covariance_parameters = {
+        "full": K * D * (D + 1) // 2,
+        "diag": K * D,
+        "spherical": K,
+        "tied": D * (D + 1) // 2,
+    }[covariance]
+    return K - 1 + K * D + covariance_parameters
+
+
+def _full_covariances(model: GaussianMixture | BayesianGaussianMixture, covariance: str, K: int, D: int) -> np.ndarray:
     cov = model.covariances_
     if covariance == "full":
         return np.array(cov)
@@ -266,8 +293,12 @@ def _relative_min_variance(X: np.ndarray, covariances: np.ndarray) -> np.ndarray
     return np.linalg.eigvalsh(scaled)[:, 0]
 
 
-def _degenerate_components(X: np.ndarray, weights: np.ndarray, covariances: np.ndarray) -> np.ndarray:
+def _degenerate_components(
+    X: np.ndarray, weights: np.ndarray, covariances: np.ndarray, allow_empty: bool = False
+) -> np.ndarray:
     collapsed = _relative_min_variance(X, covariances) < COLLAPSE_RELATIVE_VARIANCE
+    if allow_empty:  # a DP prior leaves unused components empty on purpose
+        return collapsed
     nearly_empty = weights * X.shape[0] < X.shape[1] + 1
     return collapsed | nearly_empty
 

@@ -14,7 +14,7 @@ import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
-from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of
+from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of, thinned_mixture_parameters
 from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
@@ -222,12 +222,7 @@ def _sampler_table(result: xr.DataTree) -> pd.DataFrame:
 
 def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset) -> np.ndarray:
     """Posterior mean membership probabilities (n_obs, K) on relabelled components."""
-    flat = [
-        posterior[v].stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-        for v in ("weights", "means", "covariances")
-    ]
-    step = max(1, flat[0].shape[0] // MAX_MEMBERSHIP_DRAWS)
-    flat = [f[::step] for f in flat]
+    flat = thinned_mixture_parameters(posterior, MAX_MEMBERSHIP_DRAWS)
     return chunked_over_draws(membership_probabilities, X, *flat).mean(axis=0)
 
 

@@ -1,0 +1,107 @@
+"""Dirichlet-process Gaussian mixtures (truncated stick-breaking)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pymc as pm
+
+from bayesmix._validation import check_choice, check_data, check_positive_int
+from bayesmix.models._base import ModelInfo, attach_info
+from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
+from bayesmix.models._mixture import (
+    COMPONENT_ROLES,
+    check_prior_shapes,
+    coords_for,
+    default_component_priors,
+    gaussian_mixture_likelihood,
+)
+from bayesmix.priors import Prior, Role, resolve_priors
+
+ROLES = {
+    "alpha": Role("the prior of the DP concentration", ("Gamma", "Exponential", "HalfNormal", "LogNormal")),
+    **COMPONENT_ROLES,
+}
+
+
+def dp_gmm(
+    X: Any,
+    *,
+    truncation: int = 20,
+    covariance: str = "full",
+    alpha: float | None = None,
+    priors: Mapping[str, Any] | None = None,
+) -> pm.Model:
+    r"""Build a Dirichlet-process Gaussian mixture, truncated at ``truncation`` components.
+
+    The weights follow Sethuraman's stick-breaking construction, truncated so
+    that the last stick takes what is left:
+
+    .. math::
+
+        \alpha &\sim \operatorname{Gamma}(1, 1) \\
+        v_k &\sim \operatorname{Beta}(1, \alpha), \quad k = 1, \dots, T-1 \\
+        w_k &= v_k \prod_{j<k} (1 - v_j), \qquad w_T = \prod_{j<T} (1 - v_j) \\
+        p(x_i) &= \sum_{k=1}^{T} w_k \, \mathcal{N}(x_i \mid \mu_k, \Sigma_k)
+
+    with the component priors of :func:`bayesmix.models.gmm` (means, scales,
+    LKJ correlations, scaled to the data). The labels are marginalized. The
+    number of occupied clusters is not a parameter: it is read off the
+    posterior with :func:`bayesmix.cluster_count`. The truncation should
+    exceed the number of clusters you expect by a margin; ``cluster_count``
+    warns when the last stick keeps noticeable weight.
+
+    ``fit(method="advi")`` is the recommended way to fit it: with T
+    components, most of them empty, the posterior has many nearly flat
+    directions (an empty component's mean and covariance are only constrained
+    by their prior) in which NUTS spends long trajectories, while ADVI fits in
+    seconds. NUTS works too and is the reference when its diagnostics are clean.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
+    truncation : int, default 20
+        Number of components T kept (at least 2).
+    covariance : {"full", "diag", "spherical", "tied"}, default "full"
+    alpha : float, optional
+        A fixed concentration. By default :math:`\alpha` is a parameter with a
+        Gamma(1, 1) prior (override with ``priors={"alpha": Prior(...)}``).
+    priors : dict, optional
+        Overrides for ``"alpha"``, ``"means"``, ``"scales"``, ``"lkj_eta"``,
+        as in :func:`bayesmix.models.gmm`.
+
+    Returns
+    -------
+    pymc.Model
+        The variables of :func:`bayesmix.models.gmm` over a ``component`` dim of
+        length ``truncation``, plus ``alpha`` (a free variable unless fixed).
+    """
+    data = check_data(X)
+    T = check_positive_int(truncation, name="truncation")
+    if T < 2:
+        raise ValueError(f"Argument `truncation` must be >= 2 but got truncation = {T}.")
+    covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not alpha > 0:
+            raise ValueError(f"Argument `alpha` must be a positive number or None but got {alpha!r}.")
+        if priors and "alpha" in priors:
+            raise ValueError("Give either a fixed `alpha` or priors['alpha'], not both.")
+    defaults = {"alpha": Prior("Gamma", alpha=1.0, beta=1.0), **default_component_priors(data, covariance)}
+    resolved = resolve_priors(priors, ROLES, defaults)
+    if alpha is not None:
+        resolved["alpha"] = float(alpha)
+    D = data.n_features
+    scale_shape = {"spherical": (T,), "tied": (D,)}.get(covariance, (T, D))
+    check_prior_shapes(resolved, {"means": (T, D), "scales": scale_shape})
+
+    with pm.Model(coords=coords_for(data, T)) as model:
+        concentration = resolved["alpha"] if alpha is not None else resolved["alpha"].create("alpha")
+        weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
+        means = resolved["means"].create("means", dims=("component", "feature"))
+        chol = cholesky_factors(covariance, T, D, resolved)
+        gaussian_mixture_likelihood(data, weights, means, chol)
+
+    settings = {"truncation": T, "covariance": covariance, "alpha": alpha}
+    return attach_info(model, ModelInfo(family="dp_gmm", settings=settings, priors=resolved, data=data))
