@@ -81,6 +81,11 @@ def test_faithful_cluster_count_agrees_with_bic(faithful, method):
         # relabel and diagnose work on DP results; alpha is diagnosed too.
         diag = bm.diagnose(bm.relabel(result))
         assert "alpha" in diag.convergence.index
+        # The variational DP fit serves as the baseline, like EM for finite mixtures.
+        vb = bm.em(faithful, 15, method="variational_dp", n_init=3, random_seed=0)
+        against_vb = bm.diagnose(bm.relabel(result, reference=vb), baseline=vb)
+        assert against_vb.baseline is not None and 0 <= against_vb.adjusted_rand_index <= 1
+        assert against_vb.baseline.loc["means[0, waiting]", "em"] == pytest.approx(float(vb["means"][0, 1]))
         psm = bm.coclustering(result, random_seed=0)
         assert psm.shape == (272, 272) and np.allclose(np.diag(psm), 1.0)
         xr.testing.assert_equal(
