@@ -30,6 +30,8 @@ from bayesmix.models._covariance import COVARIANCE_TYPES
 # A component whose smallest variance, relative to the data's variance along
 # the same direction, falls below this has collapsed onto a lower-dimensional set.
 COLLAPSE_RELATIVE_VARIANCE = 1e-4
+# Scalar summaries of one fit, stored as 0-d variables of the result.
+SCALAR_FIELDS = ("log_likelihood", "n_parameters", "bic", "aic", "icl", "converged", "n_iter")
 
 
 class DegenerateSolutionWarning(UserWarning):
@@ -189,17 +191,7 @@ def em_table(
                 {
                     "covariance": cov,
                     "n_components": k,
-                    **{
-                        name: fit[name].item()
-                        for name in (
-                            "log_likelihood",
-                            "n_parameters",
-                            "bic",
-                            "aic",
-                            "icl",
-                            "converged",
-                        )
-                    },
+                    **{name: fit[name].item() for name in SCALAR_FIELDS if name != "n_iter"},
                     "degenerate": is_degenerate,
                 }
             )
@@ -337,18 +329,7 @@ def _to_dataset(
             "covariances": (("component", "feature", "feature_bis"), fit["covariances"]),
             "responsibilities": (("obs_id", "component"), fit["responsibilities"]),
             "degenerate": ("component", fit["degenerate"]),
-            **{
-                name: ((), fit[name])
-                for name in (
-                    "log_likelihood",
-                    "n_parameters",
-                    "bic",
-                    "aic",
-                    "icl",
-                    "converged",
-                    "n_iter",
-                )
-            },
+            **{name: ((), fit[name]) for name in SCALAR_FIELDS},
         },
         coords=coords,
         attrs={
