@@ -29,10 +29,7 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
     """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id)."""
     X = info.data.values
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    flat = [
-        posterior[name].transpose(*SAMPLE_DIMS, ...).values.reshape(n_chain * n_draw, *posterior[name].shape[2:])
-        for name in ("weights", "means", "covariances")
-    ]
+    flat = [flatten_draws(posterior[name]) for name in ("weights", "means", "covariances")]
     values = chunked_over_draws(mixture_log_density, X, *flat).reshape(n_chain, n_draw, -1)
     coords = {
         "chain": posterior["chain"].values,
@@ -42,12 +39,15 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
     return xr.Dataset({info.observed: (("chain", "draw", "obs_id"), values)}, coords=coords)
 
 
+def flatten_draws(da: xr.DataArray) -> np.ndarray:
+    """The values with chain and draw stacked (chain-major) into one leading axis."""
+    da = da.transpose(*SAMPLE_DIMS, ...)
+    return da.values.reshape(-1, *da.shape[2:])
+
+
 def thinned_mixture_parameters(posterior: xr.Dataset, max_draws: int) -> list[np.ndarray]:
     """weights, means, covariances with chain and draw stacked, thinned evenly to at most ``max_draws``."""
-    flat = [
-        posterior[v].stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-        for v in ("weights", "means", "covariances")
-    ]
+    flat = [flatten_draws(posterior[v]) for v in ("weights", "means", "covariances")]
     step = max(1, -(-flat[0].shape[0] // max_draws))
     return [f[::step] for f in flat]
 

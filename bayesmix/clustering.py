@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
-from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of, thinned_mixture_parameters
+from bayesmix._result import check_result, observed_data_of, thinned_mixture_parameters
 from bayesmix._validation import check_choice, check_positive_int
 
 LAST_STICK_WARNING = 0.01
@@ -75,8 +75,7 @@ def cluster_count(result: xr.DataTree, *, max_draws: int = 1000, random_seed: in
     partitions = sample_partitions(result, max_draws=max_draws, random_seed=random_seed)
     weights = result["posterior"]["weights"]
     occupied = np.array([np.unique(p).size for p in partitions])
-    step = max(1, -(-weights.sizes["chain"] * weights.sizes["draw"] // max_draws))
-    flat_w = weights.stack(sample=SAMPLE_DIMS).transpose("sample", ...).values[::step]
+    flat_w = thinned_mixture_parameters(result["posterior"].to_dataset(), max_draws)[0]
     effective = 1.0 / (flat_w**2).sum(-1)
     K = weights.sizes["component"]
     counts = np.bincount(occupied, minlength=K + 1)[1:]

@@ -184,16 +184,21 @@ def _flatten(ds: xr.Dataset, column: str) -> pd.Series:
     return pd.concat(pieces).rename(column)
 
 
+def _summary_columns(params: xr.Dataset) -> list[pd.Series]:
+    """Posterior mean, sd and 94% HDI bounds per parameter."""
+    hdi = azs.hdi(params, prob=HDI_PROB)
+    return [
+        _flatten(params.mean(SAMPLE_DIMS), "mean"),
+        _flatten(params.std(SAMPLE_DIMS), "sd"),
+        _flatten(hdi.sel(ci_bound="lower", drop=True), "hdi_3%"),
+        _flatten(hdi.sel(ci_bound="upper", drop=True), "hdi_97%"),
+    ]
+
+
 def _convergence_table(params: xr.Dataset, n_chains: int) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        hdi = azs.hdi(params, prob=HDI_PROB)
-        columns = [
-            _flatten(params.mean(SAMPLE_DIMS), "mean"),
-            _flatten(params.std(SAMPLE_DIMS), "sd"),
-            _flatten(hdi.sel(ci_bound="lower", drop=True), "hdi_3%"),
-            _flatten(hdi.sel(ci_bound="upper", drop=True), "hdi_97%"),
-        ]
+        columns = _summary_columns(params)
         if n_chains > 1 or params.sizes["draw"] >= 4:
             columns += [
                 _flatten(azs.rhat(params), "r_hat") if n_chains > 1 else None,
@@ -249,17 +254,7 @@ def _baseline_table(params: xr.Dataset, baseline: xr.Dataset) -> pd.DataFrame:
     names = [v for v in ("weights", "means", "covariances") if v in params]
     post = params[names]
     em = baseline[names].where(post[names].isel(chain=0, draw=0).notnull())
-    hdi = azs.hdi(post, prob=HDI_PROB)
-    table = pd.concat(
-        [
-            _flatten(em, "em"),
-            _flatten(post.mean(SAMPLE_DIMS), "mean"),
-            _flatten(post.std(SAMPLE_DIMS), "sd"),
-            _flatten(hdi.sel(ci_bound="lower", drop=True), "hdi_3%"),
-            _flatten(hdi.sel(ci_bound="upper", drop=True), "hdi_97%"),
-        ],
-        axis=1,
-    )
+    table = pd.concat([_flatten(em, "em"), *_summary_columns(post)], axis=1)
     table = table[table["sd"].notna() & (table["sd"] > 0)]
     table["z"] = (table["em"] - table["mean"]) / table["sd"]
     table["em_in_hdi"] = (table["em"] >= table["hdi_3%"]) & (table["em"] <= table["hdi_97%"])

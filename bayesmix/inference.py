@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayesmix._result import log_likelihood_dataset, observed_dataset, result_attrs
 from bayesmix._validation import check_choice, check_positive_int
+from bayesmix.baseline import em
 from bayesmix.models._base import ModelInfo, get_info
 from bayesmix.models._covariance import initial_values_from_covariances
 
@@ -246,9 +247,7 @@ def _log_density_of_draws(model: pm.Model, transformed: xr.Dataset) -> np.ndarra
 
 
 def _variational_dp_start(info: ModelInfo, seed: int) -> xr.Dataset:
-    """scikit-learn's variational DP solution, the start of ADVI for DP mixtures."""
-    from bayesmix.baseline import em
-
+    """scikit-learn's variational DP solution, the default start for DP mixtures."""
     return em(
         info.data.values,
         info.settings["truncation"],

@@ -16,7 +16,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
-from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of
+from bayesmix._result import SAMPLE_DIMS, check_result, flatten_draws, observed_data_of
 from bayesmix._validation import check_choice
 
 METHODS = ("hungarian", "stephens")
@@ -80,8 +80,8 @@ def relabel(
     data = observed_data_of(result)
     ref_weights, ref_means, ref_label = _reference(result, posterior, reference, data)
 
-    weights = _flat(posterior["weights"])
-    means = _flat(posterior["means"])
+    weights = flatten_draws(posterior["weights"])
+    means = flatten_draws(posterior["means"])
     perms = _hungarian(weights, means, ref_weights, ref_means, data.values.std(axis=0))
     if method == "stephens":
         responsibilities = None if reference is None else reference["responsibilities"].values
@@ -105,12 +105,6 @@ def relabel(
     return _with_permutation(relabelled, perm_da, method, ref_label, n_changed)
 
 
-def _flat(da: xr.DataArray) -> np.ndarray:
-    """Stack chain and draw into one leading axis."""
-    da = da.transpose(*SAMPLE_DIMS, ...)
-    return da.values.reshape(-1, *da.shape[2:])
-
-
 def _identity(posterior: xr.Dataset) -> xr.DataArray:
     K = posterior.sizes.get("component", 1)
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], K)
@@ -122,7 +116,7 @@ def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data)
     if reference is None:
         flat_lp = _draw_log_density(result)
         best = int(np.argmax(flat_lp))
-        return _flat(posterior["weights"])[best], _flat(posterior["means"])[best], "pivot"
+        return flatten_draws(posterior["weights"])[best], flatten_draws(posterior["means"])[best], "pivot"
     if not isinstance(reference, xr.Dataset) or not {"weights", "means"} <= set(reference):
         raise TypeError(
             "Argument `reference` must be an EM result from bayesmix.em (an xarray.Dataset with "
@@ -143,9 +137,9 @@ def _draw_log_density(result: xr.DataTree) -> np.ndarray:
     stats = result["sample_stats"] if "sample_stats" in result.children else None
     for name in ("lp", "logp"):
         if stats is not None and name in stats:
-            return _flat(stats[name])
+            return flatten_draws(stats[name])
     ll = next(iter(result["log_likelihood"].data_vars.values()))
-    return _flat(ll.sum("obs_id"))
+    return flatten_draws(ll.sum("obs_id"))
 
 
 def _hungarian(weights, means, ref_weights, ref_means, spread) -> np.ndarray:
@@ -154,8 +148,12 @@ def _hungarian(weights, means, ref_weights, ref_means, spread) -> np.ndarray:
     spread = np.where(spread > 0, spread, 1.0)
     mean_cost = (((means[:, :, None, :] - ref_means[None, None, :, :]) / spread) ** 2).sum(-1)
     weight_cost = ((weights[:, :, None] - ref_weights[None, None, :]) * K) ** 2
-    cost = mean_cost + weight_cost  # (S, K_draw, K_ref)
-    perms = np.empty(weights.shape, dtype=np.int64)
+    return _assign(mean_cost + weight_cost)
+
+
+def _assign(cost: np.ndarray) -> np.ndarray:
+    """Per-draw minimum-cost permutations for costs (S, K_draw, K_ref): relabelled k is perm[s, k]."""
+    perms = np.empty(cost.shape[:2], dtype=np.int64)
     for s in range(cost.shape[0]):
         rows, cols = linear_sum_assignment(cost[s])
         perms[s, cols] = rows
@@ -164,7 +162,7 @@ def _hungarian(weights, means, ref_weights, ref_means, spread) -> np.ndarray:
 
 def _stephens(X, posterior, perms, responsibilities, max_iter) -> np.ndarray:
     """Stephens' (2000) KL relabelling, started from ``perms``."""
-    w, mu, cov = (_flat(posterior[v]) for v in ("weights", "means", "covariances"))
+    w, mu, cov = (flatten_draws(posterior[v]) for v in ("weights", "means", "covariances"))
     S, K = w.shape
     if S * X.shape[0] * K > _STEPHENS_MAX_ELEMENTS:
         raise ValueError(
@@ -181,10 +179,7 @@ def _stephens(X, posterior, perms, responsibilities, max_iter) -> np.ndarray:
         log_q = np.log(np.clip(q, 1e-300, None))
         # cost[s, j, k] = sum_i p_sij (log p_sij - log q_ik)
         cost = (p * log_p).sum(1)[:, :, None] - np.einsum("sij,ik->sjk", p, log_q)
-        new = np.empty_like(perms)
-        for s in range(S):
-            r, c = linear_sum_assignment(cost[s])
-            new[s, c] = r
+        new = _assign(cost)
         if np.array_equal(new, perms):
             break
         perms = new
