@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.model.transform.optimization import freeze_dims_and_data
 
 from bayesmix._result import log_likelihood_dataset, observed_dataset, result_attrs
 from bayesmix._validation import check_choice, check_positive_int
@@ -160,7 +161,12 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
             "gradient_backend": "jax" if backend == "jax" else "pytensor",
         }
         if initial is not None:
-            # Start every chain at the EM means; jitter the other parameters only.
+            # Start every chain at the EM means; jitter the other parameters only. nutpie
+            # freezes the model for JAX and would then match none of our jitter_rvs (no
+            # jitter at all: identical chains, and an exactly zero gradient, which nutpie
+            # rejects, when the EM weights are equal), so freeze it here and name its RVs.
+            model = freeze_dims_and_data(model)
+            compile_kwargs["freeze_model"] = False
             compile_kwargs["initial_points"] = initial
             compile_kwargs["jitter_rvs"] = {rv for rv in model.free_RVs if not rv.name.startswith("means")}
         with warnings.catch_warnings():

@@ -139,3 +139,15 @@ def test_fit_rejects_foreign_models_and_mismatched_init(faithful):
     em3 = bm.em(faithful, 3, random_seed=0)
     with pytest.raises(ValueError, match=r"has 3 components .* but the model has 2"):
         bm.fit(bm.models.gmm(faithful, 2), init=em3)
+
+
+def test_em_start_is_jittered_so_equal_em_weights_do_not_stall_nutpie():
+    """Regression: nutpie froze the model and silently dropped our jitter, so every chain started
+    exactly at EM; with EM weights of exactly 1/2 the weight gradient was exactly zero and nutpie
+    refused to start ("bad initial gradient")."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0.0, 0.1, (15, 3)), rng.normal(1.0, 0.1, (15, 3))])
+    baseline = bm.em(X, 2, random_seed=0)
+    assert baseline["weights"].values[0] == 0.5
+    result = bm.fit(bm.models.gmm(X, 2), init=baseline, draws=20, tune=50, chains=2, random_seed=0, progressbar=False)
+    assert np.isfinite(result["log_likelihood"]["X"].values).all()
