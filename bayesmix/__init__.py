@@ -2,7 +2,11 @@
 
 Build a model with a factory from :mod:`bayesmix.models`, fit it with
 :func:`fit`, undo label switching with :func:`relabel`, and compare the
-posterior with the EM baseline from :func:`em` using :func:`diagnose`.
+posterior with the EM baseline from :func:`em` using :func:`diagnose`. Use the
+fit on new data with :func:`predict_proba`, :func:`score_samples`,
+:func:`anomaly_scores` and :func:`sample`, or through the scikit-learn
+estimators :class:`BayesianGaussianMixture` and
+:class:`DirichletProcessGaussianMixture`.
 """
 
 from bayesmix import datasets, models
@@ -10,16 +14,21 @@ from bayesmix._version import __version__
 from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
 from bayesmix.diagnostics import Diagnostics, diagnose
+from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
 from bayesmix.inference import fit
+from bayesmix.prediction import anomaly_scores, predict, predict_proba, sample, score_samples
 from bayesmix.priors import Prior
 from bayesmix.relabel import relabel
 
 __all__ = [
+    "BayesianGaussianMixture",
     "DegenerateSolutionWarning",
     "Diagnostics",
+    "DirichletProcessGaussianMixture",
     "Prior",
     "TruncationWarning",
     "__version__",
+    "anomaly_scores",
     "cluster_count",
     "coclustering",
     "datasets",
@@ -29,5 +38,9 @@ __all__ = [
     "fit",
     "models",
     "point_partition",
+    "predict",
+    "predict_proba",
     "relabel",
+    "sample",
+    "score_samples",
 ]

@@ -1,0 +1,340 @@
+r"""Using a fitted mixture on new data: memberships, densities, anomaly scores and samples.
+
+Every function averages over posterior draws :math:`\theta^{(s)}`,
+:math:`s = 1, \dots, S`, so each answer carries its posterior uncertainty:
+
+* membership probabilities :math:`p(z = k \mid x, \theta^{(s)})
+  = w_k^{(s)} \mathcal{N}(x \mid \mu_k^{(s)}, \Sigma_k^{(s)}) / p(x \mid \theta^{(s)})`, summarized by their posterior mean and HDI;
+* the posterior predictive log-density
+  :math:`\log p(x \mid \mathcal{D}) = \log \tfrac1S \sum_s p(x \mid \theta^{(s)})`,
+  computed with logsumexp, with the HDI of :math:`\log p(x \mid \theta^{(s)})`;
+* draws :math:`\tilde x` from the posterior predictive distribution: a draw
+  :math:`s`, a component :math:`k \sim w^{(s)}`, then
+  :math:`\tilde x \sim \mathcal{N}(\mu_k^{(s)}, \Sigma_k^{(s)})`.
+
+Component-wise answers use relabelled components: a result that has not been
+through :func:`bayesmix.relabel` is relabelled here against its pivot draw.
+New data are validated like training data and must have the same features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import logsumexp
+
+from bayesmix._density import chunked_over_draws, membership_probabilities, mixture_log_density
+from bayesmix._result import check_result, flatten_draws, observed_data_of, thinned_mixture_parameters
+from bayesmix._validation import Data, check_data, check_positive_int
+from bayesmix.relabel import relabel
+
+MIXTURE_FAMILIES = ("gmm", "dp_gmm")
+DEFAULT_HDI_PROB = 0.94
+DEFAULT_MAX_DRAWS = 1000
+DEFAULT_ANOMALY_QUANTILE = 0.01
+
+
+@dataclass(frozen=True)
+class _FittedMixture:
+    """The relabelled posterior of a mixture fit and its training data."""
+
+    result: xr.DataTree
+    training: Data
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.result["posterior"].to_dataset()
+
+    @property
+    def components(self) -> np.ndarray:
+        return self.posterior["component"].values
+
+    def parameters(self, max_draws: int) -> list[np.ndarray]:
+        """weights, means, covariances, thinned to at most ``max_draws`` draws."""
+        return thinned_mixture_parameters(self.posterior, max_draws)
+
+
+def _fitted_mixture(result: object) -> _FittedMixture:
+    result = check_result(result)
+    family = result.attrs["bayesmix_family"]
+    if family not in MIXTURE_FAMILIES:
+        raise ValueError(
+            f"Argument `result` is a {family!r} fit; these functions need a Gaussian mixture "
+            f"fit of one of {list(MIXTURE_FAMILIES)}."
+        )
+    if "relabel" not in result.children:
+        result = relabel(result)
+    return _FittedMixture(result=result, training=observed_data_of(result))
+
+
+def check_new_data(X_new: object, training: Data, *, name: str = "X_new") -> Data:
+    """Validate new data against the features a model was fitted on.
+
+    A DataFrame's columns are matched to the training features by name (and
+    reordered); an array is matched by position.
+    """
+    if isinstance(X_new, pd.DataFrame) and not _default_names(training.feature_names):
+        columns = [str(c) for c in X_new.columns]
+        missing = [f for f in training.feature_names if f not in columns]
+        extra = [c for c in columns if c not in training.feature_names]
+        if missing or extra:
+            raise ValueError(
+                f"Argument `{name}` has columns {columns} but the model was fitted on "
+                f"{training.feature_names} (missing {missing}, unexpected {extra}); pass the same columns."
+            )
+        X_new = X_new.set_axis(columns, axis=1)[training.feature_names]
+    data = check_data(X_new, name=name)
+    if data.n_features != training.n_features:
+        raise ValueError(
+            f"Argument `{name}` has {data.n_features} features, but the model was fitted on "
+            f"{training.n_features} features {training.feature_names}; pass data with the same features."
+        )
+    return Data(values=data.values, feature_names=training.feature_names)
+
+
+def _default_names(names: list[str]) -> bool:
+    return names == [f"x{j}" for j in range(len(names))]
+
+
+def _check_hdi_prob(hdi_prob: object) -> float:
+    if isinstance(hdi_prob, bool) or not isinstance(hdi_prob, int | float) or not 0 < hdi_prob < 1:
+        raise ValueError(f"Argument `hdi_prob` must be a probability in (0, 1) but got {hdi_prob!r}.")
+    return float(hdi_prob)
+
+
+def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -> xr.DataArray:
+    """HDI over the leading draw axis of ``values``."""
+    da = xr.DataArray(values, dims=("sample", *dims), coords=coords)
+    return azs.hdi(da, prob=prob, dim="sample").transpose(*dims, "ci_bound")
+
+
+def _obs_coords(n_obs: int) -> dict:
+    return {"obs_id": np.arange(n_obs)}
+
+
+def predict_proba(
+    result: xr.DataTree,
+    X_new: object,
+    *,
+    hdi_prob: float = DEFAULT_HDI_PROB,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+) -> xr.Dataset:
+    r"""Membership probabilities of new points, with posterior uncertainty.
+
+    For each point :math:`x` and component :math:`k`, the posterior mean and
+    HDI over draws of
+
+    .. math::
+
+        p(z = k \mid x, \theta^{(s)}) =
+            \frac{w_k^{(s)} \mathcal{N}(x \mid \mu_k^{(s)}, \Sigma_k^{(s)})}
+                 {\sum_j w_j^{(s)} \mathcal{N}(x \mid \mu_j^{(s)}, \Sigma_j^{(s)})}.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        A fit of :func:`bayesmix.models.gmm` or :func:`bayesmix.models.dp_gmm`,
+        ideally relabelled with :func:`bayesmix.relabel` against the EM
+        baseline; otherwise it is relabelled here against its pivot draw.
+    X_new : array-like or DataFrame, shape (n_obs, n_features)
+        Points in the units of the training data.
+    hdi_prob : float, default 0.94
+        Probability mass of the highest-density intervals.
+    max_draws : int, default 1000
+        Posterior draws used, thinned evenly.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``probability`` (obs_id, component), the posterior mean, and
+        ``probability_hdi`` (obs_id, component, ci_bound).
+    """
+    fitted = _fitted_mixture(result)
+    data = check_new_data(X_new, fitted.training)
+    hdi_prob = _check_hdi_prob(hdi_prob)
+    params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
+    draws = chunked_over_draws(membership_probabilities, data.values, *params)  # (S, N, K)
+    coords = {**_obs_coords(data.n_obs), "component": fitted.components}
+    return xr.Dataset(
+        {
+            "probability": (("obs_id", "component"), draws.mean(axis=0)),
+            "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, hdi_prob),
+        },
+        coords=coords,
+        attrs={"hdi_prob": hdi_prob, "n_draws": draws.shape[0], "labels": fitted.result["relabel"].attrs["summary"]},
+    )
+
+
+def predict(result: xr.DataTree, X_new: object, *, max_draws: int = DEFAULT_MAX_DRAWS) -> xr.Dataset:
+    """The most probable component of each new point.
+
+    Parameters
+    ----------
+    result, X_new, max_draws
+        As for :func:`predict_proba`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``component`` (obs_id), the component of highest posterior-mean
+        membership probability, and ``probability`` (obs_id), that probability.
+    """
+    proba_ds = predict_proba(result, X_new, max_draws=max_draws)
+    proba = proba_ds["probability"]
+    best = proba.argmax("component")
+    return xr.Dataset(
+        {
+            "component": ("obs_id", proba["component"].values[best.values]),
+            "probability": proba.isel(component=best).drop_vars("component"),
+        },
+        attrs={"labels": proba_ds.attrs["labels"]},
+    )
+
+
+def score_samples(
+    result: xr.DataTree,
+    X_new: object,
+    *,
+    hdi_prob: float = DEFAULT_HDI_PROB,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+) -> xr.Dataset:
+    r"""Posterior predictive log-density of new points.
+
+    .. math::
+
+        \log p(x \mid \mathcal{D}) = \operatorname{logsumexp}_s \log p(x \mid \theta^{(s)}) - \log S
+
+    Parameters
+    ----------
+    result, X_new, hdi_prob, max_draws
+        As for :func:`predict_proba`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``log_density`` (obs_id) and ``log_density_hdi`` (obs_id, ci_bound),
+        the HDI of the per-draw log-density :math:`\log p(x \mid \theta^{(s)})`.
+    """
+    fitted = _fitted_mixture(result)
+    data = check_new_data(X_new, fitted.training)
+    hdi_prob = _check_hdi_prob(hdi_prob)
+    params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
+    per_draw = chunked_over_draws(mixture_log_density, data.values, *params)  # (S, N)
+    coords = _obs_coords(data.n_obs)
+    return xr.Dataset(
+        {
+            "log_density": ("obs_id", logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])),
+            "log_density_hdi": _hdi(per_draw, ("obs_id",), coords, hdi_prob),
+        },
+        coords=coords,
+        attrs={"hdi_prob": hdi_prob, "n_draws": per_draw.shape[0]},
+    )
+
+
+def anomaly_scores(
+    result: xr.DataTree,
+    X_new: object | None = None,
+    *,
+    threshold: float | None = None,
+    quantile: float = DEFAULT_ANOMALY_QUANTILE,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+) -> xr.Dataset:
+    """Rank points by posterior predictive log-density and flag those no component explains.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        A mixture fit, as for :func:`predict_proba`.
+    X_new : array-like or DataFrame, optional
+        Points to score. By default the training points are scored by their
+        leave-one-out predictive log-density (PSIS-LOO), so that a training
+        point does not explain itself.
+    threshold : float, optional
+        Log-density below which a point is an anomaly. By default the
+        ``quantile`` of the training points' PSIS-LOO log predictive densities.
+    quantile : float, default 0.01
+        The quantile that sets the default threshold.
+    max_draws : int, default 1000
+        Posterior draws used for new points, thinned evenly.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``log_density`` (obs_id); ``rank`` (obs_id), 1 for the lowest density;
+        ``is_anomaly`` (obs_id), whether the density is below the threshold.
+        Attrs: ``threshold``, ``threshold_source``, ``n_anomalies``. Sort with
+        ``.sortby("rank")``.
+    """
+    fitted = _fitted_mixture(result)
+    if not isinstance(quantile, int | float) or isinstance(quantile, bool) or not 0 < quantile < 1:
+        raise ValueError(f"Argument `quantile` must be in (0, 1) but got {quantile!r}.")
+    if threshold is not None and not np.isfinite(threshold):
+        raise ValueError(f"Argument `threshold` must be a finite log-density or None but got {threshold!r}.")
+    loo_density = None
+    if threshold is None or X_new is None:
+        loo_density = _loo_log_density(fitted.result)
+    if X_new is None:
+        log_density = loo_density
+    else:
+        log_density = score_samples(fitted.result, X_new, max_draws=max_draws)["log_density"].values
+    if threshold is None:
+        threshold = float(np.quantile(loo_density, quantile))
+        source = f"the {quantile:g} quantile of the training points' PSIS-LOO log predictive density"
+    else:
+        threshold, source = float(threshold), "given"
+    rank = np.empty(log_density.size, dtype=np.int64)
+    rank[np.argsort(log_density, kind="stable")] = np.arange(1, log_density.size + 1)
+    is_anomaly = log_density < threshold
+    return xr.Dataset(
+        {"log_density": ("obs_id", log_density), "rank": ("obs_id", rank), "is_anomaly": ("obs_id", is_anomaly)},
+        coords=_obs_coords(log_density.size),
+        attrs={"threshold": threshold, "threshold_source": source, "n_anomalies": int(is_anomaly.sum())},
+    )
+
+
+def _loo_log_density(result: xr.DataTree) -> np.ndarray:
+    """PSIS-LOO log predictive density of each training point."""
+    return np.asarray(azs.loo(result, pointwise=True).elpd_i, dtype=float)
+
+
+def sample(result: xr.DataTree, n: int, *, random_seed: int | None = None) -> xr.Dataset:
+    """Draws from the posterior predictive distribution, with their component labels.
+
+    Each draw picks a posterior draw uniformly at random, a component from that
+    draw's weights, and a point from that component's Gaussian.
+
+    Parameters
+    ----------
+    result : xarray.DataTree
+        A mixture fit, as for :func:`predict_proba`.
+    n : int
+        Number of points.
+    random_seed : int, optional
+        Seed of the random number generator.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``X`` (sample, feature) in the training data's units and ``component``
+        (sample), the relabelled component each point came from.
+    """
+    fitted = _fitted_mixture(result)
+    n = check_positive_int(n, name="n")
+    posterior = fitted.posterior
+    weights, means, covariances = (flatten_draws(posterior[v]) for v in ("weights", "means", "covariances"))
+    rng = np.random.default_rng(random_seed)
+    draw = rng.integers(weights.shape[0], size=n)
+    cumulative = weights[draw].cumsum(axis=1)
+    u = rng.random((n, 1)) * cumulative[:, -1:]  # the weights sum to 1 up to rounding
+    component = np.minimum((u > cumulative).sum(axis=1), weights.shape[1] - 1)
+    chol = np.linalg.cholesky(covariances)[draw, component]  # (n, D, D)
+    z = rng.standard_normal((n, means.shape[-1]))
+    X = means[draw, component] + np.einsum("nij,nj->ni", chol, z)
+    return xr.Dataset(
+        {"X": (("sample", "feature"), X), "component": ("sample", fitted.components[component])},
+        coords={"sample": np.arange(n), "feature": fitted.training.feature_names},
+    )
