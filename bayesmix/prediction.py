@@ -4,7 +4,8 @@ Every function averages over posterior draws :math:`\theta^{(s)}`,
 :math:`s = 1, \dots, S`, so each answer carries its posterior uncertainty:
 
 * membership probabilities :math:`p(z = k \mid x, \theta^{(s)})
-  = w_k^{(s)} \mathcal{N}(x \mid \mu_k^{(s)}, \Sigma_k^{(s)}) / p(x \mid \theta^{(s)})`, summarized by their posterior mean and HDI;
+  = w_k^{(s)} \mathcal{N}(x \mid \mu_k^{(s)}, \Sigma_k^{(s)}) / p(x \mid \theta^{(s)})`,
+  summarized by their posterior mean and HDI;
 * the posterior predictive log-density
   :math:`\log p(x \mid \mathcal{D}) = \log \tfrac1S \sum_s p(x \mid \theta^{(s)})`,
   computed with logsumexp, with the HDI of :math:`\log p(x \mid \theta^{(s)})`;
