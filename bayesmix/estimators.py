@@ -1,0 +1,244 @@
+"""scikit-learn estimators over the bayesmix workflow.
+
+They are thin: ``fit`` builds the model with a factory from
+:mod:`bayesmix.models`, starts the sampler at the EM (or variational-DP)
+solution, fits with :func:`bayesmix.fit` and relabels against that solution;
+every prediction is a function of :mod:`bayesmix.prediction` applied to the
+fitted result. Fitted attributes hold posterior means; ``result_`` holds the
+whole posterior as an ``xarray.DataTree``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from bayesmix import prediction
+from bayesmix._validation import check_positive_int
+from bayesmix.baseline import em
+from bayesmix.inference import fit
+from bayesmix.models import dp_gmm, gmm
+from bayesmix.relabel import relabel
+
+
+class _BayesianMixtureBase(DensityMixin, BaseEstimator):
+    """Fitting, fitted attributes and predictions shared by both estimators."""
+
+    def _build_model(self, X: Any) -> pm.Model:
+        raise NotImplementedError
+
+    def _baseline(self, X: Any) -> xr.Dataset:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: None = None) -> _BayesianMixtureBase:
+        """Fit the mixture to ``X`` (n_samples, n_features); ``y`` is ignored."""
+        values = validate_data(self, X, reset=True, dtype=np.float64)
+        data = self._as_frame(values)
+        baseline = self._baseline(data)
+        result = fit(
+            self._build_model(data),
+            method=self.method,
+            draws=self.draws,
+            tune=self.tune,
+            chains=self.chains,
+            sampler=self.sampler,
+            init=baseline,
+            random_seed=self.random_seed,
+            progressbar=False,
+            **(self.fit_kwargs or {}),
+        )
+        self.result_ = relabel(result, reference=baseline)
+        self.baseline_ = baseline
+        posterior = self.result_["posterior"]
+        mean = {v: posterior[v].mean(("chain", "draw")).values for v in ("weights", "means", "covariances")}
+        self.weights_, self.means_, self.covariances_ = mean["weights"], mean["means"], mean["covariances"]
+        self.precisions_ = np.linalg.inv(self.covariances_)
+        return self
+
+    def _as_frame(self, values: np.ndarray) -> Any:
+        """The validated array, with the DataFrame's column names when it had any."""
+        if hasattr(self, "feature_names_in_"):
+            return pd.DataFrame(values, columns=[str(c) for c in self.feature_names_in_])
+        return values
+
+    def _new_data(self, X: Any) -> Any:
+        check_is_fitted(self, "result_")
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior-mean membership probabilities, shape (n_samples, n_components)."""
+        X = self._new_data(X)
+        return prediction.predict_proba(self.result_, X)["probability"].values
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The component of highest posterior-mean membership probability, shape (n_samples,)."""
+        X = self._new_data(X)
+        return prediction.predict(self.result_, X)["component"].values
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Posterior predictive log-density of each point, shape (n_samples,)."""
+        X = self._new_data(X)
+        return prediction.score_samples(self.result_, X)["log_density"].values
+
+    def score(self, X: Any, y: None = None) -> float:
+        """Mean posterior predictive log-density of ``X``."""
+        return float(self.score_samples(X).mean())
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draws from the posterior predictive: points (n_samples, n_features) and their components."""
+        check_is_fitted(self, "result_")
+        n_samples = check_positive_int(n_samples, name="n_samples")
+        draws = prediction.sample(self.result_, n_samples, random_seed=self.random_seed)
+        return draws["X"].values, draws["component"].values
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_seed is None
+        return tags
+
+
+class BayesianGaussianMixture(_BayesianMixtureBase):
+    """A finite Gaussian mixture fitted by NUTS or ADVI, as a scikit-learn estimator.
+
+    The model is :func:`bayesmix.models.gmm`; see it for the likelihood and priors.
+
+    Parameters
+    ----------
+    n_components : int, default 2
+        Number of mixture components.
+    covariance : {"full", "diag", "spherical", "tied"}, default "full"
+        Covariance structure of the components.
+    method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
+        Inference method (see :func:`bayesmix.fit`).
+    priors : dict, optional
+        Prior overrides (see :func:`bayesmix.models.gmm`).
+    draws, tune, chains : int
+        Sampler settings (see :func:`bayesmix.fit`).
+    sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
+        NUTS implementation.
+    random_seed : int, optional
+        Seed for the EM starts, the sampler and :meth:`sample`.
+    fit_kwargs : dict, optional
+        Further keyword arguments of :func:`bayesmix.fit` (for example
+        ``{"target_accept": 0.95}`` or ADVI's ``{"n": 30000}``). A dict rather
+        than ``**kwargs`` so that :func:`sklearn.base.clone` keeps it.
+
+    Attributes
+    ----------
+    weights_ : ndarray, shape (n_components,)
+    means_ : ndarray, shape (n_components, n_features)
+    covariances_ : ndarray, shape (n_components, n_features, n_features)
+    precisions_ : ndarray, shape (n_components, n_features, n_features)
+        Posterior means (precisions: the inverse of the mean covariances), on
+        components relabelled to the EM solution.
+    result_ : xarray.DataTree
+        The relabelled fit result.
+    baseline_ : xarray.Dataset
+        The EM solution the sampler started from.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Present when ``X`` was a DataFrame.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        covariance: str = "full",
+        method: str = "nuts",
+        priors: dict | None = None,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        sampler: str = "nutpie",
+        random_seed: int | None = None,
+        fit_kwargs: dict | None = None,
+    ):
+        self.n_components = n_components
+        self.covariance = covariance
+        self.method = method
+        self.priors = priors
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.sampler = sampler
+        self.random_seed = random_seed
+        self.fit_kwargs = fit_kwargs
+
+    def _build_model(self, X: Any) -> pm.Model:
+        return gmm(X, self.n_components, covariance=self.covariance, priors=self.priors)
+
+    def _baseline(self, X: Any) -> xr.Dataset:
+        return em(X, self.n_components, covariance=self.covariance, random_seed=self.random_seed)
+
+
+class DirichletProcessGaussianMixture(_BayesianMixtureBase):
+    """A truncated Dirichlet-process Gaussian mixture fitted by NUTS or ADVI, as a scikit-learn estimator.
+
+    The model is :func:`bayesmix.models.dp_gmm`; the sampler starts from
+    scikit-learn's variational DP solution and the draws are relabelled to it.
+
+    Parameters
+    ----------
+    truncation : int, default 20
+        Number of stick-breaking components.
+    covariance : {"full", "diag", "spherical", "tied"}, default "full"
+    alpha : float, optional
+        Fixed DP concentration; by default it gets a Gamma(1, 1) prior.
+    method, priors, draws, tune, chains, sampler, random_seed, fit_kwargs
+        As for :class:`BayesianGaussianMixture`.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, result_, baseline_, n_features_in_, feature_names_in_
+        As for :class:`BayesianGaussianMixture`, with ``truncation`` components.
+    """
+
+    def __init__(
+        self,
+        truncation: int = 20,
+        *,
+        covariance: str = "full",
+        alpha: float | None = None,
+        method: str = "nuts",
+        priors: dict | None = None,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        sampler: str = "nutpie",
+        random_seed: int | None = None,
+        fit_kwargs: dict | None = None,
+    ):
+        self.truncation = truncation
+        self.covariance = covariance
+        self.alpha = alpha
+        self.method = method
+        self.priors = priors
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.sampler = sampler
+        self.random_seed = random_seed
+        self.fit_kwargs = fit_kwargs
+
+    def _build_model(self, X: Any) -> pm.Model:
+        return dp_gmm(X, truncation=self.truncation, covariance=self.covariance, alpha=self.alpha, priors=self.priors)
+
+    def _baseline(self, X: Any) -> xr.Dataset:
+        baseline = em(
+            X,
+            self.truncation,
+            covariance=self.covariance,
+            method="variational_dp",
+            n_init=3,
+            random_seed=self.random_seed,
+        )
+        # Stick-breaking order: component 0 is the largest, as the sampler's start has it.
+        order = np.argsort(-baseline["weights"].values, kind="stable")
+        return baseline.isel(component=order).assign_coords(component=np.arange(order.size))
