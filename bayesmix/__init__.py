@@ -16,6 +16,7 @@ from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, 
 from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
 from bayesmix.inference import fit
+from bayesmix.persistence import load, save
 from bayesmix.prediction import anomaly_scores, predict, predict_proba, sample, score_samples
 from bayesmix.priors import Prior
 from bayesmix.relabel import relabel
@@ -36,11 +37,13 @@ __all__ = [
     "em",
     "em_table",
     "fit",
+    "load",
     "models",
     "point_partition",
     "predict",
     "predict_proba",
     "relabel",
     "sample",
+    "save",
     "score_samples",
 ]
