@@ -113,6 +113,15 @@ def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -
     return azs.hdi(da, prob=prob, dim="sample").transpose(*dims, "ci_bound")
 
 
+def _per_draw(func, result: object, X_new: object, hdi_prob: object, max_draws: object):
+    """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
+    fitted = _fitted_mixture(result)
+    data = check_new_data(X_new, fitted.training)
+    hdi_prob = _check_hdi_prob(hdi_prob)
+    params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
+    return fitted, data, hdi_prob, chunked_over_draws(func, data.values, *params)
+
+
 def _obs_coords(n_obs: int) -> dict:
     return {"obs_id": np.arange(n_obs)}
 
@@ -154,11 +163,7 @@ def predict_proba(
         ``probability`` (obs_id, component), the posterior mean, and
         ``probability_hdi`` (obs_id, component, ci_bound).
     """
-    fitted = _fitted_mixture(result)
-    data = check_new_data(X_new, fitted.training)
-    hdi_prob = _check_hdi_prob(hdi_prob)
-    params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
-    draws = chunked_over_draws(membership_probabilities, data.values, *params)  # (S, N, K)
+    fitted, data, hdi_prob, draws = _per_draw(membership_probabilities, result, X_new, hdi_prob, max_draws)
     coords = {**_obs_coords(data.n_obs), "component": fitted.components}
     return xr.Dataset(
         {
@@ -220,11 +225,7 @@ def score_samples(
         ``log_density`` (obs_id) and ``log_density_hdi`` (obs_id, ci_bound),
         the HDI of the per-draw log-density :math:`\log p(x \mid \theta^{(s)})`.
     """
-    fitted = _fitted_mixture(result)
-    data = check_new_data(X_new, fitted.training)
-    hdi_prob = _check_hdi_prob(hdi_prob)
-    params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
-    per_draw = chunked_over_draws(mixture_log_density, data.values, *params)  # (S, N)
+    _, data, hdi_prob, per_draw = _per_draw(mixture_log_density, result, X_new, hdi_prob, max_draws)
     coords = _obs_coords(data.n_obs)
     return xr.Dataset(
         {
