@@ -72,13 +72,18 @@ def result_attrs(info: ModelInfo, *, fit_settings: dict[str, Any], **extra: Any)
     return attrs
 
 
+def is_result(tree: xr.DataTree) -> bool:
+    """Whether a DataTree has what every bayesmix fit result has."""
+    return "bayesmix_family" in tree.attrs and "posterior" in tree.children
+
+
 def check_result(result: Any, *, name: str = "result") -> xr.DataTree:
     """Check that ``result`` is a bayesmix fit result."""
     if not isinstance(result, xr.DataTree):
         raise TypeError(
             f"Argument `{name}` must be an xarray.DataTree from bayesmix.fit but got {type(result).__name__}."
         )
-    if "bayesmix_family" not in result.attrs or "posterior" not in result.children:
+    if not is_result(result):
         raise ValueError(
             f"Argument `{name}` is not a bayesmix fit result (no posterior group or no "
             "bayesmix attrs); produce it with bayesmix.fit."

@@ -15,18 +15,22 @@ from pathlib import Path
 
 import xarray as xr
 
-from bayesmix._result import check_result
+from bayesmix._result import check_result, is_result
 
-FORMATS = {".nc": "netcdf", ".zarr": "zarr"}
+# suffix -> (format name, xarray engine)
+FORMATS = {".nc": ("netcdf", "netcdf4"), ".zarr": ("zarr", "zarr")}
 
 
-def _format_of(path: Path, name: str) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
+def _check_path(path: object) -> tuple[Path, str, str]:
+    """The path, its format name and its xarray engine, from its suffix."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"Argument `path` must be a str or path-like but got {type(path).__name__}.")
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
         raise ValueError(
-            f"Argument `{name}` must end in one of {sorted(FORMATS)} (netCDF or zarr) but got {str(path)!r}."
+            f"Argument `path` must end in one of {sorted(FORMATS)} (netCDF or zarr) but got {str(path)!r}."
         )
-    return fmt
+    return (path, *FORMATS[path.suffix.lower()])
 
 
 def save(result: xr.DataTree, path: str | os.PathLike) -> Path:
@@ -46,17 +50,14 @@ def save(result: xr.DataTree, path: str | os.PathLike) -> Path:
         The path written.
     """
     result = check_result(result)
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"Argument `path` must be a str or path-like but got {type(path).__name__}.")
-    path = Path(path)
-    fmt = _format_of(path, "path")
+    path, fmt, engine = _check_path(path)
     if not path.parent.is_dir():
         raise ValueError(f"Argument `path`: the folder {str(path.parent)!r} does not exist; create it first.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         written = tmp / path.name
         if fmt == "netcdf":
-            result.to_netcdf(written, engine="netcdf4")
+            result.to_netcdf(written, engine=engine)
         else:
             result.to_zarr(written, mode="w")
         _replace(written, path)
@@ -93,25 +94,18 @@ def load(path: str | os.PathLike) -> xr.DataTree:
         The result, fully in memory, with the values, dims, coords and attrs
         it was saved with.
     """
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"Argument `path` must be a str or path-like but got {type(path).__name__}.")
-    path = Path(path)
-    fmt = _format_of(path, "path")
+    path, fmt, engine = _check_path(path)
     if not path.exists():
         raise FileNotFoundError(f"Argument `path`: no such file {str(path)!r}.")
     try:
-        if fmt == "netcdf":
-            with xr.open_datatree(path, engine="netcdf4") as tree:
-                result = tree.load().copy()
-        else:
-            with xr.open_datatree(path, engine="zarr") as tree:
-                result = tree.load().copy()
+        with xr.open_datatree(path, engine=engine) as tree:
+            result = tree.load().copy()
     except Exception as err:  # h5py, zarr and xarray raise many types for a damaged file
         raise ValueError(
             f"Argument `path`: {str(path)!r} could not be read as a {fmt} file ({type(err).__name__}: {err}); "
             "it may be damaged or not a bayesmix result."
         ) from err
-    if "bayesmix_family" not in result.attrs or "posterior" not in result.children:
+    if not is_result(result):
         raise ValueError(
             f"Argument `path`: {str(path)!r} is readable but is not a bayesmix fit result "
             "(no posterior group or no bayesmix attrs); write results with bayesmix.save."

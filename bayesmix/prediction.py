@@ -101,10 +101,10 @@ def _default_names(names: list[str]) -> bool:
     return names == [f"x{j}" for j in range(len(names))]
 
 
-def _check_hdi_prob(hdi_prob: object) -> float:
-    if isinstance(hdi_prob, bool) or not isinstance(hdi_prob, int | float) or not 0 < hdi_prob < 1:
-        raise ValueError(f"Argument `hdi_prob` must be a probability in (0, 1) but got {hdi_prob!r}.")
-    return float(hdi_prob)
+def _check_probability(value: object, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError(f"Argument `{name}` must be a probability in (0, 1) but got {value!r}.")
+    return float(value)
 
 
 def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -> xr.DataArray:
@@ -117,7 +117,7 @@ def _per_draw(func, result: object, X_new: object, hdi_prob: object, max_draws: 
     """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
     fitted = _fitted_mixture(result)
     data = check_new_data(X_new, fitted.training)
-    hdi_prob = _check_hdi_prob(hdi_prob)
+    hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
     return fitted, data, hdi_prob, chunked_over_draws(func, data.values, *params)
 
@@ -272,8 +272,7 @@ def anomaly_scores(
         ``.sortby("rank")``.
     """
     fitted = _fitted_mixture(result)
-    if not isinstance(quantile, int | float) or isinstance(quantile, bool) or not 0 < quantile < 1:
-        raise ValueError(f"Argument `quantile` must be in (0, 1) but got {quantile!r}.")
+    quantile = _check_probability(quantile, name="quantile")
     if threshold is not None and not np.isfinite(threshold):
         raise ValueError(f"Argument `threshold` must be a finite log-density or None but got {threshold!r}.")
     loo_density = None

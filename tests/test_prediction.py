@@ -187,7 +187,7 @@ def test_unrelabelled_results_are_relabelled_against_the_pivot(faithful_fit):
         (lambda r: bm.score_samples(r, np.ones((2, 2, 2))), "must be 1-D or 2-D"),
         (lambda r: bm.score_samples(r, np.ones((2, 2)), hdi_prob=1.5), "`hdi_prob` must be a probability"),
         (lambda r: bm.predict(r, np.ones((2, 2)), max_draws=0), "`max_draws` must be >= 1"),
-        (lambda r: bm.anomaly_scores(r, quantile=0), "`quantile` must be in"),
+        (lambda r: bm.anomaly_scores(r, quantile=0), "`quantile` must be a probability"),
         (lambda r: bm.anomaly_scores(r, threshold=np.nan), "`threshold` must be a finite"),
         (lambda r: bm.sample(r, 0), "`n` must be >= 1"),
         (lambda r: bm.sample(r.posterior.to_dataset(), 3), "must be an xarray.DataTree"),
