@@ -10,6 +10,7 @@ estimators :class:`BayesianGaussianMixture` and
 """
 
 from bayesmix import datasets, models
+from bayesmix._sampler_checks import SamplerWarning
 from bayesmix._version import __version__
 from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
@@ -27,6 +28,7 @@ __all__ = [
     "Diagnostics",
     "DirichletProcessGaussianMixture",
     "Prior",
+    "SamplerWarning",
     "TruncationWarning",
     "__version__",
     "anomaly_scores",

@@ -15,12 +15,12 @@ from sklearn.metrics import adjusted_rand_score
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
 from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of, thinned_mixture_parameters
+from bayesmix._sampler_checks import sampler_problems
 from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
-BFMI_MIN = 0.3
 PARAMETERS = ("weights", "means", "covariances", "alpha")
 # Posterior memberships are averaged over at most this many (evenly thinned) draws.
 MAX_MEMBERSHIP_DRAWS = 1000
@@ -149,7 +149,11 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
         em_ll = float(baseline["log_likelihood"])
         ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
 
-    verdict = _verdict(params, convergence, sampler, table, ari, ll_summary, n_chains, result.attrs.get("method"))
+    stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
+    problems = sampler_problems(posterior, stats)
+    verdict = _verdict(
+        params, convergence, sampler, problems, table, ari, ll_summary, n_chains, result.attrs.get("method")
+    )
     ok = verdict[0].startswith("No problems")
     return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
 
@@ -281,9 +285,8 @@ def _chain_disagreement(params: xr.Dataset, label: str) -> tuple[int, int]:
     return int(len(chain_means) - group_sizes.max()), len(chain_means)
 
 
-def _verdict(params, convergence, sampler, baseline, ari, ll, n_chains, method) -> list[str]:
+def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, n_chains, method) -> list[str]:
     problems: list[str] = []
-    n_draws_total = n_chains * params.sizes["draw"]
     variational = method in ("advi", "fullrank_advi")
     if "r_hat" in convergence and not variational:
         bad = convergence[convergence["r_hat"] > RHAT_MAX].sort_values("r_hat", ascending=False)
@@ -310,21 +313,7 @@ def _verdict(params, convergence, sampler, baseline, ari, ll, n_chains, method) 
                 f"Effective sample size below {need} on {len(low)} parameter(s), worst {worst} "
                 f"(bulk {low.loc[worst, 'ess_bulk']:.0f}, tail {low.loc[worst, 'ess_tail']:.0f}); draw more."
             )
-    if "divergences" in sampler and sampler["divergences"].sum() > 0:
-        n_div = int(sampler["divergences"].sum())
-        problems.append(
-            f"{n_div} divergent transitions ({100 * n_div / n_draws_total:.1f}% of draws); raise target_accept "
-            "(e.g. 0.95) or reconsider K and the covariance type."
-        )
-    if "e_bfmi" in sampler and (sampler["e_bfmi"] < BFMI_MIN).any():
-        low = [int(c) for c in sampler.index[sampler["e_bfmi"] < BFMI_MIN]]
-        problems.append(
-            f"E-BFMI below {BFMI_MIN} in chains {low}: the sampler explores the energy poorly; tune longer."
-        )
-    if "tree_depth_saturated" in sampler and (sampler["tree_depth_saturated"] > 0.01).any():
-        problems.append(
-            "More than 1% of draws hit the maximum tree depth; the posterior is badly scaled or nearly flat."
-        )
+    problems += [p.message for p in sampler_problems]
     if baseline is not None:
         outside = baseline[~baseline["em_in_hdi"]]
         if len(outside):

@@ -15,6 +15,7 @@ import xarray as xr
 from pymc.model.transform.optimization import freeze_dims_and_data
 
 from bayesmix._result import log_likelihood_dataset, observed_dataset, result_attrs
+from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int
 from bayesmix.baseline import em
 from bayesmix.models._base import ModelInfo, get_info
@@ -89,6 +90,13 @@ def fit(
         dims chain, draw, obs_id) and ``observed_data``; attrs name the model
         family, its settings, the priors, the method and sampler, the seed, the
         bayesmix version and the wall time in seconds.
+
+    Warns
+    -----
+    SamplerWarning
+        After NUTS, for divergent transitions, draws at the maximum tree
+        depth (more than 1%) or an E-BFMI below 0.3 in any chain; the message
+        names the parameter most implicated and what to try.
     """
     if not isinstance(model, pm.Model):
         raise TypeError(
@@ -148,6 +156,10 @@ def fit(
         wall_time_s=wall_time,
         fit_settings={"draws": draws, "tune": tune, "chains": chains, "init": init_source},
     )
+    if method == "nuts":
+        posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
+        for problem in sampler_problems(posterior, stats):
+            warnings.warn(problem.message, SamplerWarning, stacklevel=2)
     return result
 
 
