@@ -75,8 +75,13 @@ def fit(
         holding 99% of the weight, and NUTS took from 80 s to over 6 minutes
         depending on the seed (84-92 s from the variational start).
     random_seed : int, optional
-        Seed for the sampler or optimizer; the same seed gives the same draws.
-        When omitted one is drawn and recorded in the result's attrs.
+        Seed for the sampler or optimizer; the same seed gives the same draws,
+        bit for bit, in one process and across processes for nutpie, numpyro
+        and ADVI. PyMC's own NUTS (``sampler="pymc"``) repeats exactly within
+        a process, but in another process its draws can differ in the sixth
+        digit, because PyTensor may rewrite the gradient graph into another,
+        equivalent order of operations. When omitted a seed is drawn and
+        recorded in the result's attrs.
     progressbar : bool, default True
         Show the sampler's progress.
     **kwargs
