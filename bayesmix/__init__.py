@@ -11,6 +11,7 @@ estimators :class:`BayesianGaussianMixture` and
 
 from bayesmix import datasets, models
 from bayesmix._sampler_checks import SamplerWarning
+from bayesmix._validation import DegenerateDataWarning
 from bayesmix._version import __version__
 from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
@@ -24,6 +25,7 @@ from bayesmix.relabel import relabel
 
 __all__ = [
     "BayesianGaussianMixture",
+    "DegenerateDataWarning",
     "DegenerateSolutionWarning",
     "Diagnostics",
     "DirichletProcessGaussianMixture",

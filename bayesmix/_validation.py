@@ -7,11 +7,20 @@ input never surfaces as a traceback from inside PyTensor or scikit-learn.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+# Variance added to a constant feature's component variances, in the feature's
+# units: scikit-learn's default reg_covar, so EM and the posterior agree.
+CONSTANT_FEATURE_VARIANCE = 1e-6
+
+
+class DegenerateDataWarning(UserWarning):
+    """The data have a feature that cannot inform a Gaussian mixture (a constant column)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,25 @@ def check_data(X: object, *, name: str = "X") -> Data:
             f"(positions {shown}); drop or impute those rows first."
         )
     return Data(values=np.ascontiguousarray(values), feature_names=feature_names)
+
+
+def constant_features(data: Data) -> np.ndarray:
+    """Indices of the features whose values are all equal."""
+    return np.flatnonzero(np.ptp(data.values, axis=0) == 0)
+
+
+def warn_constant_features(data: Data, remedy: str, *, stacklevel: int = 3) -> np.ndarray:
+    """Warn about constant features, saying what is done about them; return their indices."""
+    constant = constant_features(data)
+    if constant.size:
+        described = ", ".join(f"{data.feature_names[j]!r} (always {data.values[0, j]:g})" for j in constant)
+        warnings.warn(
+            f"Constant feature(s) {described} carry no information about the components and would "
+            f"give them zero variance there; {remedy} Drop the feature(s) to silence this warning.",
+            DegenerateDataWarning,
+            stacklevel=stacklevel,
+        )
+    return constant
 
 
 def check_n_components(n_components: object, n_obs: int, *, name: str = "n_components") -> int:

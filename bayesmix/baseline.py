@@ -20,10 +20,13 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 from bayesmix._validation import (
     Data,
+    DegenerateDataWarning,
     check_choice,
     check_data,
     check_n_components,
     check_positive_int,
+    constant_features,
+    warn_constant_features,
 )
 from bayesmix.models._covariance import COVARIANCE_TYPES
 
@@ -118,6 +121,14 @@ def em(
 
     if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol > 0:
         raise ValueError(f"Argument `tol` must be a number > 0 but got {tol!r}.")
+    if constant_features(data).size and reg_covar == 0:
+        raise ValueError(
+            "Argument `reg_covar` is 0 but the data have a constant feature, whose variance EM "
+            "would estimate as exactly 0; use reg_covar > 0 (default 1e-6) or drop the feature."
+        )
+    warn_constant_features(
+        data, f"EM keeps their variance at reg_covar ({reg_covar:g}) and does not count that as a collapse."
+    )
     fits = [
         _fit_once(data, K, covariance, float(reg_covar), float(tol), int(random_seed) + i, method)
         for i in range(n_init)
@@ -178,11 +189,13 @@ def em_table(
     covs = [check_choice(c, COVARIANCE_TYPES, name="covariance") for c in covariances]
     if not ks or not covs:
         raise ValueError("Arguments `n_components` and `covariances` must each name at least one value.")
+    warn_constant_features(data, "EM keeps their variance at reg_covar (1e-06) and does not count that as a collapse.")
     rows, degenerate = [], []
     for cov in covs:
         for k in ks:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DegenerateSolutionWarning)
+                warnings.simplefilter("ignore", DegenerateDataWarning)  # said once above
                 fit = em(data.values, k, covariance=cov, n_init=n_init, random_seed=random_seed)
             is_degenerate = bool(fit["degenerate"].any())
             if is_degenerate:
@@ -278,10 +291,17 @@ def _full_covariances(model: GaussianMixture | BayesianGaussianMixture, covarian
 
 
 def _relative_min_variance(X: np.ndarray, covariances: np.ndarray) -> np.ndarray:
-    """Smallest eigenvalue of each covariance after scaling features to unit data variance."""
+    """Smallest eigenvalue of each covariance after scaling features to unit data variance.
+
+    Constant features are left out: their variance is reg_covar by construction,
+    which is not a collapse of the component.
+    """
     sd = X.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    scaled = covariances / (sd[:, None] * sd[None, :])
+    varying = sd > 0
+    if not varying.any():
+        return np.full(covariances.shape[0], np.inf)
+    sd = sd[varying]
+    scaled = covariances[:, varying][:, :, varying] / (sd[:, None] * sd[None, :])
     return np.linalg.eigvalsh(scaled)[:, 0]
 
 

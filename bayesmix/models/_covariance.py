@@ -23,8 +23,27 @@ from bayesmix.priors import Prior
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 
 
-def cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict):
-    """Create the covariance variables and return the (K, D, D) Cholesky factors."""
+def cholesky_factors(
+    covariance: str, n_components: int, n_features: int, priors: dict, variance_floor: np.ndarray | None = None
+):
+    """Create the covariance variables and return the (K, D, D) Cholesky factors.
+
+    ``variance_floor`` (one value per feature, zero where none is wanted) is
+    added to the diagonal of every component covariance,
+    :math:`\\Sigma_k + \\operatorname{diag}(\\tau)`, so the likelihood stays
+    bounded, and the posterior proper, on a feature without variation.
+    """
+    chol = _cholesky_factors(covariance, n_components, n_features, priors)
+    if variance_floor is None or not np.any(variance_floor):
+        return chol
+    floor = pt.as_tensor(np.asarray(variance_floor, dtype=float))
+    if covariance in ("diag", "spherical"):
+        diagonal = pt.diagonal(chol, axis1=-2, axis2=-1)
+        return pt.sqrt(diagonal**2 + floor)[..., :, None] * pt.eye(n_features)
+    return pt.linalg.cholesky(chol @ chol.mT + pt.diag(floor))
+
+
+def _cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict):
     K, D = n_components, n_features
     scales_prior: Prior = priors["scales"]
     eye = pt.eye(D)

@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesmix._validation import Data
+from bayesmix._validation import CONSTANT_FEATURE_VARIANCE, Data, warn_constant_features
 from bayesmix.priors import Prior, Role
 
 MEAN_DISTRIBUTIONS = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic")
@@ -20,6 +20,9 @@ SCALE_DISTRIBUTIONS = (
     "LogNormal",
     "Weibull",
 )
+
+# Variance floor of every component, relative to the data's variance per feature.
+RELATIVE_VARIANCE_FLOOR = 1e-6
 
 COMPONENT_ROLES = {
     "means": Role("the prior of the component means", MEAN_DISTRIBUTIONS),
@@ -38,6 +41,27 @@ def data_scale(data: Data) -> tuple[np.ndarray, np.ndarray]:
     spread = data.values.std(axis=0)
     spread = np.where(spread > 0, spread, 1.0)
     return center, spread
+
+
+def variance_floor(data: Data) -> np.ndarray:
+    """Per-feature variance added to every component covariance: 1e-6 of the data's.
+
+    A Gaussian mixture's likelihood grows without bound when a component
+    shrinks onto repeated points (duplicates, ties of integer data, a constant
+    feature), and with priors that do not vanish at zero variance the
+    posterior is then improper. Adding :math:`\\tau_d = 10^{-6} s_d^2` to the
+    diagonal bounds the likelihood and leaves any real posterior unchanged
+    (EM's ``reg_covar`` plays the same role). A constant feature, whose
+    spread falls back to 1, gets :math:`\\tau_d = 10^{-6}` in its own units,
+    and a warning says so.
+    """
+    warn_constant_features(
+        data,
+        f"their component variances get a floor of {CONSTANT_FEATURE_VARIANCE:g} (EM's reg_covar) "
+        "so that the posterior stays proper.",
+        stacklevel=4,
+    )
+    return RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
 
 
 def default_component_priors(data: Data, covariance: str) -> dict:

@@ -17,6 +17,7 @@ from bayesmix.models._mixture import (
     coords_for,
     default_component_priors,
     gaussian_mixture_likelihood,
+    variance_floor,
 )
 from bayesmix.priors import Prior, Role, resolve_priors
 
@@ -47,7 +48,7 @@ def dp_gmm(
         p(x_i) &= \sum_{k=1}^{T} w_k \, \mathcal{N}(x_i \mid \mu_k, \Sigma_k)
 
     with the component priors of :func:`bayesmix.models.gmm` (means, scales,
-    LKJ correlations, scaled to the data). The labels are marginalized. The
+    LKJ correlations, scaled to the data) and its variance floor. The labels are marginalized. The
     number of occupied clusters is not a parameter: it is read off the
     posterior with :func:`bayesmix.cluster_count`. The truncation should
     exceed the number of clusters you expect by a margin; ``cluster_count``
@@ -103,7 +104,7 @@ def dp_gmm(
         concentration = resolved["alpha"] if alpha is not None else resolved["alpha"].create("alpha")
         weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
         means = resolved["means"].create("means", dims=("component", "feature"))
-        chol = cholesky_factors(covariance, T, D, resolved)
+        chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data))
         gaussian_mixture_likelihood(data, weights, means, chol)
 
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha}

@@ -19,6 +19,7 @@ from bayesmix.models._mixture import (
     default_component_priors,
     gaussian_mixture_likelihood,
     ordered_means,
+    variance_floor,
 )
 from bayesmix.priors import Prior, Role, resolve_priors
 
@@ -44,7 +45,8 @@ def gmm(
         \mu_{kd} &\sim \mathcal{N}(\bar x_d,\; (2 s_d)^2) \\
         \sigma_{kd} &\sim \operatorname{HalfNormal}(s_d) \\
         C_k &\sim \operatorname{LKJCholesky}(\eta) \qquad (\text{full and tied only}) \\
-        \Sigma_k &= \operatorname{diag}(\sigma_k)\, C_k C_k^\top \operatorname{diag}(\sigma_k) \\
+        \Sigma_k &= \operatorname{diag}(\sigma_k)\, C_k C_k^\top \operatorname{diag}(\sigma_k)
+            + \operatorname{diag}(\tau) \\
         p(x_i \mid w, \mu, \Sigma) &= \sum_{k=1}^K w_k \, \mathcal{N}(x_i \mid \mu_k, \Sigma_k)
 
     with defaults :math:`a = 1` (uniform on the simplex), :math:`\eta = 2`
@@ -55,6 +57,13 @@ def gmm(
     :math:`C_k`; for ``spherical`` :math:`\sigma_k` is one scalar per component
     (prior scale :math:`\sqrt{\mathrm{mean}_d\, s_d^2}`); for ``tied`` one
     :math:`\sigma` and :math:`C` are shared by all components.
+
+    The floor :math:`\tau_d = 10^{-6} s_d^2` keeps the posterior proper where
+    a component could shrink onto repeated points (duplicates, ties of
+    integer-valued data, a constant feature, which gets :math:`\tau_d =
+    10^{-6}` in its units and a :class:`bayesmix.DegenerateDataWarning`); it
+    is far below any variance the data can resolve. EM's ``reg_covar`` plays
+    the same role.
 
     Parameters
     ----------
@@ -109,7 +118,7 @@ def gmm(
             means = ordered_means(resolved["means"], data, K)
         else:
             means = resolved["means"].create("means", dims=("component", "feature"))
-        chol = cholesky_factors(covariance, K, D, resolved)
+        chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data))
         gaussian_mixture_likelihood(data, weights, means, chol)
 
     settings = {"n_components": K, "covariance": covariance, "order_means": bool(order_means)}
