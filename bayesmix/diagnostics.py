@@ -126,6 +126,8 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
     in the verdict, never averaged away.
     """
     result = check_result(result)
+    if baseline is not None:  # before relabelling, which would report it as its `reference`
+        _check_baseline(baseline, result["posterior"].to_dataset())
     notes = []
     if "relabel" not in result.children:
         result = relabel(result, reference=baseline)
@@ -143,7 +145,6 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
     ll_summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
     table = ari = None
     if baseline is not None:
-        _check_baseline(baseline, posterior)
         table = _baseline_table(params, baseline)
         ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1)))
         em_ll = float(baseline["log_likelihood"])

@@ -38,7 +38,7 @@ class _BayesianMixtureBase(DensityMixin, BaseEstimator):
 
     def fit(self, X: Any, y: None = None) -> _BayesianMixtureBase:
         """Fit the mixture to ``X`` (n_samples, n_features); ``y`` is ignored."""
-        values = validate_data(self, X, reset=True, dtype=np.float64)
+        values = self._validated(X, reset=True)
         data = self._as_frame(values)
         baseline = self._baseline(data)
         result = fit(
@@ -69,7 +69,18 @@ class _BayesianMixtureBase(DensityMixin, BaseEstimator):
 
     def _new_data(self, X: Any) -> Any:
         check_is_fitted(self, "result_")
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return self._validated(X, reset=False)
+
+    def _validated(self, X: Any, *, reset: bool) -> np.ndarray:
+        """scikit-learn's own validation (what its estimator checks expect), raised from here.
+
+        The message is scikit-learn's, naming the argument; the traceback stops
+        at this estimator instead of running through sklearn.utils.validation.
+        """
+        try:
+            return validate_data(self, X, reset=reset, dtype=np.float64)
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"Argument `X` of {type(self).__name__}: {err}") from None
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-mean membership probabilities, shape (n_samples, n_components)."""

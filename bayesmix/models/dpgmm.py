@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from bayesmix._validation import check_choice, check_data, check_positive_int
+from bayesmix._validation import check_choice, check_data, check_n_components, check_positive_int
 from bayesmix.models._base import ModelInfo, attach_info
 from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
 from bayesmix.models._mixture import (
@@ -86,6 +86,8 @@ def dp_gmm(
     T = check_positive_int(truncation, name="truncation")
     if T < 2:
         raise ValueError(f"Argument `truncation` must be >= 2 but got truncation = {T}.")
+    # More sticks than points cannot be occupied, and the variational start needs one point each.
+    T = check_n_components(T, data.n_obs, name="truncation")
     covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
     if alpha is not None:
         if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not alpha > 0:

@@ -1,0 +1,170 @@
+"""One table of bad input for every public function.
+
+Each call must fail at once with ValueError or TypeError whose message names
+the argument (or the offending rows) and says what to do, and the exception
+must be raised by bayesmix itself, never from inside PyTensor, PyMC, nutpie
+or scikit-learn.
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmix as bm
+from bayesmix.sbc import simulation_based_calibration
+
+NAN_ROWS = np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0], [5.0, np.nan], [0.0, 1.0]])
+INF_ROW = np.array([[1.0, 2.0], [3.0, 4.0], [np.inf, 1.0], [5.0, 6.0]])
+EMPTY = np.empty((0, 2))
+TEXT = pd.DataFrame({"a": [1.0, 2.0, 3.0], "colour": ["red", "green", "blue"]})
+CUBE = np.zeros((4, 2, 2))
+TWO_POINTS = np.array([[0.0, 1.0], [1.0, 0.0]])
+
+BAD_DATA = {
+    "NaN": (NAN_ROWS, ValueError, r"NaN or infinite values in 2 row\(s\) \(positions 1, 3\)|contains NaN"),
+    "inf": (INF_ROW, ValueError, r"NaN or infinite values in 1 row\(s\) \(positions 2\)|contains infinity"),
+    "empty": (EMPTY, ValueError, r"is empty|0 sample"),
+    "non-numeric": (TEXT, (TypeError, ValueError), r"non-numeric columns \['colour'\]|could not convert string"),
+    "3-D": (CUBE, ValueError, r"3 dimensions|Found array with dim 3"),
+}
+
+# Every public function that takes data, called with that data and otherwise valid arguments.
+DATA_TAKERS = {
+    "em": lambda fitted, X: bm.em(X, 2),
+    "em_table": lambda fitted, X: bm.em_table(X, [1, 2]),
+    "models.gmm": lambda fitted, X: bm.models.gmm(X, 2),
+    "models.dp_gmm": lambda fitted, X: bm.models.dp_gmm(X, truncation=2),
+    "predict_proba": lambda fitted, X: bm.predict_proba(fitted, X),
+    "predict": lambda fitted, X: bm.predict(fitted, X),
+    "score_samples": lambda fitted, X: bm.score_samples(fitted, X),
+    "anomaly_scores": lambda fitted, X: bm.anomaly_scores(fitted, X),
+    "BayesianGaussianMixture.fit": lambda fitted, X: bm.BayesianGaussianMixture(2).fit(X),
+    "DirichletProcessGaussianMixture.fit": lambda fitted, X: bm.DirichletProcessGaussianMixture(2).fit(X),
+}
+
+
+def _model(fitted):
+    return bm.models.gmm(np.random.default_rng(0).normal(size=(30, 2)), 2, covariance="diag")
+
+
+# Everything else: (function, call, error, what the message must say).
+OTHER_CASES = {
+    "n_components > n_obs, em": (lambda f: bm.em(TWO_POINTS, 3), ValueError, "n_components = 3, n_samples = 2"),
+    "n_components > n_obs, gmm": (
+        lambda f: bm.models.gmm(TWO_POINTS, 3),
+        ValueError,
+        "Expected n_samples >= n_components",
+    ),
+    "n_components > n_obs, em_table": (lambda f: bm.em_table(TWO_POINTS, [1, 3]), ValueError, "n_components = 3"),
+    "n_components > n_obs, estimator": (
+        lambda f: bm.BayesianGaussianMixture(3).fit(TWO_POINTS),
+        ValueError,
+        "n_components = 3, n_samples = 2",
+    ),
+    "n_components = 0": (lambda f: bm.models.gmm(TWO_POINTS, 0), ValueError, "`n_components` >= 1"),
+    "n_components not an int": (lambda f: bm.em(TWO_POINTS, 1.5), TypeError, "`n_components` must be a positive"),
+    "truncation > n_obs": (
+        lambda f: bm.models.dp_gmm(TWO_POINTS, truncation=5),
+        ValueError,
+        "Expected n_samples >= truncation but got truncation = 5, n_samples = 2",
+    ),
+    "draws = 0": (lambda f: bm.fit(_model(f), draws=0), ValueError, "`draws` must be >= 1"),
+    "draws < 0": (lambda f: bm.fit(_model(f), draws=-5), ValueError, "`draws` must be >= 1"),
+    "chains = 0": (lambda f: bm.fit(_model(f), chains=0), ValueError, "`chains` must be >= 1"),
+    "tune < 0": (lambda f: bm.fit(_model(f), tune=-1), ValueError, "`tune` must be >= 0"),
+    "draws not an int": (lambda f: bm.fit(_model(f), draws=10.5), TypeError, "`draws` must be an integer"),
+    "estimator draws = 0": (
+        lambda f: bm.BayesianGaussianMixture(2, draws=0).fit(TWO_POINTS),
+        ValueError,
+        "`draws` must be >= 1",
+    ),
+    "unknown covariance, gmm": (lambda f: bm.models.gmm(TWO_POINTS, 1, covariance="banded"), ValueError, "banded"),
+    "unknown covariance, dp_gmm": (
+        lambda f: bm.models.dp_gmm(TWO_POINTS, truncation=2, covariance="banded"),
+        ValueError,
+        "Unknown covariance 'banded'; choose one of",
+    ),
+    "unknown covariance, em": (lambda f: bm.em(TWO_POINTS, 1, covariance="banded"), ValueError, "Unknown covariance"),
+    "unknown covariance, em_table": (
+        lambda f: bm.em_table(TWO_POINTS, [1], ["banded"]),
+        ValueError,
+        "Unknown covariance",
+    ),
+    "unknown covariance, estimator": (
+        lambda f: bm.BayesianGaussianMixture(1, covariance="banded").fit(TWO_POINTS),
+        ValueError,
+        "Unknown covariance",
+    ),
+    "unknown method, fit": (lambda f: bm.fit(_model(f), method="gibbs"), ValueError, "Unknown method 'gibbs'"),
+    "unknown method, em": (lambda f: bm.em(TWO_POINTS, 1, method="kmeans"), ValueError, "Unknown method"),
+    "unknown method, relabel": (lambda f: bm.relabel(f, method="magic"), ValueError, "Unknown method"),
+    "unknown sampler": (lambda f: bm.fit(_model(f), sampler="stan"), ValueError, "Unknown sampler 'stan'"),
+    "unknown sampler, estimator": (
+        lambda f: bm.BayesianGaussianMixture(1, sampler="stan").fit(TWO_POINTS),
+        ValueError,
+        "Unknown sampler",
+    ),
+    "unknown loss, point_partition": (lambda f: bm.point_partition(f, loss="hinge"), ValueError, "loss"),
+    "not a model, fit": (lambda f: bm.fit("model"), TypeError, "`model` must be a pymc.Model"),
+    "not a result, relabel": (lambda f: bm.relabel({"posterior": 1}), TypeError, "`result`"),
+    "not a result, diagnose": (lambda f: bm.diagnose(np.zeros(3)), TypeError, "`result`"),
+    "not a result, predict_proba": (lambda f: bm.predict_proba(None, TWO_POINTS), TypeError, "`result`"),
+    "not a result, save": (lambda f: bm.save("result", "out.nc"), TypeError, "`result`"),
+    "max_draws = 0, cluster_count": (lambda f: bm.cluster_count(f, max_draws=0), ValueError, "`max_draws`"),
+    "not an EM result, diagnose": (lambda f: bm.diagnose(f, baseline="em"), TypeError, "`baseline`"),
+    "wrong number of features": (lambda f: bm.predict(f, np.zeros((3, 5))), ValueError, "5 features"),
+    "sample n = 0": (lambda f: bm.sample(f, 0), ValueError, "`n` must be >= 1"),
+    "hdi_prob > 1": (lambda f: bm.predict_proba(f, TWO_POINTS, hdi_prob=1.5), ValueError, "`hdi_prob`"),
+    "save to an unknown format": (lambda f: bm.save(f, "result.csv"), ValueError, ".nc"),
+    "load a missing file": (lambda f: bm.load("no/such/file.nc"), FileNotFoundError, "no/such/file.nc"),
+    "unknown data set": (lambda f: bm.datasets.load("iris"), ValueError, "iris"),
+    "unknown prior key": (
+        lambda f: bm.models.gmm(TWO_POINTS, 1, priors={"mean": bm.Prior("Normal")}),
+        ValueError,
+        "Unknown prior key",
+    ),
+    "prior distribution for the wrong role": (
+        lambda f: bm.models.gmm(TWO_POINTS, 1, priors={"scales": bm.Prior("Normal", sigma=1.0)}),
+        ValueError,
+        "cannot serve",
+    ),
+    "sbc replicates = 0": (lambda f: simulation_based_calibration(0), ValueError, "`n_replicates` must be >= 1"),
+}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = np.r_[np.random.default_rng(0).normal(-3, 1, (40, 2)), np.random.default_rng(1).normal(3, 1, (40, 2))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bm.fit(bm.models.gmm(X, 2, covariance="diag"), draws=50, tune=50, chains=2, random_seed=0)
+
+
+def _assert_raised_by_bayesmix(excinfo):
+    origin = Path(str(excinfo.traceback[-1].path))
+    assert "bayesmix" in origin.parts and "site-packages" not in origin.parts, (
+        f"raised from {origin}:{excinfo.traceback[-1].lineno}: {excinfo.value}"
+    )
+
+
+@pytest.mark.parametrize("data", list(BAD_DATA), ids=str)
+@pytest.mark.parametrize("function", list(DATA_TAKERS), ids=str)
+def test_bad_data(fitted, function, data):
+    X, error, message = BAD_DATA[data]
+    with pytest.raises(error, match=message) as excinfo, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        DATA_TAKERS[function](fitted, X)
+    _assert_raised_by_bayesmix(excinfo)
+    assert "`X" in str(excinfo.value) or "Argument" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("case", list(OTHER_CASES), ids=str)
+def test_bad_arguments(fitted, case):
+    call, error, message = OTHER_CASES[case]
+    with pytest.raises(error, match=message) as excinfo, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        call(fitted)
+    _assert_raised_by_bayesmix(excinfo)

@@ -1,0 +1,63 @@
+"""Simulation-based calibration of gmm (1-D, K = 2, ordered means) fitted with NUTS.
+
+The small version runs here (30 replicates, short chains, about 2 minutes);
+the larger one is `python -m bayesmix.sbc --replicates 200 --jobs 2`, whose
+result is in the README.
+"""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayesmix.sbc import PARAMETERS, simulate, simulation_based_calibration, uniformity_test
+
+
+@pytest.mark.slow
+def test_ranks_of_the_true_parameters_are_uniform():
+    result = simulation_based_calibration(30, n_obs=100, draws=200, tune=300, chains=2, random_seed=0)
+    assert result.ranks.sizes == {"replicate": 30, "parameter": len(PARAMETERS)}
+    assert int(result.ranks.min()) >= 0 and int(result.ranks.max()) <= 99
+    assert result.uniform(level=0.01), result.to_markdown()
+
+
+def _ranks(values):
+    return xr.DataArray(values, dims=("replicate", "parameter"), coords={"parameter": ["theta"]})
+
+
+def test_the_uniformity_test_rejects_miscalibrated_ranks():
+    """Negative controls: an overconfident and a biased posterior are caught with 30 replicates."""
+    rng = np.random.default_rng(0)
+    uniform = _ranks(rng.integers(0, 100, size=(30, 1)))
+    overconfident = _ranks(
+        np.where(rng.random((30, 1)) < 0.5, rng.integers(0, 10, (30, 1)), rng.integers(90, 100, (30, 1)))
+    )
+    biased = _ranks(rng.integers(40, 100, size=(30, 1)))
+    assert uniformity_test(uniform, 100, 5)[0]["theta"] > 0.01
+    assert uniformity_test(overconfident, 100, 5)[0]["theta"] < 1e-4
+    assert uniformity_test(biased, 100, 5)[0]["theta"] < 1e-3
+
+
+def test_simulation_draws_from_the_prior():
+    rng = np.random.default_rng(1)
+    draws = [simulate(rng, 5)[0] for _ in range(4000)]
+    means = np.array([[d["means[0]"], d["means[1]"]] for d in draws])
+    assert (means[:, 0] < means[:, 1]).all()
+    # E[max of two N(0, 2^2)] = 2 / sqrt(pi); E[HalfNormal(1)] = sqrt(2 / pi); E[Beta(2, 2)] = 0.5.
+    assert means[:, 1].mean() == pytest.approx(2 / np.sqrt(np.pi), abs=4 * 2 / np.sqrt(4000))
+    assert np.mean([d["scales[0]"] for d in draws]) == pytest.approx(np.sqrt(2 / np.pi), abs=0.03)
+    assert np.mean([d["weights[0]"] for d in draws]) == pytest.approx(0.5, abs=0.015)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_replicates": 0}, "`n_replicates` must be >= 1"),
+        ({"n_obs": 1}, "`n_obs` must be >= 2"),
+        ({"n_ranks": 1000}, "needs n_ranks - 1 <= chains \\* draws"),
+        ({"n_bins": 7}, "`n_bins` \\(7\\) must divide n_ranks"),
+        ({"sampler": "hmc"}, "Unknown sampler"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        simulation_based_calibration(**kwargs)
