@@ -88,3 +88,34 @@ def test_features_on_scales_1e6_and_1e_minus_3(faithful):
     sd = np.sqrt(result["posterior"]["covariances"].values.diagonal(axis1=-2, axis2=-1)) / scale
     em_sd = np.sqrt(em_raw["covariances"].values.diagonal(axis1=-2, axis2=-1))
     np.testing.assert_allclose(sd.mean(axis=(0, 1)), em_sd, rtol=0.15)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical", "tied"])
+def test_floored_model_log_density_matches_scipy(faithful, covariance):
+    """With the floor active (a constant feature), PyMC's log-density is the mixture scipy computes."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    X = faithful.assign(const=2.5)
+    with pytest.warns(bm.DegenerateDataWarning):
+        model = bm.models.gmm(X, 2, covariance=covariance)
+    point = model.initial_point(random_seed=0)
+    # The parameters as functions of the value variables (the RVs themselves would be random draws).
+    parameters = model.replace_rvs_by_values([model["weights"], model["means"], model["covariances"]])
+    evaluate = model.compile_fn(
+        [model.logp(vars=[model["X"]]), *parameters],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        point_fn=False,
+        mode="FAST_COMPILE",  # no C compilation: this checks the graph, not its speed
+    )
+    logp, weights, means, covariances = evaluate(*(point[v.name] for v in model.value_vars))
+    assert (covariances[:, 2, 2] >= 1e-6).all()  # the constant feature's variance rests on the floor
+    expected = logsumexp(
+        [
+            np.log(w) + multivariate_normal(m, c).logpdf(X.to_numpy())
+            for w, m, c in zip(weights, means, covariances, strict=True)
+        ],
+        axis=0,
+    ).sum()
+    np.testing.assert_allclose(logp, expected, rtol=1e-9)

@@ -30,14 +30,16 @@ def cholesky_factors(
 
     ``variance_floor`` (one value per feature, zero where none is wanted) is
     added to the diagonal of every component covariance,
-    :math:`\\Sigma_k + \\operatorname{diag}(\\tau)`, so the likelihood stays
-    bounded, and the posterior proper, on a feature without variation.
+    :math:`\\Sigma_k + \\operatorname{diag}(\\tau)`, so that the likelihood stays
+    bounded, and the posterior proper, where a component could shrink onto
+    repeated points. Diagonal factors take the floor elementwise; full and
+    tied ones are refactorized.
     """
     chol = _cholesky_factors(covariance, n_components, n_features, priors)
     if variance_floor is None or not np.any(variance_floor):
         return chol
     floor = pt.as_tensor(np.asarray(variance_floor, dtype=float))
-    if covariance in ("diag", "spherical"):
+    if covariance in ("diag", "spherical") or n_features == 1:
         diagonal = pt.diagonal(chol, axis1=-2, axis2=-1)
         return pt.sqrt(diagonal**2 + floor)[..., :, None] * pt.eye(n_features)
     return pt.linalg.cholesky(chol @ chol.mT + pt.diag(floor))
