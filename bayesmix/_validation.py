@@ -14,10 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# Variance added to a constant feature's component variances, in the feature's
-# units: scikit-learn's default reg_covar, so EM and the posterior agree.
-CONSTANT_FEATURE_VARIANCE = 1e-6
-
 
 class DegenerateDataWarning(UserWarning):
     """The data have a feature that cannot inform a Gaussian mixture (a constant column)."""

@@ -16,10 +16,11 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 
 from bayesmix._result import log_likelihood_dataset, observed_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
-from bayesmix._validation import CONSTANT_FEATURE_VARIANCE, check_choice, check_positive_int, constant_features
+from bayesmix._validation import check_choice, check_positive_int, constant_features
 from bayesmix.baseline import em
 from bayesmix.models._base import ModelInfo, get_info
 from bayesmix.models._covariance import initial_values_from_covariances
+from bayesmix.models._mixture import RELATIVE_VARIANCE_FLOOR
 
 METHODS = ("nuts", "advi", "fullrank_advi")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -312,9 +313,10 @@ def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:
     constant = constant_features(info.data)
     if constant.size:
         # At a constant feature's value the gradient of its means is exactly zero, an
-        # initial point nutpie rejects; start half a floor standard deviation away.
+        # initial point nutpie rejects; start half a floor standard deviation away (a
+        # constant feature's spread counts as 1, so its floor is RELATIVE_VARIANCE_FLOOR).
         means = means.copy()
-        means[:, constant] += 0.5 * np.sqrt(CONSTANT_FEATURE_VARIANCE)
+        means[:, constant] += 0.5 * np.sqrt(RELATIVE_VARIANCE_FLOOR)
     covariance = info.settings["covariance"]
     if covariance == "tied":
         covariances = np.broadcast_to(np.average(covariances, axis=0, weights=weights), covariances.shape)

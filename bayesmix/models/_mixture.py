@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesmix._validation import CONSTANT_FEATURE_VARIANCE, Data, warn_constant_features
+from bayesmix._validation import Data, constant_features, warn_constant_features
 from bayesmix.priors import Prior, Role
 
 MEAN_DISTRIBUTIONS = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic")
@@ -43,7 +43,7 @@ def data_scale(data: Data) -> tuple[np.ndarray, np.ndarray]:
     return center, spread
 
 
-def variance_floor(data: Data) -> np.ndarray:
+def variance_floor(data: Data, covariance: str) -> np.ndarray:
     """Per-feature variance added to every component covariance: 1e-6 of the data's.
 
     A Gaussian mixture's likelihood grows without bound when a component
@@ -53,15 +53,20 @@ def variance_floor(data: Data) -> np.ndarray:
     diagonal bounds the likelihood and leaves any real posterior unchanged
     (EM's ``reg_covar`` plays the same role). A constant feature, whose
     spread falls back to 1, gets :math:`\\tau_d = 10^{-6}` in its own units,
-    and a warning says so.
+    and a warning says so. For ``spherical`` the floor is one number, the mean
+    over features, so that the covariances stay spherical.
     """
+    floor = RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
+    if covariance == "spherical":
+        floor = np.full_like(floor, floor.mean())
+    constant = constant_features(data)
     warn_constant_features(
         data,
-        f"their component variances get a floor of {CONSTANT_FEATURE_VARIANCE:g} (EM's reg_covar) "
+        f"their component variances get a floor of {floor[constant].max() if constant.size else 0:g} "
         "so that the posterior stays proper.",
         stacklevel=4,
     )
-    return RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
+    return floor
 
 
 def default_component_priors(data: Data, covariance: str) -> dict:

@@ -106,7 +106,7 @@ def dp_gmm(
         concentration = resolved["alpha"] if alpha is not None else resolved["alpha"].create("alpha")
         weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
         means = resolved["means"].create("means", dims=("component", "feature"))
-        chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data))
+        chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol)
 
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha}

@@ -61,7 +61,8 @@ def gmm(
     The floor :math:`\tau_d = 10^{-6} s_d^2` keeps the posterior proper where
     a component could shrink onto repeated points (duplicates, ties of
     integer-valued data, a constant feature, which gets :math:`\tau_d =
-    10^{-6}` in its units and a :class:`bayesmix.DegenerateDataWarning`); it
+    10^{-6}` in its units and a :class:`bayesmix.DegenerateDataWarning`; for
+    ``spherical`` one floor, the mean of :math:`\tau_d`, serves every feature); it
     is far below any variance the data can resolve. EM's ``reg_covar`` plays
     the same role.
 
@@ -118,7 +119,7 @@ def gmm(
             means = ordered_means(resolved["means"], data, K)
         else:
             means = resolved["means"].create("means", dims=("component", "feature"))
-        chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data))
+        chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol)
 
     settings = {"n_components": K, "covariance": covariance, "order_means": bool(order_means)}
