@@ -11,6 +11,7 @@ round-trip through netCDF unchanged.
 from __future__ import annotations
 
 import json
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,15 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
         "obs_id": np.arange(X.shape[0]),
     }
     return xr.Dataset({info.observed: (("chain", "draw", "obs_id"), values)}, coords=coords)
+
+
+def entry_labels(da: xr.DataArray) -> list[str]:
+    """Labels ``name[coord, ...]`` of a variable's scalar entries, in C order of its non-sample dims."""
+    dims = [d for d in da.dims if d not in SAMPLE_DIMS and d != "ci_bound"]
+    if not dims:
+        return [str(da.name)]
+    values = product(*(da[d].values for d in dims))
+    return [f"{da.name}[{', '.join(str(v) for v in combo)}]" for combo in values]
 
 
 def flatten_draws(da: xr.DataArray) -> np.ndarray:

@@ -25,6 +25,8 @@ import numpy as np
 import xarray as xr
 from scipy.stats import rankdata, spearmanr
 
+from bayesmix._result import entry_labels
+
 BFMI_MIN = 0.3
 MAX_TREE_DEPTH_FRACTION = 0.01
 NUMPYRO_MAX_TREE_DEPTH = 10
@@ -110,20 +112,12 @@ def _parameter_entries(posterior: xr.Dataset) -> dict[str, np.ndarray]:
             continue
         other_dims = [d for d in da.dims if d not in ("chain", "draw")]
         stacked = da.transpose("chain", "draw", *other_dims).values.reshape(da.sizes["chain"], da.sizes["draw"], -1)
-        labels = _entry_labels(da, other_dims)
+        labels = entry_labels(da)
         for j, label in enumerate(labels):
             values = stacked[:, :, j]
             if np.isfinite(values).all() and np.ptp(values) > 0:
                 entries[label] = values
     return entries
-
-
-def _entry_labels(da: xr.DataArray, dims: list[str]) -> list[str]:
-    if not dims:
-        return [str(da.name)]
-    grids = np.meshgrid(*(da[d].values for d in dims), indexing="ij")
-    combos = zip(*(g.ravel() for g in grids), strict=True)
-    return [f"{da.name}[{', '.join(str(v) for v in combo)}]" for combo in combos]
 
 
 def _divergence_parameter(entries: dict[str, np.ndarray], diverging: np.ndarray) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import warnings
 from dataclasses import dataclass, field
-from itertools import product
 
 import arviz_stats as azs
 import numpy as np
@@ -14,7 +13,7 @@ import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
-from bayesmix._result import SAMPLE_DIMS, check_result, observed_data_of, thinned_mixture_parameters
+from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, observed_data_of, thinned_mixture_parameters
 from bayesmix._sampler_checks import sampler_problems
 from bayesmix.relabel import relabel
 
@@ -173,19 +172,11 @@ def _parameter_dataset(posterior: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def _labels(da: xr.DataArray) -> list[str]:
-    dims = [d for d in da.dims if d not in SAMPLE_DIMS and d != "ci_bound"]
-    if not dims:
-        return [da.name]
-    values = product(*(da[d].values for d in dims))
-    return [f"{da.name}[{', '.join(str(v) for v in combo)}]" for combo in values]
-
-
 def _flatten(ds: xr.Dataset, column: str) -> pd.Series:
     pieces = []
     for name, da in ds.data_vars.items():
         dims = [d for d in da.dims if d != "ci_bound"]
-        pieces.append(pd.Series(da.transpose(*dims).values.ravel(), index=_labels(da.rename(name))))
+        pieces.append(pd.Series(da.transpose(*dims).values.ravel(), index=entry_labels(da.rename(name))))
     return pd.concat(pieces).rename(column)
 
 
