@@ -15,6 +15,7 @@ from bayesmix._validation import DegenerateDataWarning
 from bayesmix._version import __version__
 from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
+from bayesmix.conditional import predict_components, predict_density, sample_predictive
 from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
 from bayesmix.inference import fit
@@ -45,9 +46,12 @@ __all__ = [
     "models",
     "point_partition",
     "predict",
+    "predict_components",
+    "predict_density",
     "predict_proba",
     "relabel",
     "sample",
+    "sample_predictive",
     "save",
     "score_samples",
 ]

@@ -27,17 +27,26 @@ SAMPLE_DIMS = ("chain", "draw")
 
 
 def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
-    """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id)."""
-    X = info.data.values
+    """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id).
+
+    For an MDN it is the conditional ``log p(y_i | x_i, theta_s)``.
+    """
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    flat = [flatten_draws(posterior[name]) for name in ("weights", "means", "covariances")]
-    values = chunked_over_draws(mixture_log_density, X, *flat).reshape(n_chain, n_draw, -1)
+    if info.family == "mdn":
+        from bayesmix.models.mdn import pointwise_log_likelihood
+
+        values = pointwise_log_likelihood(info, posterior)
+    else:
+        flat = [flatten_draws(posterior[name]) for name in ("weights", "means", "covariances")]
+        values = chunked_over_draws(mixture_log_density, info.data.values, *flat)
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
-        "obs_id": np.arange(X.shape[0]),
+        "obs_id": np.arange(info.data.n_obs),
     }
-    return xr.Dataset({info.observed: (("chain", "draw", "obs_id"), values)}, coords=coords)
+    return xr.Dataset(
+        {info.observed: (("chain", "draw", "obs_id"), values.reshape(n_chain, n_draw, -1))}, coords=coords
+    )
 
 
 def entry_labels(da: xr.DataArray) -> list[str]:
@@ -62,12 +71,21 @@ def thinned_mixture_parameters(posterior: xr.Dataset, max_draws: int) -> list[np
     return [f[::step] for f in flat]
 
 
-def observed_dataset(info: ModelInfo) -> xr.Dataset:
+def data_groups(info: ModelInfo) -> dict[str, xr.Dataset]:
+    """``observed_data`` (and, for an MDN, the inputs in ``constant_data``) of a fit result."""
     data = info.data
-    return xr.Dataset(
-        {info.observed: (("obs_id", "feature"), data.values)},
+    inputs = xr.Dataset(
+        {"X": (("obs_id", "feature"), data.values)},
         coords={"obs_id": np.arange(data.n_obs), "feature": data.feature_names},
     )
+    if info.family != "mdn":
+        return {"observed_data": inputs.rename({"X": info.observed})}
+    y = info.extras["y"]
+    observed = xr.Dataset(
+        {info.observed: (("obs_id", "output"), y.values)},
+        coords={"obs_id": np.arange(y.n_obs), "output": y.feature_names},
+    )
+    return {"observed_data": observed, "constant_data": inputs}
 
 
 def result_attrs(info: ModelInfo, *, fit_settings: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -45,6 +45,18 @@ REMEDIES = {
     ),
     "e_bfmi": "tune longer (e.g. tune=2000), or try fewer components or a simpler covariance type",
 }
+# A network's posterior has no EM start and no covariance types; its levers are its size.
+MDN_REMEDIES = {
+    "divergences": (
+        "raise target_accept (e.g. fit(..., target_accept=0.95)), use a smaller network (hidden=(8,)) "
+        "or fewer components, or fit with method='advi'"
+    ),
+    "tree_depth": (
+        "tune longer (e.g. tune=2000), use a smaller network (hidden=(8,)) or fewer components, allow "
+        "deeper trees (maxdepth= for nutpie, max_treedepth= for PyMC), or fit with method='advi'"
+    ),
+    "e_bfmi": "tune longer (e.g. tune=2000), or use a smaller network or fewer components",
+}
 
 
 class SamplerWarning(UserWarning):
@@ -58,10 +70,11 @@ class SamplerProblem:
     message: str
 
 
-def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset) -> list[SamplerProblem]:
-    """The NUTS problems in ``stats``, each naming the parameter most implicated."""
+def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset, *, family: str = "gmm") -> list[SamplerProblem]:
+    """The NUTS problems in ``stats``, each naming the parameter most implicated and the remedies for ``family``."""
     if "diverging" not in stats or posterior.sizes.get("draw", 0) < 4:
         return []  # not NUTS, or too short to say anything
+    remedies = MDN_REMEDIES if family == "mdn" else REMEDIES
     entries = _parameter_entries(posterior)
     problems = []
     diverging = stats["diverging"].values.astype(bool)
@@ -73,7 +86,7 @@ def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset) -> list[SamplerPr
                 "divergences",
                 name,
                 f"{n_div} divergent transitions ({100 * n_div / diverging.size:.1f}% of draws), "
-                f"concentrated in {name}; {REMEDIES['divergences']}.",
+                f"concentrated in {name}; {remedies['divergences']}.",
             )
         )
     saturated = _tree_depth_saturated(stats)
@@ -84,7 +97,7 @@ def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset) -> list[SamplerPr
                 "tree_depth",
                 name,
                 f"{100 * saturated.mean():.1f}% of draws hit the maximum tree depth; the slowest direction is "
-                f"{name}; {REMEDIES['tree_depth']}.",
+                f"{name}; {remedies['tree_depth']}.",
             )
         )
     if "energy" in stats:
@@ -98,7 +111,7 @@ def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset) -> list[SamplerPr
                     "e_bfmi",
                     name,
                     f"E-BFMI below {BFMI_MIN} in chain(s) {low.tolist()} (lowest {bfmi.min():.2f}); the energy "
-                    f"moves most with {name}; {REMEDIES['e_bfmi']}.",
+                    f"moves most with {name}; {remedies['e_bfmi']}.",
                 )
             )
     return problems

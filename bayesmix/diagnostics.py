@@ -42,14 +42,19 @@ class Diagnostics:
     adjusted_rand_index : float or None
         Agreement between the posterior modal assignment and EM's.
     log_likelihood : dict
-        The posterior distribution of the total log-likelihood (mean, sd, HDI)
-        against the EM log-likelihood, and the share of draws below EM's.
+        The posterior distribution of the total log-likelihood (mean, sd)
+        against the EM log-likelihood, and the share of draws below EM's
+        (for an MDN, the keys ``map`` and ``fraction_below_map``).
     verdict : list of str
         What is wrong and where, in words; one line saying all is well otherwise.
     ok : bool
         True when the verdict found no problem.
     relabel_summary : str
         How the draws were relabelled before diagnosing.
+    notes : list of str
+        How the result was prepared.
+    baseline_name : str
+        "EM" for the mixtures, "MAP" for an MDN.
     """
 
     convergence: pd.DataFrame
@@ -61,20 +66,28 @@ class Diagnostics:
     ok: bool
     relabel_summary: str
     notes: list[str] = field(default_factory=list)
+    baseline_name: str = "EM"
 
     def __str__(self) -> str:
         lines = ["Verdict:", *(f"  - {v}" for v in self.verdict), "", f"Relabelling: {self.relabel_summary}"]
-        lines += [*(f"Note: {n}" for n in self.notes), "", "Convergence (after relabelling):"]
+        heading = "Convergence (after relabelling):" if self.baseline_name == "EM" else "Convergence:"
+        lines += [*(f"Note: {n}" for n in self.notes), "", heading]
         lines.append(self.convergence.to_string(float_format=lambda x: f"{x:.4g}"))
         lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
-            lines += ["", "Posterior against EM:", self.baseline.to_string(float_format=lambda x: f"{x:.4g}")]
-            lines.append(f"Adjusted Rand index, posterior modal assignment vs EM: {self.adjusted_rand_index:.3f}")
+            lines += [
+                "",
+                f"Posterior against {self.baseline_name}:",
+                self.baseline.to_string(float_format=lambda x: f"{x:.4g}"),
+            ]
+            if self.adjusted_rand_index is not None:
+                lines.append(f"Adjusted Rand index, posterior modal assignment vs EM: {self.adjusted_rand_index:.3f}")
         if self.log_likelihood:
             ll = self.log_likelihood
             text = f"Total log-likelihood: posterior mean {ll['posterior_mean']:.2f} (sd {ll['posterior_sd']:.2f})"
-            if "em" in ll:
-                text += f"; EM {ll['em']:.2f}, above {100 * ll['fraction_below_em']:.1f}% of draws"
+            for key in ("em", "map"):
+                if key in ll:
+                    text += f"; {key.upper()} {ll[key]:.2f}, above {100 * ll[f'fraction_below_{key}']:.1f}% of draws"
             lines.append(text)
         return "\n".join(lines)
 
@@ -87,21 +100,24 @@ class Diagnostics:
             f"<div><h4 style='color:{colour}'>Verdict</h4><ul>{items}</ul>",
             f"<p><i>{html.escape(self.relabel_summary)}</i></p>",
             *(f"<p>{html.escape(n)}</p>" for n in self.notes),
-            "<h4>Convergence (after relabelling)</h4>",
+            f"<h4>Convergence{' (after relabelling)' if self.baseline_name == 'EM' else ''}</h4>",
             self.convergence.to_html(float_format=lambda x: f"{x:.4g}"),
             "<h4>Sampler</h4>",
             self.sampler.to_html(float_format=lambda x: f"{x:.3g}"),
         ]
         if self.baseline is not None:
             parts += [
-                "<h4>Posterior against EM</h4>",
+                f"<h4>Posterior against {self.baseline_name}</h4>",
                 self.baseline.to_html(float_format=lambda x: f"{x:.4g}"),
-                f"<p>Adjusted Rand index (posterior modal assignment vs EM): {self.adjusted_rand_index:.3f}</p>",
             ]
+            if self.adjusted_rand_index is not None:
+                parts.append(
+                    f"<p>Adjusted Rand index (posterior modal assignment vs EM): {self.adjusted_rand_index:.3f}</p>"
+                )
         return "".join(parts) + "</div>"
 
 
-def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diagnostics:
+def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None = None) -> Diagnostics:
     """Diagnose a mixture posterior after relabelling, optionally against an EM baseline.
 
     Parameters
@@ -109,9 +125,14 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
     result : xarray.DataTree
         A fit from :func:`bayesmix.fit`. If it has not been relabelled it is
         relabelled first (to ``baseline`` when given, else to the pivot draw)
-        and the notes say so.
-    baseline : xarray.Dataset, optional
-        An EM result from :func:`bayesmix.em` with the same number of components.
+        and the notes say so. A fit of :func:`bayesmix.models.mdn` is
+        diagnosed on label-invariant functionals instead (its total
+        log-likelihood and the conditional mean and sd of y at five probe
+        inputs), since its weights are not identified.
+    baseline : xarray.Dataset or xarray.DataTree, optional
+        An EM result from :func:`bayesmix.em` with the same number of
+        components; for an MDN, the MAP fit of the same model
+        (``bayesmix.fit(model, method="map")``).
 
     Returns
     -------
@@ -125,6 +146,10 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | None = None) -> Diag
     in the verdict, never averaged away.
     """
     result = check_result(result)
+    if result.attrs["bayesmix_family"] == "mdn":
+        from bayesmix._mdn_diagnostics import diagnose_network
+
+        return diagnose_network(result, baseline)
     if baseline is not None:  # before relabelling, which would report it as its `reference`
         _check_baseline(baseline, result["posterior"].to_dataset())
     notes = []

