@@ -1,7 +1,5 @@
 """MDN fits (MAP, ADVI) and their predictions: densities, draws of y, components, diagnostics, persistence."""
 
-import warnings
-
 import numpy as np
 import pytest
 import xarray as xr
