@@ -55,7 +55,10 @@ def diagnose_network(result: xr.DataTree, baseline: xr.DataTree | None) -> Diagn
         map_ll = float(reference["log_likelihood"])
         ll |= {"map": map_ll, "fraction_below_map": float((log_lik < map_ll).mean())}
     verdict = _verdict(functionals, convergence, problems, table, ll, n_chains, n_draws, result.attrs.get("method"))
-    notes = ["Computed on label-invariant functionals of the network (see bayesmix._mdn_diagnostics)."]
+    notes = [
+        "Computed on label-invariant functionals of the network, its total log-likelihood and the conditional "
+        "mean and sd of y at five probe inputs: the network's weights themselves are not identified."
+    ]
     return Diagnostics(
         convergence=convergence,
         sampler=sampler,

@@ -48,11 +48,11 @@ REMEDIES = {
 # A network's posterior has no EM start and no covariance types; its levers are its size.
 MDN_REMEDIES = {
     "divergences": (
-        "raise target_accept (e.g. fit(..., target_accept=0.95)), use a smaller network (hidden=(8,)) "
+        "raise target_accept (e.g. fit(..., target_accept=0.95)), use a smaller network (e.g. hidden=(4,)) "
         "or fewer components, or fit with method='advi'"
     ),
     "tree_depth": (
-        "tune longer (e.g. tune=2000), use a smaller network (hidden=(8,)) or fewer components, allow "
+        "tune longer (e.g. tune=2000), use a smaller network (e.g. hidden=(4,)) or fewer components, allow "
         "deeper trees (maxdepth= for nutpie, max_treedepth= for PyMC), or fit with method='advi'"
     ),
     "e_bfmi": "tune longer (e.g. tune=2000), or use a smaller network or fewer components",

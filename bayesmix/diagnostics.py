@@ -73,7 +73,8 @@ class Diagnostics:
         heading = "Convergence (after relabelling):" if self.baseline_name == "EM" else "Convergence:"
         lines += [*(f"Note: {n}" for n in self.notes), "", heading]
         lines.append(self.convergence.to_string(float_format=lambda x: f"{x:.4g}"))
-        lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
+        if len(self.sampler.columns):
+            lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
             lines += [
                 "",

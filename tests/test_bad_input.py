@@ -6,6 +6,7 @@ must be raised by bayesmix itself, never from inside PyTensor, PyMC, nutpie
 or scikit-learn.
 """
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -43,7 +44,20 @@ DATA_TAKERS = {
     "anomaly_scores": lambda fitted, X: bm.anomaly_scores(fitted, X),
     "BayesianGaussianMixture.fit": lambda fitted, X: bm.BayesianGaussianMixture(2).fit(X),
     "DirichletProcessGaussianMixture.fit": lambda fitted, X: bm.DirichletProcessGaussianMixture(2).fit(X),
+    "models.mdn, X": lambda fitted, X: bm.models.mdn(X, np.arange(len(X), dtype=float)),
+    "models.mdn, y": lambda fitted, X: bm.models.mdn(np.arange(len(X), dtype=float), X),
+    "predict_density": lambda fitted, X: bm.predict_density(*_mdn_fit(), X, [0.0]),
+    "sample_predictive": lambda fitted, X: bm.sample_predictive(*_mdn_fit(), X),
+    "predict_components": lambda fitted, X: bm.predict_components(*_mdn_fit(), X),
 }
+
+
+@functools.cache
+def _mdn_fit():
+    """A small MDN and its MAP fit (one restart), built once: (result, model)."""
+    x = np.linspace(0.0, 1.0, 40)
+    model = bm.models.mdn(np.c_[x, x**2], np.sin(6 * x), n_components=2, hidden=(3,))
+    return bm.fit(model, method="map", n_init=1, random_seed=0, progressbar=False), model
 
 
 def _model(fitted):
@@ -131,6 +145,61 @@ OTHER_CASES = {
         ValueError,
         "cannot serve",
     ),
+    "y rows differ from X rows, mdn": (
+        lambda f: bm.models.mdn(np.zeros((5, 1)), np.zeros(3)),
+        ValueError,
+        "`y` has 3 rows but `X` has 5",
+    ),
+    "hidden not a list of widths, mdn": (
+        lambda f: bm.models.mdn(TWO_POINTS, [0.0, 1.0], n_components=1, hidden=(0,)),
+        ValueError,
+        "`hidden` must be a non-empty sequence",
+    ),
+    "unknown activation, mdn": (
+        lambda f: bm.models.mdn(TWO_POINTS, [0.0, 1.0], n_components=1, activation="swish"),
+        ValueError,
+        "Unknown activation 'swish'",
+    ),
+    "constant y, mdn": (
+        lambda f: bm.models.mdn(TWO_POINTS, [1.0, 1.0], n_components=1),
+        ValueError,
+        "`y` has constant column",
+    ),
+    "prior for the wrong role, mdn": (
+        lambda f: bm.models.mdn(TWO_POINTS, [0.0, 1.0], n_components=1, priors={"weights": bm.Prior("HalfNormal")}),
+        ValueError,
+        "cannot serve",
+    ),
+    "method map for a mixture": (lambda f: bm.fit(_model(f), method="map"), ValueError, "method='map'"),
+    "init for an mdn": (lambda f: bm.fit(_mdn_fit()[1], init=bm.em(TWO_POINTS, 1)), ValueError, "`init`"),
+    "n_init = 0, map": (lambda f: bm.fit(_mdn_fit()[1], method="map", n_init=0), ValueError, "`n_init`"),
+    "temperature = 0": (
+        lambda f: bm.sample_predictive(*_mdn_fit(), [[0.5, 0.25]], temperature=0),
+        ValueError,
+        "`temperature`",
+    ),
+    "y_grid of the wrong shape": (
+        lambda f: bm.predict_density(*_mdn_fit(), [[0.5, 0.25]], np.zeros((3, 2))),
+        ValueError,
+        "`y_grid`",
+    ),
+    "not an mdn model, predict_density": (
+        lambda f: bm.predict_density(_mdn_fit()[0], _model(f), [[0.5, 0.25]], [0.0]),
+        TypeError,
+        "`model` must be the pymc.Model built by bayesmix.models.mdn",
+    ),
+    "a mixture fit, predict_density": (
+        lambda f: bm.predict_density(f, _mdn_fit()[1], [[0.5, 0.25]], [0.0]),
+        ValueError,
+        "`result` is a 'gmm' fit",
+    ),
+    "an mdn fit, predict_proba": (lambda f: bm.predict_proba(_mdn_fit()[0], [[0.5, 0.25]]), ValueError, "'mdn' fit"),
+    "not a MAP fit, diagnose an mdn": (
+        lambda f: bm.diagnose(_mdn_fit()[0], baseline=bm.em(TWO_POINTS, 1)),
+        TypeError,
+        "`baseline` of an MDN fit must be its MAP fit",
+    ),
+    "inverse problem n = 0": (lambda f: bm.datasets.inverse_problem(0), ValueError, "`n`"),
     "sbc replicates = 0": (lambda f: simulation_based_calibration(0), ValueError, "`n_replicates` must be >= 1"),
 }
 

@@ -110,7 +110,7 @@ def test_same_seed_same_draws(faithful):
         (
             {"method": "gibbs"},
             ValueError,
-            r"Unknown method 'gibbs'; choose one of \['nuts', 'advi', 'fullrank_advi'\]",
+            r"Unknown method 'gibbs'; choose one of \['nuts', 'advi', 'fullrank_advi', 'map'\]",
         ),
         (
             {"sampler": "stan"},

@@ -38,7 +38,7 @@ def mdn(
     y: Any,
     *,
     n_components: int = 3,
-    hidden: Sequence[int] = (16,),
+    hidden: Sequence[int] = (8,),
     activation: str = "tanh",
     priors: Mapping[str, Any] | None = None,
 ) -> pm.Model:
@@ -85,8 +85,9 @@ def mdn(
     n_components : int, default 3
         Number of mixture components K. ``n_components=1`` is a
         heteroscedastic neural-net regression.
-    hidden : sequence of int, default (16,)
-        Units of each hidden layer; ``(8,)`` keeps NUTS practical.
+    hidden : sequence of int, default (8,)
+        Units of each hidden layer. Mean-field ADVI underfits wider networks
+        (see Notes), and NUTS slows down with the number of weights.
     activation : {"tanh", "relu", "softplus", "sigmoid"}, default "tanh"
         The hidden units' activation. Smooth activations suit NUTS better than ``relu``.
     priors : dict, optional
@@ -106,6 +107,38 @@ def mdn(
         when K > 1, ``w_means``, ``w_scales`` (hidden, component, output) and
         ``b_means``, ``b_scales`` (component, output); observed ``y`` (obs_id,
         output), whose pointwise log-density is the log-likelihood used by LOO.
+
+    Notes
+    -----
+    Fitting. ``bayesmix.fit(model, method="advi")`` is the practical choice
+    (about 10 s for 6000 steps on a few hundred points, compilation
+    included); it starts every parameter with a spread of 0.01, because
+    PyMC's default of 1 swamps the gating network and ADVI then settles on
+    one component. Mean-field ADVI prunes hidden units, more so the wider the
+    network: on mcycle (K = 3, 106 training points, 10,000 steps) the mean
+    log-likelihood of its draws was -496 with 8 hidden units, -566 with 16
+    and -578 with 32, against -463 for NUTS with 8 units and -465 for the
+    MAP with 16, and its held-out 90% intervals were 103, 190 and 215 g
+    wide against NUTS's 93. Hence the default of 8 units.
+    ``method="map"`` gives the classical MDN. NUTS works on
+    small networks but is slow: on the 300-point inverse problem with
+    ``hidden=(8,)`` and K = 3, 2 chains of 300 draws after 500 tuning steps
+    took 247 s on 2 cores, with 1 divergence and 24% of the draws at the
+    maximum tree depth. Expect both: the posterior has many symmetric modes
+    and narrow curved ridges. A smaller network, ``target_accept=0.95``, a
+    longer warm-up or a deeper tree (``maxdepth=12``) help; chains in
+    different symmetric modes are harmless, and :func:`bayesmix.diagnose`
+    judges convergence on the fitted function rather than on the weights.
+
+    Reusing the model for new inputs the PyMC way::
+
+        with model:
+            pm.set_data({"X": X_new, "y_data": np.zeros((len(X_new), n_outputs))},
+                        coords={"obs_id": np.arange(len(X_new))})
+            pm.sample_posterior_predictive(posterior, freeze_vars=[v.name for v in model.free_RVs])
+
+    :func:`bayesmix.predict_density` and its siblings do the same without
+    touching the model, vectorized over draws.
 
     Examples
     --------
@@ -203,7 +236,7 @@ def _check_hidden(hidden: object) -> tuple[int, ...]:
         or any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in hidden)
     ):
         raise ValueError(
-            f"Argument `hidden` must be a non-empty sequence of positive layer widths, e.g. (16,) "
+            f"Argument `hidden` must be a non-empty sequence of positive layer widths, e.g. (8,) "
             f"or (16, 16), but got {hidden!r}."
         )
     return tuple(int(h) for h in hidden)

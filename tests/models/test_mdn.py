@@ -121,7 +121,9 @@ def test_set_data_and_posterior_predictive_reuse_the_model_for_new_inputs():
     X_new = np.array([[0.1], [0.5], [1.2]])
     with model:
         pm.set_data({"X": X_new, "y_data": np.zeros((3, 1))}, coords={"obs_id": np.arange(3)})
-        predictive = pm.sample_posterior_predictive(posterior, random_seed=2, progressbar=False)
+        predictive = pm.sample_posterior_predictive(
+            posterior, random_seed=2, progressbar=False, freeze_vars=list(point)
+        )
     y_new = predictive["posterior_predictive"]["y"].values.reshape(n_draws, 3)
     mean, sd = conditional_moments(*network_outputs(get_info(model), {k: v[None] for k, v in point.items()}, X_new))
     # 4000 draws: the sample mean is within 4 standard errors of the mixture's mean.
