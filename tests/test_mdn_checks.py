@@ -82,7 +82,7 @@ def test_nuts_on_a_small_network_agrees_with_the_map():
     point = bm.fit(model, method="map", random_seed=1, progressbar=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bm.SamplerWarning)
-        result = bm.fit(model, draws=150, tune=300, chains=2, random_seed=4, progressbar=False)
+        result = bm.fit(model, draws=100, tune=200, chains=2, random_seed=4, progressbar=False)
     assert result.attrs["sampler"] == "nutpie"
     report = bm.diagnose(result, baseline=point)
     means = report.baseline[report.baseline.index.str.startswith("conditional_mean")]
