@@ -17,7 +17,6 @@ import xarray as xr
 from bayesmix._result import check_result
 from bayesmix._sampler_checks import sampler_problems
 from bayesmix.diagnostics import (
-    ESS_MIN_PER_CHAIN,
     HDI_PROB,
     RHAT_MAX,
     Diagnostics,
@@ -26,6 +25,7 @@ from bayesmix.diagnostics import (
     _flatten,
     _sampler_table,
     _summary_columns,
+    low_ess_problems,
 )
 from bayesmix.models.mdn import (
     conditional_moments,
@@ -142,14 +142,7 @@ def _verdict(functionals, convergence, problems, table, ll, n_chains, n_draws, m
                 f"({bad['r_hat'].iloc[0]:.3f}): {what}."
             )
     if "ess_bulk" in convergence and not variational:
-        need = ESS_MIN_PER_CHAIN * n_chains
-        low = convergence[(convergence["ess_bulk"] < need) | (convergence["ess_tail"] < need)]
-        if len(low):
-            worst = low[["ess_bulk", "ess_tail"]].min(axis=1).idxmin()
-            found.append(
-                f"Effective sample size below {need} on {len(low)} functional(s), worst {worst} "
-                f"(bulk {low.loc[worst, 'ess_bulk']:.0f}, tail {low.loc[worst, 'ess_tail']:.0f}); draw more."
-            )
+        found += low_ess_problems(convergence, n_chains, "functional(s)")
     found += problems
     if table is not None:
         outside = table[~table["map_in_hdi"] & ~table.index.str.startswith("log_likelihood")]

@@ -303,6 +303,19 @@ def _chain_disagreement(params: xr.Dataset, label: str) -> tuple[int, int]:
     return int(len(chain_means) - group_sizes.max()), len(chain_means)
 
 
+def low_ess_problems(convergence: pd.DataFrame, n_chains: int, what: str) -> list[str]:
+    """The verdict line for bulk or tail ESS below 100 per chain, naming the worst entry (or none)."""
+    need = ESS_MIN_PER_CHAIN * n_chains
+    low = convergence[(convergence["ess_bulk"] < need) | (convergence["ess_tail"] < need)]
+    if not len(low):
+        return []
+    worst = low[["ess_bulk", "ess_tail"]].min(axis=1).idxmin()
+    return [
+        f"Effective sample size below {need} on {len(low)} {what}, worst {worst} "
+        f"(bulk {low.loc[worst, 'ess_bulk']:.0f}, tail {low.loc[worst, 'ess_tail']:.0f}); draw more."
+    ]
+
+
 def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, n_chains, method) -> list[str]:
     problems: list[str] = []
     variational = method in ("advi", "fullrank_advi")
@@ -323,14 +336,7 @@ def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, 
         if len(bad) > 3:
             problems.append(f"{len(bad) - 3} more parameters have R-hat > {RHAT_MAX}.")
     if "ess_bulk" in convergence and not variational:
-        need = ESS_MIN_PER_CHAIN * n_chains
-        low = convergence[(convergence["ess_bulk"] < need) | (convergence["ess_tail"] < need)]
-        if len(low):
-            worst = low[["ess_bulk", "ess_tail"]].min(axis=1).idxmin()
-            problems.append(
-                f"Effective sample size below {need} on {len(low)} parameter(s), worst {worst} "
-                f"(bulk {low.loc[worst, 'ess_bulk']:.0f}, tail {low.loc[worst, 'ess_tail']:.0f}); draw more."
-            )
+        problems += low_ess_problems(convergence, n_chains, "parameter(s)")
     problems += [p.message for p in sampler_problems]
     if baseline is not None:
         outside = baseline[~baseline["em_in_hdi"]]
