@@ -13,8 +13,10 @@ from bayesmix import datasets, models
 from bayesmix._sampler_checks import SamplerWarning
 from bayesmix._validation import DegenerateDataWarning
 from bayesmix._version import __version__
+from bayesmix.analysis import run_analysis
 from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
+from bayesmix.comparison import LOOWarning, compare
 from bayesmix.conditional import predict_components, predict_density, sample_predictive
 from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
@@ -30,6 +32,7 @@ __all__ = [
     "DegenerateSolutionWarning",
     "Diagnostics",
     "DirichletProcessGaussianMixture",
+    "LOOWarning",
     "Prior",
     "SamplerWarning",
     "TruncationWarning",
@@ -37,6 +40,7 @@ __all__ = [
     "anomaly_scores",
     "cluster_count",
     "coclustering",
+    "compare",
     "datasets",
     "diagnose",
     "em",
@@ -50,6 +54,7 @@ __all__ = [
     "predict_density",
     "predict_proba",
     "relabel",
+    "run_analysis",
     "sample",
     "sample_predictive",
     "save",

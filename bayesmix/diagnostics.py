@@ -103,9 +103,9 @@ class Diagnostics:
             *(f"<p>{html.escape(n)}</p>" for n in self.notes),
             f"<h4>Convergence{' (after relabelling)' if self.baseline_name == 'EM' else ''}</h4>",
             self.convergence.to_html(float_format=lambda x: f"{x:.4g}"),
-            "<h4>Sampler</h4>",
-            self.sampler.to_html(float_format=lambda x: f"{x:.3g}"),
         ]
+        if len(self.sampler.columns):
+            parts += ["<h4>Sampler</h4>", self.sampler.to_html(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
             parts += [
                 f"<h4>Posterior against {self.baseline_name}</h4>",

@@ -111,3 +111,31 @@ def load(path: str | os.PathLike) -> xr.DataTree:
             "(no posterior group or no bayesmix attrs); write results with bayesmix.save."
         )
     return result
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it a normal file's mode
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Delete what interrupted atomic writes left in ``folder`` (``.*.partial``); return what was removed."""
+    removed = sorted(Path(folder).glob(".*.partial"))
+    for leftover in removed:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return removed

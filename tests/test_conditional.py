@@ -159,3 +159,11 @@ def test_a_result_and_another_model_are_refused(map_fit, inverse):
     other = bm.models.mdn(inverse["x"], inverse["t"], n_components=3, hidden=(4,))
     with pytest.raises(ValueError, match="do not match"):
         bm.predict_density(result, other, [0.5], [0.5])
+
+
+def test_compare_refuses_a_map_fit_and_a_mixture(map_fit, advi_fit, faithful_fit):
+    _, point = map_fit
+    with pytest.raises(ValueError, match=r"'MAP' has a single draw .*PSIS-LOO needs posterior draws"):
+        bm.compare({"ADVI": advi_fit, "MAP": point})
+    with pytest.raises(ValueError, match=r"mixes families \['gmm', 'mdn'\]"):
+        bm.compare({"ADVI": advi_fit, "gmm": faithful_fit})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -318,30 +319,30 @@ def network_outputs(info: ModelInfo, params: Mapping[str, np.ndarray], X: np.nda
 
     ``params`` maps each name of :func:`parameter_names` to its values stacked
     over a leading draw axis of length S; ``X`` holds raw inputs (n, P).
-    The model's own forward pass is compiled once per model and reused.
+    The forward pass is compiled once per architecture and reused.
     """
     settings = info.settings
-    function = info.extras.get("outputs_function")
-    if function is None:
-        function = _compile_outputs(info)
-        info.extras["outputs_function"] = function
-    x_std = (np.asarray(X, float) - np.asarray(settings["x_mean"])) / np.asarray(settings["x_sd"])
     names = parameter_names(info)
+    function = _compiled_forward_pass(
+        len(settings["hidden"]), settings["activation"], settings["n_components"], tuple(names)
+    )
+    x_std = (np.asarray(X, float) - np.asarray(settings["x_mean"])) / np.asarray(settings["x_sd"])
     log_weights, means, scales = function(x_std, *(np.asarray(params[n], float) for n in names))
     y_mean, y_sd = np.asarray(settings["y_mean"]), np.asarray(settings["y_sd"])
     return log_weights, y_mean + y_sd * means, y_sd * scales
 
 
-def _compile_outputs(info: ModelInfo):
-    settings = info.settings
-    n_layers = len(settings["hidden"])
-    ndims = {name: 2 if name.startswith("w_") else 1 for name in parameter_names(info)}
+@functools.lru_cache(maxsize=32)
+def _compiled_forward_pass(n_layers: int, activation: str, n_components: int, names: tuple[str, ...]):
+    """The batched forward pass; it depends on the architecture only, so one compilation serves every
+    model, fit and baseline of that shape (compiling takes about a second)."""
+    ndims = {name: 2 if name.startswith("w_") else 1 for name in names}
     for head in ("means", "scales"):
         ndims[f"w_{head}"], ndims[f"b_{head}"] = 3, 2
     inputs = {name: pt.tensor(name, dtype="float64", shape=(None,) * (nd + 1)) for name, nd in ndims.items()}
     # Parameters carry a leading draw axis; the inputs, shared by all draws, get a broadcastable one.
     x_std = pt.matrix("x_std", dtype="float64")
-    outputs = mixture_outputs(x_std[None], inputs, n_layers, settings["activation"], settings["n_components"])
+    outputs = mixture_outputs(x_std[None], inputs, n_layers, activation, n_components)
     return pytensor.function([x_std, *inputs.values()], list(outputs), on_unused_input="ignore")
 
 

@@ -1,0 +1,464 @@
+"""The posterior-diagnostics report of a run: one self-contained HTML file, figures embedded.
+
+:func:`write_report` reads what :func:`bayesmix.analysis.run_analysis` saved in
+a folder (``run.json`` and the ``.nc`` results) and writes
+
+* ``comparison.csv``: the PSIS-LOO table of :func:`bayesmix.compare`, one
+  group per kind of likelihood (mixtures of x; MDNs of y given x);
+* ``report.html``: the data and the EM model-selection table; per candidate
+  the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
+  for ADVI), the posterior against EM (component ellipses in 2-D, densities in
+  1-D), the cluster-count posterior of a Dirichlet process, the conditional
+  density of an MDN; the LOO comparison with its plot and the Pareto k plot.
+
+Figures are PNGs in ``data:`` URIs, so the page reads without Python or a
+network. Both files are written to temporary names and renamed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.patches import Ellipse
+
+from bayesmix import persistence
+from bayesmix._result import observed_data_of, settings_of
+from bayesmix.comparison import CONDITIONAL_FAMILIES, PARETO_K_THRESHOLD, comparison_table, loo
+
+__all__ = ["write_report"]
+
+RUN_FILE = "run.json"
+# Components whose posterior mean weight is below this are left out of a DP's pictures.
+MIN_SHOWN_WEIGHT = 0.02
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #1f2328; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: .85em; margin: .6em 0; }
+th, td { border: 1px solid #d0d7de; padding: .2em .5em; text-align: right; }
+th { background: #f6f8fa; } img { max-width: 100%; display: block; margin: .6em 0; }
+.ok { color: #1a7f37; } .warn { color: #b35900; } .fail { color: #cf222e; }
+details { margin: .5em 0; } summary { cursor: pointer; font-weight: 600; }
+nav a { margin-right: .8em; }
+"""
+
+
+def write_report(out: str | Path) -> Path:
+    """Write ``comparison.csv`` and ``report.html`` for the results saved in ``out``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        A folder written by :func:`bayesmix.analysis.run_analysis`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.html``.
+    """
+    import bayesmix as bm
+
+    out = Path(out)
+    if not (out / RUN_FILE).is_file():
+        raise FileNotFoundError(f"Argument `out`: {str(out)!r} has no {RUN_FILE}; it is not a bayesmix run folder.")
+    plan = json.loads((out / RUN_FILE).read_text())
+    results = {
+        c["name"]: bm.load(out / f"{c['name']}.nc") for c in plan["candidates"] if (out / f"{c['name']}.nc").exists()
+    }
+    sections = [f"<h1>{html.escape(plan['title'])}</h1>", _run_summary(plan, results)]
+    density = {n: r for n, r in results.items() if r.attrs["bayesmix_family"] not in CONDITIONAL_FAMILIES}
+    conditional = {n: r for n, r in results.items() if n not in density}
+    em_baselines = {}
+    if density:
+        X = _frame(observed_data_of(next(iter(density.values()))))
+        sections.append(_data_section(X, "Data"))
+        if plan.get("baseline"):
+            sections.append(_em_table_section(X, plan["baseline"], plan["seed"]))
+        em_baselines = _em_baselines(X, density, plan)
+    if conditional:
+        sections.append(_conditional_data_section(next(iter(conditional.values()))))
+
+    tables = []
+    for label, group in (("Mixtures of x", density), ("Mixture density networks, y given x", conditional)):
+        if len(group) >= 2:
+            section, table = _comparison_section(label, group)
+            sections.append(section)
+            tables.append(table.assign(group=label))
+    for name, result in results.items():
+        baseline = em_baselines.get(name)
+        if name in conditional and (out / "baselines" / f"{name}_map.nc").exists():
+            baseline = bm.load(out / "baselines" / f"{name}_map.nc")
+        sections.append(_candidate_section(name, result, baseline))
+
+    if tables:
+        csv = pd.concat(tables).to_csv(float_format="%.6g")
+        persistence.write_text_atomic(out / "comparison.csv", csv)
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(plan['title'])}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(sections)
+        + "</body></html>"
+    )
+    return persistence.write_text_atomic(out / "report.html", page)
+
+
+def _png(fig: plt.Figure, alt: str) -> str:
+    """The figure as an embedded PNG ``<img>``; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{encoded}'>"
+
+
+def _table(df: pd.DataFrame, digits: int = 4, **kwargs: Any) -> str:
+    return df.to_html(float_format=lambda x: f"{x:.{digits}g}", border=0, **kwargs)
+
+
+def _frame(data) -> pd.DataFrame:
+    return pd.DataFrame(data.values, columns=data.feature_names)
+
+
+def _run_summary(plan: dict, results: dict) -> str:
+    failed = plan.get("failed", {})
+    rows = "".join(
+        f"<li><a href='#{html.escape(c['name'])}'>{html.escape(c['name'])}</a>"
+        f" ({c['family']}, {c['fit_options']['method']})"
+        + (f" <span class='fail'>failed: {html.escape(failed[c['name']])}</span>" if c["name"] in failed else "")
+        + ("" if c["name"] in results or c["name"] in failed else " <span class='warn'>not fitted yet</span>")
+        + "</li>"
+        for c in plan["candidates"]
+    )
+    quick = " <b class='warn'>Quick run: short chains, for a smoke test only.</b>" if plan.get("quick") else ""
+    description = html.escape(plan["data"]["description"].rstrip("."))
+    return (
+        f"<p>Spec <code>{html.escape(plan['spec'])}</code>, data: {description}, "
+        f"seed {plan['seed']}, bayesmix {html.escape(plan['bayesmix_version'])}.{quick}</p>"
+        f"<p>Candidates:</p><ul>{rows}</ul>"
+    )
+
+
+def _data_section(X: pd.DataFrame, heading: str) -> str:
+    fig = _data_figure(X)
+    return f"<h2>{heading}</h2>" + _table(X.describe().T, digits=4) + _png(fig, "the data")
+
+
+def _data_figure(X: pd.DataFrame) -> plt.Figure:
+    if X.shape[1] == 1:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.hist(X.iloc[:, 0], bins=30, color="0.6")
+        ax.set(xlabel=X.columns[0], ylabel="count")
+    else:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(X.iloc[:, 0], X.iloc[:, 1], s=6, color="0.3")
+        ax.set(xlabel=X.columns[0], ylabel=X.columns[1])
+    return fig
+
+
+def _conditional_data_section(result: xr.DataTree) -> str:
+    X, y = result["constant_data"]["X"], result["observed_data"]["y"]
+    frame = pd.DataFrame(
+        np.column_stack([X.values, y.values]), columns=[*map(str, X["feature"].values), *map(str, y["output"].values)]
+    )
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.scatter(X.values[:, 0], y.values[:, 0], s=6, color="0.3")
+    ax.set(xlabel=frame.columns[0], ylabel=str(y["output"].values[0]))
+    return "<h2>Data (y given x)</h2>" + _table(frame.describe().T) + _png(fig, "y against x")
+
+
+def _em_table_section(X: pd.DataFrame, settings: dict, seed: int) -> str:
+    import bayesmix as bm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collapsed solutions are flagged in the table itself
+        table = bm.em_table(X, settings["n_components"], settings["covariance"], random_seed=seed)
+    best = table.attrs["best"]
+    return (
+        "<h2>EM model selection</h2><p>Maximum-likelihood fits (scikit-learn) for every K and covariance type, "
+        "as R's mclust tabulates them; lower BIC, AIC and ICL is better. "
+        f"BIC-best: <b>{best['covariance']} covariance, K = {best['n_components']}</b>.</p>"
+        + _table(table, digits=6, index=False)
+    )
+
+
+def _em_baselines(X: pd.DataFrame, results: dict, plan: dict) -> dict[str, xr.Dataset]:
+    """The EM fit with each finite mixture's K and covariance, seeded as the run seeded it."""
+    import bayesmix as bm
+
+    seeds = {c["name"]: c["seed"] for c in plan["candidates"]}
+    baselines = {}
+    for name, result in results.items():
+        if result.attrs["bayesmix_family"] == "gmm":
+            s = settings_of(result)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                baselines[name] = bm.em(X, s["n_components"], covariance=s["covariance"], random_seed=seeds.get(name))
+    return baselines
+
+
+def _comparison_section(label: str, group: dict[str, xr.DataTree]) -> tuple[str, pd.DataFrame]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        elpd = loo(group)
+        table = comparison_table(elpd, group)
+    notes = "".join(f"<p class='warn'>{html.escape(str(w.message))}</p>" for w in caught if "Pareto" in str(w.message))
+    best = table.index[0]
+    second = table.iloc[1]
+    verdict = (
+        f"<p>Best by PSIS-LOO: <b>{html.escape(best)}</b>; the next, {html.escape(table.index[1])}, is "
+        f"{-second['elpd_diff']:.1f} lower (dse {second['dse']:.1f}, "
+        f"{'more' if -second['elpd_diff'] > 2 * second['dse'] else 'less'} than 2 standard errors).</p>"
+    )
+    section = (
+        f"<h2>Comparison by PSIS-LOO: {html.escape(label)}</h2>{verdict}{notes}"
+        + _table(table.assign(weight=table["weight"].round(3)), digits=5)
+        + _png(_comparison_figure(table), "LOO comparison")
+        + _png(_pareto_k_figure(elpd), "Pareto k per observation")
+    )
+    return section, table
+
+
+def _comparison_figure(table: pd.DataFrame) -> plt.Figure:
+    order = table.index[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(table) + 1.2))
+    y = np.arange(len(order))
+    ax.errorbar(table.loc[order, "elpd_loo"], y, xerr=table.loc[order, "se"], fmt="o", color="k", label="elpd_loo ± se")
+    best = table["elpd_loo"].iloc[0]
+    ax.errorbar(
+        best + table.loc[order, "elpd_diff"],
+        y - 0.2,
+        xerr=table.loc[order, "dse"],
+        fmt="^",
+        color="0.5",
+        label="difference to the best ± dse",
+    )
+    ax.axvline(best, color="0.7", ls="--", lw=0.8)
+    ax.set(yticks=y, yticklabels=order, xlabel="elpd_loo (higher is better)")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _pareto_k_figure(elpd: dict) -> plt.Figure:
+    n = len(elpd)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.4 * rows), squeeze=False, sharey=True)
+    for ax, (name, e) in zip(axes.ravel(), elpd.items(), strict=False):
+        k = np.asarray(e.pareto_k).ravel()
+        bad = k > PARETO_K_THRESHOLD
+        ax.scatter(np.flatnonzero(~bad), k[~bad], s=4, color="0.3")
+        ax.scatter(np.flatnonzero(bad), k[bad], s=10, color="C3")
+        ax.axhline(PARETO_K_THRESHOLD, color="C3", lw=0.8, ls="--")
+        ax.set_title(f"{name}: {bad.sum()} above {PARETO_K_THRESHOLD}", fontsize=9)
+        ax.set_xlabel("observation", fontsize=8)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("Pareto k")
+    fig.tight_layout()
+    return fig
+
+
+def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
+    import bayesmix as bm
+
+    family, method = result.attrs["bayesmix_family"], result.attrs.get("method", "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = bm.diagnose(result, baseline=baseline)
+    state = "ok" if report.ok else "warn"
+    figures = [_convergence_figure(result)]
+    if family == "dp_gmm":
+        figures.append(_cluster_count_figure(result))
+    if family in CONDITIONAL_FAMILIES:
+        figures.append(_conditional_density_figure(result, baseline))
+    else:
+        figures.append(_posterior_vs_em_figure(result, baseline))
+    shown = "".join(_png(fig, f"{name}: {alt}") for fig, alt in figures if fig is not None)
+    seconds = result.attrs.get("wall_time_s", float("nan"))
+    return (
+        f"<h2 id='{html.escape(name)}'>{html.escape(name)} <small class='{state}'>"
+        f"{'no problems' if report.ok else 'see the verdict'}</small></h2>"
+        f"<p>{family}, {html.escape(str(settings_summary(result)))}; {method} "
+        f"({html.escape(str(result.attrs.get('sampler', '')))}), {float(seconds):.1f} s.</p>"
+        f"{shown}<details open><summary>Diagnostics</summary>{report._repr_html_()}</details>"
+    )
+
+
+def settings_summary(result: xr.DataTree) -> str:
+    s = settings_of(result)
+    keys = ("n_components", "truncation", "covariance", "hidden", "activation")
+    return ", ".join(f"{k} {s[k]}" for k in keys if k in s)
+
+
+def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
+    """Rank plots of the weights and means (NUTS, several chains), or the ELBO trace (ADVI)."""
+    import arviz_plots as azp
+
+    if "fit_history" in result.children and "elbo" in result["fit_history"].data_vars:
+        elbo = result["fit_history"]["elbo"].values
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        ax.plot(elbo, lw=0.5)
+        tail = elbo[len(elbo) // 2 :]
+        ax.set(xlabel="step", ylabel="ELBO", ylim=(np.percentile(tail, 1) - 3 * tail.std(), elbo.max() + tail.std()))
+        return fig, "ELBO history"
+    posterior = result["posterior"]
+    if posterior.sizes["chain"] < 2 or result.attrs["bayesmix_family"] == "mdn":
+        return None, ""
+    coords = {}
+    names = ["weights", "means"] if posterior.sizes["component"] > 1 else ["means"]
+    if result.attrs["bayesmix_family"] == "dp_gmm":
+        mean_weights = posterior["weights"].mean(("chain", "draw")).values
+        coords = {"component": posterior["component"].values[np.argsort(mean_weights)[::-1][:3]]}
+    pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")
+    return pc.viz["figure"].item(), "rank plots after relabelling"
+
+
+def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:
+    import bayesmix as bm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counts = bm.cluster_count(result, random_seed=0)
+    shown = counts["probability"].sel(n_clusters=slice(1, 10))
+    fig, ax = plt.subplots(figsize=(4.5, 2.8))
+    ax.bar(shown["n_clusters"], shown, color="C0")
+    ax.set(
+        xlabel="occupied clusters",
+        ylabel="posterior probability",
+        title=f"mode {counts.attrs['mode']}, 90% interval {counts.attrs['interval_90']}",
+    )
+    return fig, "number of occupied clusters"
+
+
+def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) -> tuple[plt.Figure, str]:
+    data = observed_data_of(result)
+    posterior = result["posterior"].to_dataset()
+    mean_weights = posterior["weights"].mean(("chain", "draw")).values
+    shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
+    if data.n_features == 1:
+        return _density_1d(result, data, baseline), "posterior predictive density against EM"
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.scatter(data.values[:, 0], data.values[:, 1], s=5, color="0.6")
+    flat = posterior.stack(sample=("chain", "draw"))
+    draws = np.linspace(0, flat.sizes["sample"] - 1, 20).astype(int)
+    for k in shown:
+        colour = f"C{k % 10}"
+        for s in draws:
+            _ellipse(
+                ax,
+                flat["means"].isel(sample=s, component=k).values[:2],
+                flat["covariances"].isel(sample=s, component=k).values[:2, :2],
+                colour,
+                lw=0.4,
+                alpha=0.35,
+            )
+        mean = posterior["means"].sel(component=posterior["component"].values[k]).mean(("chain", "draw")).values
+        cov = posterior["covariances"].isel(component=k).mean(("chain", "draw")).values
+        _ellipse(ax, mean[:2], cov[:2, :2], colour, lw=1.6, label=f"component {k}: weight {mean_weights[k]:.2f}")
+    if baseline is not None:
+        for k in range(baseline.sizes["component"]):
+            _ellipse(
+                ax,
+                baseline["means"].values[k, :2],
+                baseline["covariances"].values[k, :2, :2],
+                "k",
+                lw=1.2,
+                ls="--",
+                label="EM" if k == 0 else None,
+            )
+    ax.set(
+        xlabel=data.feature_names[0],
+        ylabel=data.feature_names[1],
+        title="2-sd ellipses: posterior mean (bold), 20 draws (thin)",
+    )
+    ax.legend(fontsize=7)
+    return fig, "component ellipses, posterior against EM"
+
+
+def _ellipse(ax, mean, cov, colour, **kwargs) -> None:
+    values, vectors = np.linalg.eigh(cov)
+    angle = np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1]))
+    width, height = 4 * np.sqrt(np.maximum(values[::-1], 0))
+    ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=colour, **kwargs))
+
+
+def _density_1d(result: xr.DataTree, data, baseline: xr.Dataset | None) -> plt.Figure:
+    from scipy import stats
+
+    import bayesmix as bm
+
+    x = data.values[:, 0]
+    grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 300)
+    frame = pd.DataFrame({data.feature_names[0]: grid})
+    scores = bm.score_samples(result, frame)
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.hist(x, bins=30, density=True, color="0.85")
+    ax.plot(grid, np.exp(scores["log_density"]), color="C0", label="posterior predictive")
+    ax.fill_between(
+        grid,
+        np.exp(scores["log_density_hdi"].sel(ci_bound="lower")),
+        np.exp(scores["log_density_hdi"].sel(ci_bound="upper")),
+        color="C0",
+        alpha=0.25,
+    )
+    if baseline is not None:
+        em_density = sum(
+            float(baseline["weights"][k])
+            * stats.norm.pdf(grid, float(baseline["means"][k, 0]), np.sqrt(float(baseline["covariances"][k, 0, 0])))
+            for k in range(baseline.sizes["component"])
+        )
+        ax.plot(grid, em_density, "k--", lw=1, label="EM")
+    ax.set(xlabel=data.feature_names[0], ylabel="density")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _conditional_density_figure(result: xr.DataTree, baseline: xr.DataTree | None) -> tuple[plt.Figure | None, str]:
+    import bayesmix as bm
+    from bayesmix.models.mdn import info_from_result
+
+    info = info_from_result(result)
+    y = info.extras["y"]
+    if info.data.n_features != 1 or y.n_features != 1:
+        return None, ""
+    settings = info.settings
+    model = bm.models.mdn(
+        _frame(info.data),
+        _frame(y),
+        n_components=settings["n_components"],
+        hidden=tuple(settings["hidden"]),
+        activation=settings["activation"],
+        priors=info.priors,
+    )
+    x, t = info.data.values[:, 0], y.values[:, 0]
+    x_grid = np.linspace(x.min(), x.max(), 100)
+    y_grid = np.linspace(t.min() - 0.15 * np.ptp(t), t.max() + 0.15 * np.ptp(t), 120)
+    density = bm.predict_density(result, model, x_grid, y_grid, max_draws=200)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.pcolormesh(
+        x_grid, y_grid, density.values.T, cmap="viridis", shading="auto", vmax=float(np.quantile(density.values, 0.995))
+    )
+    ax.scatter(x, t, s=4, color="white", alpha=0.7)
+    if baseline is not None:
+        moments = bm.predict_components(baseline, model, x_grid)
+        for k in moments["component"].values:
+            ax.plot(x_grid, moments["means"].sel(component=k).values[:, 0], "w--", lw=0.8)
+    ax.set(
+        xlabel=info.data.feature_names[0],
+        ylabel=y.feature_names[0],
+        title="posterior predictive density of y given x" + (" (dashed: MAP means)" if baseline else ""),
+    )
+    return fig, "conditional density heat map"

@@ -1,0 +1,206 @@
+"""`bayesmix run` end to end on Dask: an existing 2-worker cluster on loopback, the report, and a run
+killed half-way and resumed."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import bayesmix as bm
+from bayesmix.cli import app
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+    title = "mcycle smoke test"
+    seed = 7
+    [data]
+    dataset = "mcycle"
+    columns = ["times", "accel"]
+    x = ["times"]
+    y = ["accel"]
+    [baseline]
+    n_components = [1, 2]
+    covariance = ["full"]
+    [[candidates]]
+    family = "gmm"
+    n_components = [1, 2]
+    init = "em"
+    draws = 100
+    tune = 100
+    chains = 2
+    [[candidates]]
+    family = "mdn"
+    n_components = [1, 2]
+    hidden = [4]
+    steps = 500
+    draws = 200
+"""
+GMM_ONLY = """
+    seed = 7
+    [data]
+    dataset = "faithful"
+    [[candidates]]
+    family = "gmm"
+    n_components = [1, 2, 3]
+    draws = 100
+    tune = 100
+    chains = 2
+"""
+NAMES = ["gmm_full_k1", "gmm_full_k2", "mdn_k1_h4", "mdn_k2_h4"]
+
+
+def write_spec(folder: Path, text: str = SPEC) -> Path:
+    path = folder / "smoke.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def embedded_images(page: str) -> list[Image.Image]:
+    images = []
+    for encoded in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page):
+        image = Image.open(io.BytesIO(base64.b64decode(encoded, validate=True)))
+        image.load()  # decodes the whole PNG; a truncated or corrupt one raises
+        images.append(image)
+    return images
+
+
+def chromium() -> str:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("BAYESMIX_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed but BAYESMIX_REQUIRE_BROWSER is set (CI installs it)")
+        pytest.skip("chromium is not installed (`make test` installs it where apt-get is allowed)")
+    return browser
+
+
+def render(page: Path, tmp_path: Path) -> Image.Image:
+    """Screenshot of the page in headless Chromium, with the flags this sandboxed machine needs."""
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            f"--screenshot={shot}",
+            "--window-size=1100,2400",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return Image.open(shot)
+
+
+@pytest.fixture(scope="module")
+def loopback_cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_run_on_an_existing_cluster_writes_results_comparison_and_report(tmp_path, loopback_cluster):
+    out = tmp_path / "out"
+    runner = CliRunner()
+    outcome = runner.invoke(app, ["run", str(write_spec(tmp_path)), "--out", str(out), "--scheduler", loopback_cluster])
+    assert outcome.exit_code == 0, outcome.output
+    assert "4 fitted, 0 already saved, 0 failed" in outcome.stdout
+
+    for name in NAMES:
+        result = bm.load(out / f"{name}.nc")
+        assert result.attrs["bayesmix_family"] == ("mdn" if name.startswith("mdn") else "gmm")
+    assert result.attrs["method"] == "advi" and (out / "baselines" / "mdn_k2_h4_map.nc").exists()
+    assert "relabel" in bm.load(out / "gmm_full_k2.nc").children
+
+    table = pd.read_csv(out / "comparison.csv", index_col="candidate")
+    assert set(table.index) == set(NAMES)
+    assert set(table["group"]) == {"Mixtures of x", "Mixture density networks, y given x"}
+    # Each group is ranked within itself, against the LOO of the saved results.
+    gmm = bm.compare({n: bm.load(out / f"{n}.nc") for n in NAMES[:2]})
+    assert np.allclose(table.loc[gmm.index, "elpd_loo"], gmm["elpd_loo"], rtol=1e-5)
+
+    page = (out / "report.html").read_text()
+    images = embedded_images(page)
+    # data x2, comparison and Pareto k x2, and per candidate at least a convergence and a model figure
+    assert len(images) >= 6 + 2 * len(NAMES)
+    assert all(min(image.size) > 50 for image in images)
+    for heading in ["EM model selection", "Comparison by PSIS-LOO", *NAMES, "Verdict", "Posterior against EM"]:
+        assert heading in page
+    shot = np.asarray(render(out / "report.html", tmp_path).convert("L"), dtype=float)
+    assert shot.std() > 10  # text, tables and figures, not a blank or error page
+
+    # `bayesmix report` re-renders from the saved files; a second run fits nothing.
+    before = (out / "report.html").stat().st_mtime_ns
+    outcome = runner.invoke(app, ["report", str(out)])
+    assert outcome.exit_code == 0 and (out / "report.html").stat().st_mtime_ns > before
+    assert len(embedded_images((out / "report.html").read_text())) == len(images)
+    outcome = runner.invoke(app, ["run", str(write_spec(tmp_path)), "--out", str(out), "--scheduler", loopback_cluster])
+    assert outcome.exit_code == 0 and "0 fitted, 4 already saved" in outcome.stdout
+
+
+def test_a_folder_of_another_plan_is_refused_untouched(tmp_path, loopback_cluster):
+    out = tmp_path / "out"
+    out.mkdir()
+    spec = write_spec(tmp_path)
+    (out / "run.json").write_text('{"candidates": [], "data": {}}')
+    outcome = CliRunner().invoke(app, ["run", str(spec), "--out", str(out), "--scheduler", loopback_cluster])
+    assert outcome.exit_code == 2 and "holds the results of another plan" in outcome.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]
+
+
+def test_an_unreachable_scheduler_exits_2(tmp_path):
+    outcome = CliRunner().invoke(
+        app, ["run", str(write_spec(tmp_path)), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert outcome.exit_code == 2 and "no Dask scheduler answered" in outcome.stderr
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path):
+    """Kill the whole process group once the first result is saved, then run again."""
+    spec = write_spec(tmp_path, GMM_ONLY)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bayesmix.cli", "run", str(spec), "--out", str(out), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*.nc")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = {p.name: p.stat().st_mtime_ns for p in out.glob("*.nc")}
+    assert 1 <= len(saved) < 3, f"the run should be cut off after its first result: {sorted(saved)}"
+    for name in saved:
+        bm.load(out / name)  # complete and readable, not half-written
+    assert not (out / "report.html").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{3 - len(saved)} fitted, {len(saved)} already saved, 0 failed" in resumed.stdout
+    assert {p.name for p in out.glob("*.nc")} == {"gmm_full_k1.nc", "gmm_full_k2.nc", "gmm_full_k3.nc"}
+    assert all((out / name).stat().st_mtime_ns == mtime for name, mtime in saved.items())
+    assert not list(out.glob(".*.partial")) and (out / "report.html").exists()

@@ -1,0 +1,155 @@
+"""Spec files: the shipped specs read into the documented plans; every bad spec is one line and exit code 2."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bayesmix.cli import app
+from bayesmix.spec import QUICK, SpecError, read_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """
+    title = "test"
+    output = "results/test"
+    [data]
+    dataset = "faithful"
+    [[candidates]]
+    family = "gmm"
+    n_components = [1, 2]
+    covariance = "full"
+    method = "nuts"
+    draws = 50
+    tune = 50
+    chains = 2
+"""
+
+
+def test_faithful_spec_is_the_documented_demo():
+    spec = read_spec(ROOT / "models" / "faithful.toml")
+    names = [c.name for c in spec.candidates]
+    assert names == [f"gmm_{cov}_k{k}" for k in (1, 2, 3, 4) for cov in ("full", "tied")] + ["dp_gmm_full_t10"]
+    assert spec.baseline == {"n_components": [1, 2, 3, 4, 5, 6], "covariance": ["full", "tied", "diag", "spherical"]}
+    gmm = spec.candidates[2]
+    assert gmm.model_options == {"n_components": 2, "covariance": "full"}
+    assert gmm.init_from_em and gmm.fit_options == {
+        "method": "nuts",
+        "draws": 1000,
+        "tune": 1000,
+        "chains": 4,
+        "sampler": "nutpie",
+    }
+    assert spec.data.columns == ["eruptions", "waiting"]
+
+
+def test_mcycle_spec_has_three_mdns():
+    spec = read_spec(ROOT / "models" / "mcycle.toml")
+    assert [c.name for c in spec.candidates] == ["mdn_k1_h8", "mdn_k2_h8", "mdn_k3_h8"]
+    assert spec.data.x == ["times"] and spec.data.y == ["accel"]
+    assert spec.candidates[2].fit_options == {"method": "advi", "draws": 1000, "n": 10000}
+
+
+def test_quick_shortens_every_chain_and_seeds_follow_names(tmp_path):
+    spec = read_spec(write(tmp_path, GOOD.replace("draws = 50", "draws = 500")))
+    quick = spec.quick()
+    assert [c.fit_options["draws"] for c in quick.candidates] == [QUICK["draws"]] * 2
+    assert quick.candidates[0].fit_options["chains"] == 2
+    # A candidate's seed depends on its name, not on its position in the file.
+    reordered = read_spec(write(tmp_path, GOOD.replace("[1, 2]", "[2, 1]"), "other.toml"))
+    assert spec.seed_for(spec.candidates[1]) == reordered.seed_for(reordered.candidates[0])
+    assert spec.seed_for(spec.candidates[0]) != spec.seed_for(spec.candidates[1])
+
+
+def test_csv_data_relative_to_the_spec(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "points.csv").write_text("a,b,label\n" + "\n".join(f"{i},{i % 7},x" for i in range(30)))
+    spec = read_spec(
+        write(tmp_path, GOOD.replace('dataset = "faithful"', 'path = "data/points.csv"\ncolumns = ["a", "b"]'))
+    )
+    assert spec.data.frame().shape == (30, 3) and spec.data.columns == ["a", "b"]
+
+
+BAD = [
+    ("unknown top-level key", "colour = 'red'\n" + GOOD, r"top level: unknown key \['colour'\]"),
+    ("unknown candidate key", GOOD.replace("chains = 2", "chains = 2\nwarmup = 3"), r"unknown key \['warmup'\]"),
+    ("no candidates", GOOD.split("[[candidates]]")[0], r"the \[candidates\] section is missing"),
+    ("missing file", GOOD.replace('dataset = "faithful"', 'path = "nope.csv"'), r"no such file .*nope\.csv"),
+    ("unknown data set", GOOD.replace('"faithful"', '"geyser"'), r"unknown data set 'geyser'"),
+    ("both data sources", GOOD.replace('dataset = "faithful"', 'dataset = "faithful"\npath = "x.csv"'), "exactly one"),
+    ("unknown column", GOOD.replace('dataset = "faithful"', 'dataset = "faithful"\ncolumns = ["speed"]'), "speed"),
+    ("K above n", GOOD.replace("[1, 2]", "[1, 500]"), r"gmm_full_k500.*n_components = 500, n_samples = 272"),
+    ("K zero", GOOD.replace("[1, 2]", "[0, 2]"), r"n_components: must be an integer >= 1"),
+    ("bad covariance", GOOD.replace('"full"', '"banded"'), r"'banded' is not one of"),
+    ("bad method", GOOD.replace('"nuts"', '"gibbs"'), r"method: 'gibbs' is not one of"),
+    ("map for a mixture", GOOD.replace('"nuts"', '"map"'), r"method: 'map' is not one of"),
+    ("bad sampler", GOOD.replace("chains = 2", 'chains = 2\nsampler = "stan"'), r"sampler: 'stan'"),
+    ("zero draws", GOOD.replace("draws = 50", "draws = 0"), r"draws: must be an integer >= 1"),
+    ("bad target_accept", GOOD.replace("chains = 2", "chains = 2\ntarget_accept = 1.5"), "strictly between 0 and 1"),
+    ("setting of another method", GOOD.replace("chains = 2", "chains = 2\nsteps = 100"), r"\['steps'\] do not apply"),
+    ("bad family", GOOD.replace('"gmm"', '"hmm"'), r"family: must be one of"),
+    ("mdn without x and y", GOOD.replace('"gmm"', '"mdn"').replace('covariance = "full"\n', ""), "needs \\[data\\] x"),
+    (
+        "bad prior",
+        GOOD + "priors = { means = { distribution = 'Nope' } }\n",
+        r"\(gmm_full_k1\): .*Nope",
+    ),
+    (
+        "bad activation",
+        GOOD.replace('"gmm"', '"mdn"')
+        .replace('covariance = "full"\n', 'activation = "swish"\n')
+        .replace('dataset = "faithful"', 'dataset = "mcycle"\nx = ["times"]\ny = ["accel"]'),
+        "'swish' is not one of",
+    ),
+    ("repeated candidates", GOOD.replace("[1, 2]", "[2, 2]"), r"\['gmm_full_k2'\] would be fitted twice"),
+    ("bad TOML", GOOD + "this is not toml\n", "not valid TOML"),
+    ("negative seed", "seed = -1\n" + GOOD, "seed: must be a non-negative integer"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), BAD, ids=[case for case, _, _ in BAD])
+def test_bad_spec_is_refused_with_one_line(tmp_path, case, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError, match=message) as info:
+        read_spec(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["unknown candidate key", "K above n", "missing file"])
+def test_cli_exits_2_and_writes_nothing(tmp_path, case):
+    _, text, message = next(entry for entry in BAD if entry[0] == case)
+    path = write(tmp_path, text)
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert outcome.exit_code == 2, outcome.output
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert re.search(message, outcome.stderr)
+    assert not out.exists()
+
+
+def test_missing_spec_file_exits_2(tmp_path):
+    outcome = CliRunner().invoke(app, ["run", str(tmp_path / "absent.toml")])
+    assert outcome.exit_code == 2 and "no such spec file" in outcome.stderr
+
+
+def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path):
+    outcome = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert outcome.exit_code == 2 and "not a bayesmix run folder" in outcome.stderr
+
+
+def test_datasets_lists_the_shipped_data():
+    outcome = CliRunner().invoke(app, ["datasets"])
+    assert outcome.exit_code == 0
+    assert "faithful" in outcome.stdout and "mcycle" in outcome.stdout and "272" in outcome.stdout
