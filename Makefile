@@ -14,15 +14,28 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,jax]"
 	touch $@
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint browser
 
 setup: $(VENV)/.installed
 
+# The main job: every candidate of models/faithful.toml fitted on a local Dask cluster,
+# compared by PSIS-LOO; the report is written to results/faithful/report.html.
 demo: $(VENV)/.installed
-	$(PY) -m bayesmix.demo
+	$(VENV)/bin/bayesmix run models/faithful.toml
 
-test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 --dist loadfile
+test: $(VENV)/.installed browser
+	$(PY) -m pytest -n 2 --dist loadfile --durations=20
+
+# The report test renders the page in headless Chromium (Debian's package). Installed here
+# when missing and apt-get may be used (as root); otherwise that one check is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the report's browser check"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: no chromium and no root apt-get: the report's browser check will be skipped" >&2; \
+	  fi; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check bayesmix tests notebooks
