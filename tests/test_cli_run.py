@@ -31,7 +31,7 @@ SPEC = """
     seed = 7
     [data]
     dataset = "mcycle"
-    columns = ["times", "accel"]
+    columns = ["accel"]
     x = ["times"]
     y = ["accel"]
     [baseline]
@@ -44,6 +44,12 @@ SPEC = """
     draws = 100
     tune = 100
     chains = 2
+    [[candidates]]
+    family = "dp_gmm"
+    truncation = 5
+    method = "advi"
+    steps = 500
+    draws = 200
     [[candidates]]
     family = "mdn"
     n_components = [1, 2]
@@ -62,7 +68,7 @@ GMM_ONLY = """
     tune = 100
     chains = 2
 """
-NAMES = ["gmm_full_k1", "gmm_full_k2", "mdn_k1_h4", "mdn_k2_h4"]
+NAMES = ["gmm_full_k1", "gmm_full_k2", "dp_gmm_full_t5", "mdn_k1_h4", "mdn_k2_h4"]
 
 
 def write_spec(folder: Path, text: str = SPEC) -> Path:
@@ -130,11 +136,11 @@ def test_run_on_an_existing_cluster_writes_results_comparison_and_report(tmp_pat
     runner = CliRunner()
     outcome = runner.invoke(app, ["run", str(write_spec(tmp_path)), "--out", str(out), "--scheduler", loopback_cluster])
     assert outcome.exit_code == 0, outcome.output
-    assert "4 fitted, 0 already saved, 0 failed" in outcome.stdout
+    assert "5 fitted, 0 already saved, 0 failed" in outcome.stdout
 
     for name in NAMES:
         result = bm.load(out / f"{name}.nc")
-        assert result.attrs["bayesmix_family"] == ("mdn" if name.startswith("mdn") else "gmm")
+        assert result.attrs["bayesmix_family"] == name.rsplit("_", 2)[0]
     assert result.attrs["method"] == "advi" and (out / "baselines" / "mdn_k2_h4_map.nc").exists()
     assert "relabel" in bm.load(out / "gmm_full_k2.nc").children
 
@@ -142,26 +148,25 @@ def test_run_on_an_existing_cluster_writes_results_comparison_and_report(tmp_pat
     assert set(table.index) == set(NAMES)
     assert set(table["group"]) == {"Mixtures of x", "Mixture density networks, y given x"}
     # Each group is ranked within itself, against the LOO of the saved results.
-    gmm = bm.compare({n: bm.load(out / f"{n}.nc") for n in NAMES[:2]})
-    assert np.allclose(table.loc[gmm.index, "elpd_loo"], gmm["elpd_loo"], rtol=1e-5)
+    mixtures = bm.compare({n: bm.load(out / f"{n}.nc") for n in NAMES[:3]})
+    assert np.allclose(table.loc[mixtures.index, "elpd_loo"], mixtures["elpd_loo"], rtol=1e-5)
 
     page = (out / "report.html").read_text()
     images = embedded_images(page)
-    # data x2, comparison and Pareto k x2, and per candidate at least a convergence and a model figure
-    assert len(images) >= 6 + 2 * len(NAMES)
+    # data x2, comparison and Pareto k x2, per candidate a convergence and a model figure, DP cluster counts
+    assert len(images) == 6 + 2 * len(NAMES) + 1
     assert all(min(image.size) > 50 for image in images)
-    for heading in ["EM model selection", "Comparison by PSIS-LOO", *NAMES, "Verdict", "Posterior against EM"]:
+    headings = ["EM model selection", "Comparison by PSIS-LOO", *NAMES, "Posterior against EM", "Posterior against MAP"]
+    for heading in headings:
         assert heading in page
     shot = np.asarray(render(out / "report.html", tmp_path).convert("L"), dtype=float)
     assert shot.std() > 10  # text, tables and figures, not a blank or error page
 
-    # `bayesmix report` re-renders from the saved files; a second run fits nothing.
+    # `bayesmix report` re-renders from the saved files (a re-run that skips them: the test below).
     before = (out / "report.html").stat().st_mtime_ns
     outcome = runner.invoke(app, ["report", str(out)])
     assert outcome.exit_code == 0 and (out / "report.html").stat().st_mtime_ns > before
     assert len(embedded_images((out / "report.html").read_text())) == len(images)
-    outcome = runner.invoke(app, ["run", str(write_spec(tmp_path)), "--out", str(out), "--scheduler", loopback_cluster])
-    assert outcome.exit_code == 0 and "0 fitted, 4 already saved" in outcome.stdout
 
 
 def test_a_folder_of_another_plan_is_refused_untouched(tmp_path, loopback_cluster):
@@ -182,10 +187,11 @@ def test_an_unreachable_scheduler_exits_2(tmp_path):
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path):
-    """Kill the whole process group once the first result is saved, then run again."""
+    """A local cluster of 2 workers (on loopback); kill the whole process group once the first
+    result is saved, then run again."""
     spec = write_spec(tmp_path, GMM_ONLY)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bayesmix.cli", "run", str(spec), "--out", str(out), "--workers", "1"]
+    command = [sys.executable, "-m", "bayesmix.cli", "run", str(spec), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 300
     while not list(out.glob("*.nc")) and time.monotonic() < deadline and process.poll() is None:
