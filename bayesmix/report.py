@@ -25,10 +25,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -37,11 +33,11 @@ from matplotlib.patches import Ellipse
 
 from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
+from bayesmix.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import CONDITIONAL_FAMILIES, PARETO_K_THRESHOLD, comparison_table, loo
 
 __all__ = ["write_report"]
 
-RUN_FILE = "run.json"
 # Components whose posterior mean weight is below this are left out of a DP's pictures.
 MIN_SHOWN_WEIGHT = 0.02
 STYLE = """
@@ -75,9 +71,8 @@ def write_report(out: str | Path) -> Path:
     if not (out / RUN_FILE).is_file():
         raise FileNotFoundError(f"Argument `out`: {str(out)!r} has no {RUN_FILE}; it is not a bayesmix run folder.")
     plan = json.loads((out / RUN_FILE).read_text())
-    results = {
-        c["name"]: bm.load(out / f"{c['name']}.nc") for c in plan["candidates"] if (out / f"{c['name']}.nc").exists()
-    }
+    saved = [c["name"] for c in plan["candidates"] if result_path(out, c["name"]).exists()]
+    results = {name: bm.load(result_path(out, name)) for name in saved}
     sections = [f"<h1>{html.escape(plan['title'])}</h1>", _run_summary(plan, results)]
     density = {n: r for n, r in results.items() if r.attrs["bayesmix_family"] not in CONDITIONAL_FAMILIES}
     conditional = {n: r for n, r in results.items() if n not in density}
@@ -99,8 +94,8 @@ def write_report(out: str | Path) -> Path:
             tables.append(table.assign(group=label))
     for name, result in results.items():
         baseline = em_baselines.get(name)
-        if name in conditional and (out / "baselines" / f"{name}_map.nc").exists():
-            baseline = bm.load(out / "baselines" / f"{name}_map.nc")
+        if name in conditional and baseline_path(out, name).exists():
+            baseline = bm.load(baseline_path(out, name))
         sections.append(_candidate_section(name, result, baseline))
 
     if tables:

@@ -1,31 +1,16 @@
-"""Every notebook in notebooks/ runs from top to bottom without error."""
+"""Every notebook in notebooks/ runs from top to bottom without error (first half; see notebook_runner)."""
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+from tests.notebook_runner import FIRST_HALF, NOTEBOOKS, SECOND_HALF, execute
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_executes(path):
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute()
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.output_type == "error"
-    ]
-    assert not errors
+@pytest.mark.parametrize("stem", FIRST_HALF)
+def test_notebook_executes(stem):
+    assert not execute(stem)
 
 
-def test_there_are_notebooks():
-    assert [p.stem for p in NOTEBOOKS][:2] == ["01_finite_gmm", "02_label_switching"]
+def test_every_notebook_is_executed_exactly_once():
+    assert sorted(FIRST_HALF + SECOND_HALF) == NOTEBOOKS
+    assert NOTEBOOKS[:2] == ["01_finite_gmm", "02_label_switching"]
