@@ -107,7 +107,7 @@ def dp_gmm(
         weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
         means = resolved["means"].create("means", dims=("component", "feature"))
         chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data, covariance))
-        gaussian_mixture_likelihood(data, weights, means, chol)
+        gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha}
     return attach_info(model, ModelInfo(family="dp_gmm", settings=settings, priors=resolved, data=data))

@@ -120,7 +120,7 @@ def gmm(
         else:
             means = resolved["means"].create("means", dims=("component", "feature"))
         chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data, covariance))
-        gaussian_mixture_likelihood(data, weights, means, chol)
+        gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 
     settings = {"n_components": K, "covariance": covariance, "order_means": bool(order_means)}
     return attach_info(model, ModelInfo(family="gmm", settings=settings, priors=resolved, data=data))

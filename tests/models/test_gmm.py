@@ -74,18 +74,24 @@ def test_dataframe_columns_become_feature_coords(faithful):
     assert model.named_vars_to_dims["X"] == ("obs_id", "feature")
 
 
-def test_vectorized_components_no_python_loop(faithful):
-    """One MvNormal batched over the components, never one node per component.
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_vectorized_components_no_python_loop(faithful, covariance):
+    """The likelihood's graph is the same size whatever K: components are batched, never looped.
 
-    pm.Mixture keeps the component distribution and a copy resized to the
-    observations; both carry the component axis of length K.
+    Full and tied covariances need one batched triangular solve (for the K
+    inverse factors), diagonal ones none; none is taken per observation.
     """
-    from pytensor.graph.traversal import ancestors
+    from pytensor.graph.traversal import applys_between
 
-    model = bm.models.gmm(faithful, 4)
-    mvnormals = [v for v in ancestors([model["X"]]) if v.owner and "MvNormal" in type(v.owner.op).__name__]
-    assert 1 <= len(mvnormals) <= 2
-    assert all(v.type.shape[-2:] == (4, 2) for v in mvnormals)
+    def likelihood_nodes(n_components):
+        model = bm.models.gmm(faithful, n_components, covariance=covariance)
+        logp = model.logp(vars=[model["X"]], sum=False)[0]
+        return list(applys_between(model.value_vars, [logp]))
+
+    two, five = likelihood_nodes(2), likelihood_nodes(5)
+    assert len(two) == len(five)
+    solves = [node for node in five if "SolveTriangular" in str(node.op)]
+    assert len(solves) == (0 if covariance in ("diag", "spherical") else 1)
 
 
 def test_default_priors_are_scaled_to_the_data(faithful):
