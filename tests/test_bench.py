@@ -1,0 +1,70 @@
+"""The benchmark: its relabelling-aware convergence figures, and a short run end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import bayesmix as bm
+from bayesmix.bench.__main__ import main
+from bayesmix.bench.cases import all_cases
+from bayesmix.bench.measure import convergence
+from bayesmix.models._base import get_info
+
+
+def _draws_around(case, em, rng, n_chains=4, n_draws=300, noise=0.01):
+    K, D = case.n_components, case.n_features
+    shape = (n_chains, n_draws)
+    return {
+        "weights": em["weights"].values * (1 + noise * rng.standard_normal((*shape, K))),
+        "means": em["means"].values + noise * rng.standard_normal((*shape, K, D)),
+        "covariances": np.broadcast_to(em["covariances"].values, (*shape, K, D, D)).copy(),
+    }
+
+
+def test_convergence_undoes_label_switching_between_chains():
+    case = all_cases()["faithful K=2"]
+    em = bm.em(case.X, 2, random_seed=0)
+    draws = _draws_around(case, em, np.random.default_rng(0))
+    for name in ("weights", "means", "covariances"):
+        draws[name][2:] = draws[name][2:, :, ::-1]  # chains 2 and 3 in the other labelling
+    figures = convergence(case, draws, em)
+    assert figures["max_rhat"] < 1.01
+    assert figures["min_bulk_ess"] > 600
+
+
+def test_convergence_reports_chains_that_disagree():
+    case = all_cases()["faithful K=2"]
+    em = bm.em(case.X, 2, random_seed=0)
+    draws = _draws_around(case, em, np.random.default_rng(1))
+    draws["means"][0] += 0.5  # one chain elsewhere: not a relabelling
+    assert convergence(case, draws, em)["max_rhat"] > 1.1
+
+
+def test_cases_share_one_set_of_priors_with_bayesmix_defaults():
+    case = all_cases()["faithful K=3"]
+    model = bm.models.gmm(case.X, 3)
+    defaults = get_info(model).priors
+    np.testing.assert_allclose(defaults["means"].parameters["sigma"], case.mean_sigma)
+    np.testing.assert_allclose(defaults["scales"].parameters["sigma"], case.scale_sigma)
+    assert all_cases()["synthetic N=1e5"].n_obs == 100_000
+
+
+@pytest.mark.slow
+def test_short_run_writes_table_json_and_plot(tmp_path):
+    pytest.importorskip("numpyro")
+    args = ["--cases", "synthetic N=1e3", "--contenders", "bayesmix", "numpyro", "--draws", "100"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    measured = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [row["contender"] for row in measured["nuts"]] == ["bayesmix", "numpyro"]
+    for row in measured["nuts"]:
+        assert row["first_s"] > 0 and row["second_s"] > 0
+        assert row["second"]["max_rhat"] < 1.1  # well-separated clusters, after relabelling
+    em = measured["em"][0]
+    assert em["bayesmix_loglik"] == pytest.approx(em["sklearn_loglik"], abs=1e-3 * abs(em["sklearn_loglik"]))
+    table = (tmp_path / "benchmark.md").read_text()
+    assert table.count("| synthetic N=1e3 |") == 3  # two NUTS rows and the EM row
+    with Image.open(tmp_path / "ess_per_second.png") as image:
+        image.load()
+        assert image.size[0] > 300
