@@ -179,8 +179,10 @@ def fit(
 
     result = xr.DataTree.from_dict(
         {
-            "posterior": tree["posterior"].to_dataset(),
-            "sample_stats": tree["sample_stats"].to_dataset(),
+            # as_numpy: numpyro's draws arrive as JAX arrays, which xarray cannot index by array
+            # (bm.relabel failed on them).
+            "posterior": tree["posterior"].to_dataset().as_numpy(),
+            "sample_stats": tree["sample_stats"].to_dataset().as_numpy(),
             "log_likelihood": log_likelihood_dataset(tree["posterior"].to_dataset(), info),
             **data_groups(info),
             **({"fit_history": tree["fit_history"].to_dataset()} if "fit_history" in tree else {}),

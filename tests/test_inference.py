@@ -66,6 +66,9 @@ def test_other_samplers_return_the_same_shape(faithful, sampler):
         result = bm.fit(model, sampler=sampler, draws=50, tune=50, chains=2, random_seed=3, progressbar=False)
     _check_result(result, 2, 50, 272)
     assert result.attrs["sampler"] == sampler
+    # Plain numpy draws (numpyro hands back JAX arrays), so relabelling can index them.
+    assert all(type(var.data) is np.ndarray for var in result["posterior"].to_dataset().data_vars.values())
+    bm.relabel(result)
     # The sampler really used, as recorded by the sampling library itself.
     library = result["sample_stats"].attrs.get("inference_library", result["posterior"].attrs.get("inference_library"))
     assert library == sampler
