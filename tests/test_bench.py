@@ -10,6 +10,7 @@ import bayesmix as bm
 from bayesmix.bench.__main__ import main
 from bayesmix.bench.cases import all_cases
 from bayesmix.bench.measure import convergence
+from bayesmix.bench.report import nuts_table
 from bayesmix.models._base import get_info
 
 
@@ -68,3 +69,30 @@ def test_short_run_writes_table_json_and_plot(tmp_path):
     with Image.open(tmp_path / "ess_per_second.png") as image:
         image.load()
         assert image.size[0] > 300
+
+
+def _row(contender, ess, seconds, rhat=1.0):
+    fit = {"min_bulk_ess": ess, "max_rhat": rhat, "divergences": 0}
+    return {
+        "case": "c",
+        "n_obs": 10,
+        "contender": contender,
+        "first_s": seconds,
+        "second_s": seconds,
+        "first": fit,
+        "second": fit,
+    }
+
+
+def test_ratios_compare_with_other_code_only_and_only_when_converged():
+    rows = [
+        _row("bayesmix", 1000, 10),  # 100 ESS/s
+        _row("bayesmix-numpyro", 1000, 2),  # 500 ESS/s: another bayesmix path, not a rival
+        _row("pymc", 1000, 20),  # 50 ESS/s
+        _row("numpyro", 1000, 1, rhat=1.2),  # fastest, but not converged: no rival either
+    ]
+    lines = {line.split(" | ")[2]: line for line in nuts_table(rows).splitlines()[2:]}
+    assert lines["bayesmix"].endswith("| 2.00x / 2.00x |")
+    assert lines["bayesmix-numpyro"].endswith("| 10.00x / 10.00x |")
+    assert lines["pymc"].endswith("| 0.10x / 0.10x |")  # against the faster bayesmix path
+    assert lines["numpyro"].endswith("| — / — |")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bayesmix.bench.cases import all_cases
-from bayesmix.bench.contenders import CONTENDERS
+from bayesmix.bench.contenders import CONTENDERS, DEFAULT_CONTENDERS
 from bayesmix.bench.report import markdown, plot
 from bayesmix.persistence import write_text_atomic
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = list(all_cases())
     parser = argparse.ArgumentParser(prog="python -m bayesmix.bench", description=__doc__)
     parser.add_argument("--cases", nargs="+", default=cases, choices=cases, metavar="CASE", help=f"of {cases}")
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    parser.add_argument("--contenders", nargs="+", default=list(DEFAULT_CONTENDERS), choices=CONTENDERS)
     parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for the table, JSON and plot")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--large-draws", type=int, default=1000, help="draws and tuning steps for N = 1e5")
