@@ -245,7 +245,9 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         random_seed=int(seed),
         progressbar=progressbar,
         compute_convergence_checks=False,
-        model=model,
+        # numpyro traces PyMC's log-density with JAX, which needs static shapes: from the
+        # unfrozen model the ordered means' graph slices with a traced stop and fails to trace.
+        model=freeze_dims_and_data(model) if sampler == "numpyro" else model,
     )
     if initial is not None:
         sample_kwargs["initvals"] = initial

@@ -57,10 +57,13 @@ def test_reference_values_are_the_published_ones(reference):
     assert draws["theta"].std() == pytest.approx(0.0155, abs=1e-3)
 
 
-def test_ordered_means_reproduce_stan(reference):
+@pytest.mark.parametrize("sampler", ["nutpie", "numpyro"])
+def test_ordered_means_reproduce_stan(reference, sampler):
+    if sampler == "numpyro":
+        pytest.importorskip("numpyro")
     y, draws = reference
     model = bm.models.gmm(y, 2, priors=STAN_PRIORS, order_means=True)
-    result = bm.fit(model, draws=1000, tune=1000, chains=4, random_seed=20, progressbar=False)
+    result = bm.fit(model, draws=1000, tune=1000, chains=4, sampler=sampler, random_seed=20, progressbar=False)
     _assert_matches_reference(result, draws)
 
 
