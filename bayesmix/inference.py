@@ -17,6 +17,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from bayesmix._compilation import exact_arithmetic
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
@@ -97,12 +98,10 @@ def fit(
         depending on the seed (84-92 s from the variational start).
     random_seed : int, optional
         Seed for the sampler or optimizer; the same seed gives the same draws,
-        bit for bit, in one process and across processes for nutpie, numpyro
-        and ADVI. PyMC's own NUTS (``sampler="pymc"``) repeats exactly within
-        a process, but in another process its draws can differ in the sixth
-        digit, because PyTensor may rewrite the gradient graph into another,
-        equivalent order of operations. When omitted a seed is drawn and
-        recorded in the result's attrs.
+        bit for bit, in one process and across processes, for every sampler
+        and method (the model is compiled without fast math, so a cold and a
+        cached compilation agree). When omitted a seed is drawn and recorded
+        in the result's attrs.
     progressbar : bool, default True
         Show the sampler's progress.
     **kwargs
@@ -161,20 +160,24 @@ def fit(
         init, init_source = _variational_dp_start(info, random_seed), "variational_dp"
     initial = _initial_values(info, init) if init is not None else None
 
+    if method not in ("nuts", "map") and chains != 4:
+        raise ValueError(
+            f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
+        )
+    if info.family == "mdn" and method == "advi" and "start_sigma" not in kwargs:
+        sizes = {name: value.size for name, value in model.initial_point().items()}
+        kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
+
     start = time.perf_counter()
-    if method == "nuts":
-        tree = _run_nuts(model, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
-    elif method == "map":
-        tree = _run_map(model, random_seed, progressbar, kwargs)
-    else:
-        if chains != 4:
-            raise ValueError(
-                f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
-            )
-        if info.family == "mdn" and method == "advi" and "start_sigma" not in kwargs:
-            sizes = {name: value.size for name, value in model.initial_point().items()}
-            kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
-        tree = _run_advi(model, method, draws, initial, random_seed, progressbar, kwargs)
+    # Compiled without fast math, so that the same seed gives the same draws whether
+    # this process compiles the model or finds it in PyTensor's cache.
+    with exact_arithmetic():
+        if method == "nuts":
+            tree = _run_nuts(model, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
+        elif method == "map":
+            tree = _run_map(model, random_seed, progressbar, kwargs)
+        else:
+            tree = _run_advi(model, method, draws, initial, random_seed, progressbar, kwargs)
     wall_time = time.perf_counter() - start
 
     result = xr.DataTree.from_dict(
@@ -262,6 +265,21 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         return pm.sample(**sample_kwargs, **kwargs)
 
 
+def _advi_backend(model: pm.Model) -> str:
+    """numba, except for a one-component mixture of 1-D data.
+
+    PyTensor 3.3.7's numba backend fails to compile ADVI's step on that model
+    (IndexError in its vectorize codegen, an Elemwise left with no batched
+    input); JAX compiles it, and the model has no LKJ or stick-breaking graph
+    that JAX cannot trace.
+    """
+    info = get_info(model)
+    one_dimensional_single = (
+        info is not None and info.family == "gmm" and info.settings["n_components"] == 1 and info.data.n_features == 1
+    )
+    return "jax" if one_dimensional_single else "numba"
+
+
 def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
     quiet = logging.getLogger("pymc.variational.inference")
@@ -277,7 +295,7 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
             random_seed=int(seed),
             progressbar=progressbar,
             start=initial,
-            backend=kwargs.pop("backend", "numba"),
+            backend=kwargs.pop("backend", _advi_backend(model)),
             # Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
             obj_optimizer=kwargs.pop("obj_optimizer", pm.adam(learning_rate=0.01)),
             **kwargs,

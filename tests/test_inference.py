@@ -154,3 +154,12 @@ def test_em_start_is_jittered_so_equal_em_weights_do_not_stall_nutpie():
     assert baseline["weights"].values[0] == 0.5
     result = bm.fit(bm.models.gmm(X, 2), init=baseline, draws=20, tune=50, chains=2, random_seed=0, progressbar=False)
     assert np.isfinite(result["log_likelihood"]["X"].values).all()
+
+
+def test_advi_fits_one_component_on_one_feature():
+    # PyTensor's numba backend fails to compile ADVI here (bayesmix.inference._advi_backend).
+    X = np.random.default_rng(0).normal(3.0, 2.0, size=(200, 1))
+    result = bm.fit(bm.models.gmm(X, 1), method="advi", n=3000, draws=200, random_seed=0, progressbar=False)
+    posterior = result["posterior"]
+    assert abs(float(posterior["means"].mean()) - X.mean()) < 0.3
+    assert abs(float(np.sqrt(posterior["covariances"].mean())) - X.std()) < 0.3
