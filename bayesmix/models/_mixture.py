@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
 
 from bayesmix._validation import Data, constant_features, warn_constant_features
 from bayesmix.priors import Prior, Role
@@ -101,6 +102,46 @@ def check_prior_shapes(priors: dict, shapes: dict[str, tuple[int, ...]]) -> None
                 )
 
 
+class Standardized(Transform):
+    r"""The sampler sees a location variable in the data's standard units.
+
+    The value variable is :math:`z = (\mu - c) / s`, with :math:`c` and
+    :math:`s` the data's mean and spread per feature (:func:`data_scale`).
+    The prior stays the one given, in the data's units; only the coordinates
+    the sampler moves in change, by an affine map with constant Jacobian
+    :math:`\prod s`, so the posterior is exactly the same. Why: a sampler's
+    first steps, its initial step size and its jitter of the starting point
+    (PyMC and numpyro add uniform(-1, 1) on the unconstrained scale) are in
+    these coordinates. Unscaled, features in units of 1e-3 or 1e6 would have
+    the jitter move the start by a thousand spreads, or by nothing. Scales
+    need no such map: their log transform already turns a unit into a shift.
+    """
+
+    name = "standardized"
+    ndim_supp = 0
+
+    def __init__(self, center: np.ndarray, spread: np.ndarray):
+        self.center = np.asarray(center, dtype=float)
+        self.spread = np.asarray(spread, dtype=float)
+
+    def forward(self, value, *inputs):
+        return (value - self.center) / self.spread
+
+    def backward(self, value, *inputs):
+        return self.center + self.spread * value
+
+    def log_jac_det(self, value, *inputs):
+        return pt.broadcast_to(pt.log(self.spread), value.shape)
+
+
+def component_means(prior: Prior, data: Data, n_components: int, *, order: bool = False):
+    """The (K, D) component means, sampled in the data's standard units (:class:`Standardized`)."""
+    if order and n_components > 1:
+        return ordered_means(prior, data, n_components)
+    center, spread = data_scale(data)
+    return prior.create("means", dims=("component", "feature"), transform=Standardized(center, spread))
+
+
 def coords_for(data: Data, n_components: int) -> dict[str, list]:
     return {
         "obs_id": list(range(data.n_obs)),
@@ -118,6 +159,7 @@ def ordered_means(prior: Prior, data: Data, n_components: int):
     initial values; the other features are unconstrained.
     """
     K, D = n_components, data.n_features
+    center, spread = data_scale(data)
     first = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 0] for k, v in prior.parameters.items()}
     start = np.quantile(data.values[:, 0], (np.arange(K) + 0.5) / K)
     start = start + 1e-3 * data_scale(data)[1][0] * np.arange(K)  # strictly increasing on ties
@@ -125,13 +167,15 @@ def ordered_means(prior: Prior, data: Data, n_components: int):
         "means_ordered",
         **first,
         dims="component",
-        transform=pm.distributions.transforms.ordered,
+        transform=pm.distributions.transforms.Chain(
+            [Standardized(center[0], spread[0]), pm.distributions.transforms.ordered]
+        ),
         initval=start,
     )
     if D == 1:
         return pm.Deterministic("means", ordered[:, None], dims=("component", "feature"))
     rest = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 1:] for k, v in prior.parameters.items()}
-    others = prior.pymc_class("means_other", **rest, shape=(K, D - 1))
+    others = prior.pymc_class("means_other", **rest, shape=(K, D - 1), transform=Standardized(center[1:], spread[1:]))
     return pm.Deterministic("means", pt.concatenate([ordered[:, None], others], axis=1), dims=("component", "feature"))
 
 

@@ -14,6 +14,7 @@ from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
 from bayesmix.models._mixture import (
     COMPONENT_ROLES,
     check_prior_shapes,
+    component_means,
     coords_for,
     default_component_priors,
     gaussian_mixture_likelihood,
@@ -105,7 +106,7 @@ def dp_gmm(
     with pm.Model(coords=coords_for(data, T)) as model:
         concentration = resolved["alpha"] if alpha is not None else resolved["alpha"].create("alpha")
         weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
-        means = resolved["means"].create("means", dims=("component", "feature"))
+        means = component_means(resolved["means"], data, T)
         chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 

@@ -15,10 +15,10 @@ from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
 from bayesmix.models._mixture import (
     COMPONENT_ROLES,
     check_prior_shapes,
+    component_means,
     coords_for,
     default_component_priors,
     gaussian_mixture_likelihood,
-    ordered_means,
     variance_floor,
 )
 from bayesmix.priors import Prior, Role, resolve_priors
@@ -115,10 +115,7 @@ def gmm(
 
     with pm.Model(coords=coords_for(data, K)) as model:
         weights = _weights(resolved["weights"], K)
-        if order_means and K > 1:
-            means = ordered_means(resolved["means"], data, K)
-        else:
-            means = resolved["means"].create("means", dims=("component", "feature"))
+        means = component_means(resolved["means"], data, K, order=order_means)
         chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
@@ -92,6 +93,37 @@ def test_vectorized_components_no_python_loop(faithful, covariance):
     assert len(two) == len(five)
     solves = [node for node in five if "SolveTriangular" in str(node.op)]
     assert len(solves) == (0 if covariance in ("diag", "spherical") else 1)
+
+
+@pytest.mark.parametrize("order_means", [False, True])
+def test_means_are_sampled_in_standard_units_with_the_prior_unchanged(order_means):
+    """The sampler's coordinates for the means are (mu - mean) / sd of the data; the prior is not touched."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(80, 2)) * [1e-3, 1e6] + [5.0, -2e6]
+    prior = bm.Prior("StudentT", nu=4.0, mu=[1.0, 3.0], sigma=[2e-3, 5e6])
+    model = bm.models.gmm(X, 3, priors={"means": prior}, order_means=order_means)
+    z = rng.normal(size=(3, 2))
+    if order_means:
+        z[:, 0] = np.sort(z[:, 0])
+    means = X.mean(axis=0) + X.std(axis=0) * z
+    # The standardized coordinates of those means, through the model's own transforms.
+    names = ["means_ordered", "means_other"] if order_means else ["means"]
+    values = [means[:, 0], means[:, 1:]] if order_means else [means]
+    point = {}
+    for name, value in zip(names, values, strict=True):
+        rv = model[name]
+        value_var = model.rvs_to_values[rv]
+        point[value_var.name] = np.asarray(pt.as_tensor(model.rvs_to_transforms[rv].forward(value)).eval())
+    if not order_means:
+        np.testing.assert_allclose(point["means_standardized__"], z, rtol=1e-9)
+    prior_logp = model.compile_logp(vars=[model[n] for n in names], jacobian=False)
+    expected = stats.t(4.0, loc=[1.0, 3.0], scale=[2e-3, 5e6]).logpdf(means).sum()
+    np.testing.assert_allclose(prior_logp(model.initial_point() | point), expected, rtol=1e-9)
+    if not order_means:
+        # The sampler's density in z: the prior's times the Jacobian prod(s) of mu = c + s z.
+        with_jacobian = model.compile_logp(vars=[model["means"]], jacobian=True)
+        jacobian = 3 * np.log(X.std(axis=0)).sum()
+        np.testing.assert_allclose(with_jacobian(model.initial_point() | point), expected + jacobian, rtol=1e-9)
 
 
 def test_default_priors_are_scaled_to_the_data(faithful):
