@@ -13,6 +13,7 @@ import pytensor
 import pytensor.tensor as pt
 from scipy.special import logsumexp
 
+from bayesmix._compilation import exact_arithmetic
 from bayesmix._validation import Data, check_choice, check_data, check_n_components, warn_constant_features
 from bayesmix.models._base import ModelInfo, attach_info, get_info
 from bayesmix.models._network import (
@@ -343,7 +344,8 @@ def _compiled_forward_pass(n_layers: int, activation: str, n_components: int, na
     # Parameters carry a leading draw axis; the inputs, shared by all draws, get a broadcastable one.
     x_std = pt.matrix("x_std", dtype="float64")
     outputs = mixture_outputs(x_std[None], inputs, n_layers, activation, n_components)
-    return pytensor.function([x_std, *inputs.values()], list(outputs), on_unused_input="ignore")
+    with exact_arithmetic():  # as bm.fit compiles: the same numbers from a cold or a cached compilation
+        return pytensor.function([x_std, *inputs.values()], list(outputs), on_unused_input="ignore")
 
 
 def mixture_log_density(y: np.ndarray, log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
