@@ -92,25 +92,3 @@ def test_fit_compiles_without_fast_math(monkeypatch, runner, settings):
         bm.fit(model, draws=10, tune=10, random_seed=0, progressbar=False, **settings)
     assert seen == [False]
     assert pytensor.config.numba__fastmath, "fit must leave PyTensor's own setting as it was"
-
-
-def test_mdn_forward_pass_compiles_without_fast_math(monkeypatch):
-    # predict_density and its siblings compile the network's forward pass outside bm.fit;
-    # it must round the same way as the fit, whether compiled afresh or read from the cache.
-    import importlib
-
-    from bayesmix.models._base import get_info
-
-    mdn = importlib.import_module("bayesmix.models.mdn")  # the module; bayesmix.models.mdn is the factory
-
-    seen = []
-    monkeypatch.setattr(pytensor, "function", lambda *args, **kwargs: seen.append(pytensor.config.numba__fastmath))
-    X = np.random.default_rng(0).normal(size=(30, 1))
-    info = get_info(bm.models.mdn(X, X[:, 0] ** 2, n_components=2, hidden=(2,)))
-    mdn._compiled_forward_pass.cache_clear()
-    try:
-        mdn._compiled_forward_pass(1, "tanh", 2, tuple(mdn.parameter_names(info)))
-    finally:
-        mdn._compiled_forward_pass.cache_clear()  # drop the spy's non-function
-    assert seen == [False]
-    assert pytensor.config.numba__fastmath, "PyTensor's own setting must be left as it was"

@@ -17,13 +17,43 @@ over :math:`Q` outputs:
 
 from __future__ import annotations
 
+import functools
+from types import SimpleNamespace
+
+import numpy as np
 import pytensor.tensor as pt
+from scipy import special
+
+# The operations the forward pass needs, from two array libraries with one API: PyTensor
+# builds the model's graph; numpy evaluates posterior draws for prediction directly, with
+# no compilation (a numba compilation of this graph took about 100 s on a cold cache,
+# before a user's first prediction).
+PYTENSOR = SimpleNamespace(
+    matmul=pt.matmul,
+    einsum=pt.einsum,
+    zeros_like=pt.zeros_like,
+    log_softmax=pt.special.log_softmax,
+    tanh=pt.tanh,
+    maximum=pt.maximum,
+    softplus=pt.softplus,
+    sigmoid=pt.sigmoid,
+)
+NUMPY = SimpleNamespace(
+    matmul=np.matmul,
+    einsum=functools.partial(np.einsum, optimize=True),
+    zeros_like=np.zeros_like,
+    log_softmax=special.log_softmax,
+    tanh=np.tanh,
+    maximum=np.maximum,
+    softplus=lambda z: np.logaddexp(0.0, z),
+    sigmoid=special.expit,
+)
 
 ACTIVATIONS = {
-    "tanh": pt.tanh,
-    "relu": lambda z: pt.maximum(z, 0.0),
-    "softplus": pt.softplus,
-    "sigmoid": pt.sigmoid,
+    "tanh": lambda ops, z: ops.tanh(z),
+    "relu": lambda ops, z: ops.maximum(z, 0.0),
+    "softplus": lambda ops, z: ops.softplus(z),
+    "sigmoid": lambda ops, z: ops.sigmoid(z),
 }
 
 # Smallest component scale, in units of y's standard deviation. With a free
@@ -43,23 +73,23 @@ def hidden_dim(layer: int) -> str:
     return "hidden" if layer == 1 else f"hidden_{layer}"
 
 
-def hidden_output(X_std, params: dict, n_layers: int, activation: str):
-    """The last hidden layer, shape (..., n_obs, n_hidden)."""
+def hidden_output(X_std, params: dict, n_layers: int, activation: str, ops=PYTENSOR):
+    """The last hidden layer, shape (..., n_obs, n_hidden); ``ops`` is :data:`PYTENSOR` or :data:`NUMPY`."""
     act = ACTIVATIONS[activation]
     h = X_std
     for w_name, b_name in layer_names(n_layers):
-        h = act(pt.matmul(h, params[w_name]) + params[b_name][..., None, :])
+        h = act(ops, ops.matmul(h, params[w_name]) + params[b_name][..., None, :])
     return h
 
 
-def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_components: int):
+def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_components: int, ops=PYTENSOR):
     """Log-weights (..., n, K), means (..., n, K, Q) and scales (..., n, K, Q), standardized units."""
-    h = hidden_output(X_std, params, n_layers, activation)
+    h = hidden_output(X_std, params, n_layers, activation, ops)
     if n_components > 1:
-        logits = pt.matmul(h, params["w_logits"]) + params["b_logits"][..., None, :]
-        log_weights = pt.special.log_softmax(logits, axis=-1)
+        logits = ops.matmul(h, params["w_logits"]) + params["b_logits"][..., None, :]
+        log_weights = ops.log_softmax(logits, axis=-1)
     else:
-        log_weights = pt.zeros_like(h[..., :1])
-    means = pt.einsum("...nh,...hkq->...nkq", h, params["w_means"]) + params["b_means"][..., None, :, :]
-    raw_scales = pt.einsum("...nh,...hkq->...nkq", h, params["w_scales"]) + params["b_scales"][..., None, :, :]
-    return log_weights, means, pt.softplus(raw_scales) + SCALE_FLOOR
+        log_weights = ops.zeros_like(h[..., :1])
+    means = ops.einsum("...nh,...hkq->...nkq", h, params["w_means"]) + params["b_means"][..., None, :, :]
+    raw_scales = ops.einsum("...nh,...hkq->...nkq", h, params["w_scales"]) + params["b_scales"][..., None, :, :]
+    return log_weights, means, ops.softplus(raw_scales) + SCALE_FLOOR

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pymc as pm
-import pytensor
 import pytensor.tensor as pt
 from scipy.special import logsumexp
 
-from bayesmix._compilation import exact_arithmetic
 from bayesmix._validation import Data, check_choice, check_data, check_n_components, warn_constant_features
 from bayesmix.models._base import ModelInfo, attach_info, get_info
 from bayesmix.models._network import (
     ACTIVATIONS,
+    NUMPY,
     SCALE_FLOOR,
     hidden_dim,
     layer_names,
@@ -320,32 +318,16 @@ def network_outputs(info: ModelInfo, params: Mapping[str, np.ndarray], X: np.nda
 
     ``params`` maps each name of :func:`parameter_names` to its values stacked
     over a leading draw axis of length S; ``X`` holds raw inputs (n, P).
-    The forward pass is compiled once per architecture and reused.
+    The model's own forward pass (:func:`mixture_outputs`), evaluated with numpy.
     """
     settings = info.settings
-    names = parameter_names(info)
-    function = _compiled_forward_pass(
-        len(settings["hidden"]), settings["activation"], settings["n_components"], tuple(names)
-    )
     x_std = (np.asarray(X, float) - np.asarray(settings["x_mean"])) / np.asarray(settings["x_sd"])
-    log_weights, means, scales = function(x_std, *(np.asarray(params[n], float) for n in names))
+    values = {name: np.asarray(params[name], float) for name in parameter_names(info)}
+    log_weights, means, scales = mixture_outputs(
+        x_std[None], values, len(settings["hidden"]), settings["activation"], settings["n_components"], ops=NUMPY
+    )
     y_mean, y_sd = np.asarray(settings["y_mean"]), np.asarray(settings["y_sd"])
     return log_weights, y_mean + y_sd * means, y_sd * scales
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled_forward_pass(n_layers: int, activation: str, n_components: int, names: tuple[str, ...]):
-    """The batched forward pass; it depends on the architecture only, so one compilation serves every
-    model, fit and baseline of that shape (compiling takes about a second)."""
-    ndims = {name: 2 if name.startswith("w_") else 1 for name in names}
-    for head in ("means", "scales"):
-        ndims[f"w_{head}"], ndims[f"b_{head}"] = 3, 2
-    inputs = {name: pt.tensor(name, dtype="float64", shape=(None,) * (nd + 1)) for name, nd in ndims.items()}
-    # Parameters carry a leading draw axis; the inputs, shared by all draws, get a broadcastable one.
-    x_std = pt.matrix("x_std", dtype="float64")
-    outputs = mixture_outputs(x_std[None], inputs, n_layers, activation, n_components)
-    with exact_arithmetic():  # as bm.fit compiles: the same numbers from a cold or a cached compilation
-        return pytensor.function([x_std, *inputs.values()], list(outputs), on_unused_input="ignore")
 
 
 def mixture_log_density(y: np.ndarray, log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
