@@ -93,7 +93,9 @@ def gmm(
         ``scales`` and, for full and tied, ``corr_chol``; deterministic
         ``covariances`` (component, feature, feature_bis); observed ``X``
         (obs_id, feature), whose pointwise log-density gives the
-        log-likelihood used by LOO.
+        log-likelihood used by LOO. Samplers move the means in the data's
+        standard units, :math:`(\mu_{kd} - \bar x_d) / s_d` (value variable
+        ``means_standardized__``); the prior and the posterior are unchanged.
 
     Examples
     --------
