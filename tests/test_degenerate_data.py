@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import bayesmix as bm
+from tests.model_graph import GRAPH_CHECK_MODE
 
 SHORT = dict(draws=300, tune=300, chains=2, progressbar=False)
 
@@ -108,7 +109,7 @@ def test_floored_model_log_density_matches_scipy(faithful, covariance):
         inputs=model.value_vars,
         on_unused_input="ignore",
         point_fn=False,
-        mode="FAST_COMPILE",  # no C compilation: this checks the graph, not its speed
+        mode=GRAPH_CHECK_MODE,
     )
     logp, weights, means, covariances = evaluate(*(point[v.name] for v in model.value_vars))
     assert (covariances[:, 2, 2] >= 1e-6).all()  # the constant feature's variance rests on the floor

@@ -2,11 +2,11 @@ import json
 import warnings
 
 import numpy as np
-import pytensor.tensor as pt
 import pytest
 import xarray as xr
 
 import bayesmix as bm
+from tests.model_graph import GRAPH_CHECK_MODE, unconstrained_point
 
 GROUPS = {"posterior", "sample_stats", "log_likelihood", "observed_data"}
 
@@ -43,22 +43,12 @@ def test_log_likelihood_equals_the_models_own_log_density(faithful):
         model.logp(vars=[model["X"]], sum=False)[0],
         inputs=model.value_vars,
         on_unused_input="ignore",
-        mode="FAST_COMPILE",  # checks the graph; a numba compilation takes a minute on a cold cache
+        mode=GRAPH_CHECK_MODE,
     )
     post = result["posterior"]
     for d in (0, 19):
-        point = _unconstrained_point(model, {name: post[name].values[0, d] for name in ("weights", "means", "scales")})
+        point = unconstrained_point(model, {name: post[name].values[0, d] for name in ("weights", "means", "scales")})
         np.testing.assert_allclose(result["log_likelihood"]["X"].values[0, d], fn(point), rtol=1e-8)
-
-
-def _unconstrained_point(model, values: dict) -> dict:
-    """The value variables' values for given constrained values, through the model's own transforms."""
-    point = {}
-    for name, value in values.items():
-        rv = model[name]
-        transform = model.rvs_to_transforms[rv]
-        point[model.rvs_to_values[rv].name] = pt.as_tensor(transform.forward(value, *rv.owner.inputs)).eval()
-    return point
 
 
 @pytest.mark.parametrize("sampler", ["pymc", "numpyro"])

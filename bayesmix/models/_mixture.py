@@ -162,7 +162,7 @@ def ordered_means(prior: Prior, data: Data, n_components: int):
     center, spread = data_scale(data)
     first = {k: np.broadcast_to(np.asarray(v, float), (K, D))[:, 0] for k, v in prior.parameters.items()}
     start = np.quantile(data.values[:, 0], (np.arange(K) + 0.5) / K)
-    start = start + 1e-3 * data_scale(data)[1][0] * np.arange(K)  # strictly increasing on ties
+    start = start + 1e-3 * spread[0] * np.arange(K)  # strictly increasing on ties
     ordered = prior.pymc_class(
         "means_ordered",
         **first,

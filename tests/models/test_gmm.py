@@ -2,17 +2,14 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
 import bayesmix as bm
 from bayesmix.models._base import get_info
+from tests.model_graph import GRAPH_CHECK_MODE, unconstrained_point
 
 COVARIANCES = ["full", "diag", "spherical", "tied"]
-# These tests check the model's graph, not compiled speed: PyTensor's Python linker runs
-# it at once, where a numba compilation takes a minute or more per graph on a cold cache.
-GRAPH_CHECK_MODE = "FAST_COMPILE"
 
 
 def _evaluate_at_random_point(model, rng):
@@ -111,13 +108,9 @@ def test_means_are_sampled_in_standard_units_with_the_prior_unchanged(order_mean
         z[:, 0] = np.sort(z[:, 0])
     means = X.mean(axis=0) + X.std(axis=0) * z
     # The standardized coordinates of those means, through the model's own transforms.
-    names = ["means_ordered", "means_other"] if order_means else ["means"]
-    values = [means[:, 0], means[:, 1:]] if order_means else [means]
-    point = {}
-    for name, value in zip(names, values, strict=True):
-        rv = model[name]
-        value_var = model.rvs_to_values[rv]
-        point[value_var.name] = np.asarray(pt.as_tensor(model.rvs_to_transforms[rv].forward(value)).eval())
+    values = {"means_ordered": means[:, 0], "means_other": means[:, 1:]} if order_means else {"means": means}
+    names = list(values)
+    point = unconstrained_point(model, values)
     if not order_means:
         np.testing.assert_allclose(point["means_standardized__"], z, rtol=1e-9)
     prior_logp = model.compile_logp(vars=[model[n] for n in names], jacobian=False, mode=GRAPH_CHECK_MODE)

@@ -12,10 +12,8 @@ import bayesmix as bm
 from bayesmix.models._base import get_info
 from bayesmix.models._network import SCALE_FLOOR
 from bayesmix.models.mdn import conditional_moments, mixture_log_density, network_outputs
+from tests.model_graph import GRAPH_CHECK_MODE
 
-# The log-density tests check the graph, not compiled speed: the Python linker runs it at
-# once, where a numba compilation takes a minute or more per graph on a cold cache.
-GRAPH_CHECK_MODE = "FAST_COMPILE"
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
 
 
