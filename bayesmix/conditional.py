@@ -281,7 +281,10 @@ def _match_components(training: _Outputs) -> np.ndarray:
     log_lik = logsumexp(training.log_weights + np.sum(-0.5 * z**2 - np.log(training.scales), axis=-1), axis=-1).sum(
         axis=-1
     )
-    pivot = features[int(np.argmax(log_lik))]
+    # The best draw is the pivot; draws tied with it up to rounding (a relabelled copy sums the same
+    # terms in another order) go to the earliest, so that the numbering does not hang on the last bit.
+    best = log_lik.max()
+    pivot = features[int(np.argmax(log_lik >= best - 1e-9 * max(abs(best), 1.0)))]
     perms = np.empty(features.shape[:1] + features.shape[2:3], dtype=int)
     for s, draw in enumerate(features):
         # cost[j, k]: pivot component j against this draw's component k.

@@ -11,6 +11,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import logsumexp
 
+from bayesmix._graph_inputs import data_input
 from bayesmix._validation import Data, check_choice, check_data, check_n_components, warn_constant_features
 from bayesmix.models._base import ModelInfo, attach_info, get_info
 from bayesmix.models._network import (
@@ -101,7 +102,10 @@ def mdn(
     pymc.Model
         Data ``X`` (obs_id, feature) and ``y_data`` (obs_id, output) in
         ``pm.Data`` containers, so the model can be reused with
-        ``pm.set_data``; free variables ``w_layer1`` (feature, hidden),
+        ``pm.set_data``, and the training standardization in ``X_mean``,
+        ``X_sd``, ``y_mean`` and ``y_sd``, so that its compiled code does not
+        depend on the data's values and is reused from PyTensor's cache for
+        other data of the same shape; free variables ``w_layer1`` (feature, hidden),
         ``b_layer1`` (hidden), further layers ``w_layer2`` (hidden, hidden_2)...,
         heads ``w_logits`` (hidden, component) and ``b_logits`` (component)
         when K > 1, ``w_means``, ``w_scales`` (hidden, component, output) and
@@ -189,13 +193,16 @@ def mdn(
             params[f"w_{head}"] = _weight(resolved["weights"], f"w_{head}", hidden[-1], (last, "component", "output"))
             params[f"b_{head}"] = resolved["biases"].create(f"b_{head}", dims=("component", "output"))
 
-        X_std = (X_shared - x_mean) / x_sd
+        # Standardization as graph inputs, not constants (see bayesmix._graph_inputs).
+        x_center, x_spread = data_input("X_mean", x_mean), data_input("X_sd", x_sd)
+        y_center, y_spread = data_input("y_mean", y_mean), data_input("y_sd", y_sd)
+        X_std = (X_shared - x_center) / x_spread
         log_weights, means_std, scales_std = mixture_outputs(X_std, params, len(hidden), activation, K)
         pm.CustomDist(
             "y",
             log_weights,
-            y_mean + y_sd * means_std,
-            y_sd * scales_std,
+            y_center + y_spread * means_std,
+            y_spread * scales_std,
             logp=_mixture_logp,
             random=_mixture_random,
             signature="(k),(k,q),(k,q)->(q)",

@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
+from pytensor.graph.basic import equal_computations
 from scipy import stats
 from scipy.special import log_softmax, logsumexp
 
@@ -72,12 +74,39 @@ def test_structure_dims_and_data_containers():
     assert model.named_vars_to_dims["w_means"] == ("hidden_2", "component", "output")
     assert model.named_vars_to_dims["y"] == ("obs_id", "output")
     assert list(model.coords["feature"]) == ["times"] and list(model.coords["output"]) == ["accel"]
-    assert {d.name for d in model.data_vars} == {"X", "y_data"}
+    assert {d.name for d in model.data_vars} == {"X", "y_data", "X_mean", "X_sd", "y_mean", "y_sd"}
     settings = get_info(model).settings
     assert settings["x_mean"] == pytest.approx([cycle["times"].mean()])
     assert settings["y_sd"] == pytest.approx([cycle["accel"].std(ddof=0)])
     assert "w_logits" in model.named_vars
     assert "w_logits" not in bm.models.mdn(cycle["times"], cycle["accel"], n_components=1).named_vars
+
+
+def test_the_log_density_graph_does_not_depend_on_the_data_values():
+    """Two data sets of one shape give the same graph up to its inputs: compiled code is found in the cache.
+
+    PyTensor's numba cache keys a compiled function by its operations and its constants' values, so a
+    data-dependent constant (the standardization) would make every new data set a new compilation.
+    """
+    cycle = bm.datasets.load("mcycle")
+    rng = np.random.default_rng(2)
+    other_x, other_y = rng.normal(50.0, 9.0, size=40), rng.normal(3.0, 0.5, size=40)
+    models = [
+        bm.models.mdn(x, y, n_components=2, hidden=(3,))
+        for x, y in [(cycle["times"], cycle["accel"]), (other_x, other_y)]
+    ]
+
+    def inputs(model):
+        dim_lengths = [model.dim_lengths[dim] for dim in sorted(model.dim_lengths)]
+        return [*model.value_vars, *sorted(model.data_vars, key=lambda d: d.name), *dim_lengths]
+
+    a, b = models
+    assert equal_computations([a.logp()], [b.logp()], in_xs=inputs(a), in_ys=inputs(b))
+    # The check can fail: a graph with a data-dependent constant is not equal.
+    shifted = b.logp() + pt.as_tensor(float(other_y.mean()))
+    assert not equal_computations(
+        [a.logp() + pt.as_tensor(float(cycle["accel"].mean()))], [shifted], in_xs=inputs(a), in_ys=inputs(b)
+    )
 
 
 def test_weight_prior_scales_with_fan_in():
