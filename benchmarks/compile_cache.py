@@ -25,28 +25,33 @@ import numpy as np
 import bayesmix as bm
 
 
-def mdn_map(scale: float) -> float:
+def mdn_map(scale: float) -> None:
     cycle = bm.datasets.load("mcycle")
     x, y = cycle["times"].to_numpy(), cycle["accel"].to_numpy()
     model = bm.models.mdn(x * scale, y * scale + 1, n_components=2, hidden=(4,))
-    return bm.fit(model, method="map", n_init=1, random_seed=1, progressbar=False)
+    bm.fit(model, method="map", n_init=1, random_seed=1, progressbar=False)
 
 
-def dp_advi(data: str, truncation: int):
+def four_clusters() -> np.ndarray:
+    """200 points around four well-separated 2-D centers (the clustering tests' data)."""
     rng = np.random.default_rng(4)
     centers = np.array([[-6.0, 0.0], [6.0, 0.0], [0.0, 6.0], [0.0, -6.0]])
-    X = {
-        "faithful": bm.datasets.load("faithful").to_numpy(),
-        "four": centers[np.repeat(np.arange(4), 50)] + rng.normal(size=(200, 2)),
-    }[data]
+    return centers[np.repeat(np.arange(4), 50)] + rng.normal(size=(200, 2))
+
+
+DP_DATA = {"faithful": lambda: bm.datasets.load("faithful").to_numpy(), "four": four_clusters}
+
+
+def dp_advi(data: str, truncation: int) -> None:
+    X = DP_DATA[data]()
     model = bm.models.dp_gmm(X, truncation=truncation)
-    return bm.fit(model, method="advi", n=500, random_seed=3, progressbar=False)
+    bm.fit(model, method="advi", n=500, random_seed=3, progressbar=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=["mdn", "dp"])
-    parser.add_argument("settings", nargs="+", help="mdn: scales; dp: 'DATA TRUNCATION' pairs")
+    parser.add_argument("settings", nargs="+", help="mdn: scales; dp: 'DATA TRUNCATION' pairs, DATA faithful or four")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for setting in args.settings:
@@ -55,6 +60,8 @@ def main() -> None:
             mdn_map(float(setting))
         else:
             data, truncation = setting.split()
+            if data not in DP_DATA:
+                parser.error(f"dp data must be one of {sorted(DP_DATA)}, not {data!r}")
             dp_advi(data, int(truncation))
         print(f"{args.experiment} {setting}: {time.perf_counter() - start:.1f} s", flush=True)
 
