@@ -17,7 +17,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from bayesmix._compilation import exact_arithmetic
+from bayesmix._compilation import compile_backend, compile_mode, exact_arithmetic
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
@@ -76,7 +76,9 @@ def fit(
         For ADVI, ``tune`` is ignored and ``chains`` must be left at its
         default; the number of optimization steps is ``n`` (default 20000,
         passed through ``kwargs``) and the optimizer Adam with learning rate
-        0.01 (override with ``obj_optimizer=``), compiled with numba.
+        0.01 (override with ``obj_optimizer=``). ADVI, MAP and PyMC's NUTS are
+        compiled by PyTensor's C backend where a C++ compiler is available,
+        else by numba (see ``bayesmix._compilation``).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie compiles the model with its JAX
         backend when JAX is installed (a few seconds) and with numba otherwise
@@ -252,6 +254,8 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         # unfrozen model the ordered means' graph slices with a traced stop and fails to trace.
         model=freeze_dims_and_data(model) if sampler == "numpyro" else model,
     )
+    if sampler == "pymc":
+        sample_kwargs["backend"] = compile_backend()
     if initial is not None:
         sample_kwargs["initvals"] = initial
         if sampler == "pymc":
@@ -266,18 +270,19 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
 
 
 def _advi_backend(model: pm.Model) -> str:
-    """numba, except for a one-component mixture of 1-D data.
+    """:func:`compile_backend`, except JAX for a one-component mixture of 1-D data under numba.
 
     PyTensor 3.3.7's numba backend fails to compile ADVI's step on that model
     (IndexError in its vectorize codegen, an Elemwise left with no batched
     input); JAX compiles it, and the model has no LKJ or stick-breaking graph
-    that JAX cannot trace.
+    that JAX cannot trace (it cannot trace those, so the others stay on C or numba).
     """
+    backend = compile_backend()
     info = get_info(model)
     one_dimensional_single = (
         info is not None and info.family == "gmm" and info.settings["n_components"] == 1 and info.data.n_features == 1
     )
-    return "jax" if one_dimensional_single else "numba"
+    return "jax" if backend == "numba" and one_dimensional_single else backend
 
 
 def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
@@ -287,8 +292,6 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
     with model:
-        # numba: PyTensor's C backend runs ADVI ~10x slower where it finds no BLAS,
-        # and the JAX backend cannot trace the stick-breaking and LKJ graphs.
         approx = pm.fit(
             n=n_steps,
             method=method,
@@ -330,7 +333,7 @@ def _run_map(model, seed, progressbar, kwargs):
     if n_init == 1:  # pm.draw drops the draws axis for a single draw
         starts = [start[None] for start in starts]
     names = [rv.name for rv in model.free_RVs]
-    logp_dlogp = model.logp_dlogp_function(ravel_inputs=True)
+    logp_dlogp = model.logp_dlogp_function(ravel_inputs=True, mode=compile_mode())
     logp_dlogp.set_extra_values({})
 
     def negative(x):
@@ -366,7 +369,7 @@ def _log_density_of_draws(model: pm.Model, transformed: xr.Dataset) -> np.ndarra
     values that ADVI drew (PyMC's compute_log_prior mis-names LKJCorr's value
     variable, so it cannot be used here).
     """
-    logp = model.compile_logp(jacobian=False, mode="NUMBA")
+    logp = model.compile_logp(jacobian=False, mode=compile_mode())
     names = [v.name for v in model.value_vars]
     n_chain, n_draw = transformed.sizes["chain"], transformed.sizes["draw"]
     values = {name: transformed[name].values for name in names}
