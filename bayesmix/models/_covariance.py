@@ -18,6 +18,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayesmix.models._linalg import cholesky, gram
 from bayesmix.priors import Prior
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -33,7 +34,7 @@ def cholesky_factors(
     :math:`\\Sigma_k + \\operatorname{diag}(\\tau)`, so that the likelihood stays
     bounded, and the posterior proper, where a component could shrink onto
     repeated points. Diagonal factors take the floor elementwise; full and
-    tied ones are refactorized.
+    tied ones are refactorized (unrolled for small D, :mod:`bayesmix.models._linalg`).
     """
     chol = _cholesky_factors(covariance, n_components, n_features, priors)
     if variance_floor is None or not np.any(variance_floor):
@@ -42,7 +43,7 @@ def cholesky_factors(
     if covariance in ("diag", "spherical") or n_features == 1:
         diagonal = pt.diagonal(chol, axis1=-2, axis2=-1)
         return pt.sqrt(diagonal**2 + floor)[..., :, None] * pt.eye(n_features)
-    return pt.linalg.cholesky(chol @ chol.mT + pt.diag(floor))
+    return cholesky(gram(chol, n_features) + pt.diag(floor), n_features)
 
 
 def _cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict):
