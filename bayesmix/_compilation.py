@@ -7,16 +7,16 @@ cached on disk under a key that includes the graph's constants, so each new
 model structure, and each new data set whose numbers are constants, pays it
 afresh. The C backend compiles and caches each operation alone and links
 them at run time, so a new model reuses what any earlier one compiled.
-Measured on 2 cores, each backend in its own empty PyTensor cache
-(``/tmp/exp``-style scripts quoted in the README's Performance section):
-
-* ADVI on a DP mixture of faithful, truncation 10, 500 steps: 295 s (C)
-  against 285 s (numba) from an empty cache; then on 200 other points 32 s
-  against 80 s, and at truncation 15 42 s against 97 s. 5,000 further steps:
-  17.3 s against 15.5 s at truncation 10, 25.3 s against 16.3 s at 15.
-* ADVI on an MDN of mcycle (K = 2, 4 hidden units, 100 steps): 137 s against
-  169 s from an empty cache; then K = 3 with 8 hidden units 16.7 s against
-  32.8 s. 5,000 further steps: 5.2-5.7 s against 6.8-7.2 s.
+Measured on 2 cores, each backend in its own empty PyTensor cache (the
+experiments of ``benchmarks/compile_cache.py``; figures in the README's
+Performance section): a new model structure, or new data, compiles in 40-50%
+of numba's time once the first model has filled the cache (DP ADVI on other
+data 32 s against 80 s; an MDN of another size 16.7 s against 32.8 s), while
+an empty cache costs about the same (285-295 s for DP ADVI). Running speed is
+about equal since the covariance algebra is unrolled
+(:mod:`bayesmix.models._linalg`): 5,000 ADVI steps on a DP mixture with 20
+components took 17.7-17.9 s against 16.2-18.5 s, an MDN's 5.2-5.7 s against
+6.8-7.2 s.
 
 Arithmetic. PyTensor 3's numba backend compiles, by default, under LLVM's
 fast-math flags (reassociation, contraction into fused multiply-adds). A
