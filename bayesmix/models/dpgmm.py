@@ -55,8 +55,8 @@ def dp_gmm(
     exceed the number of clusters you expect by a margin; ``cluster_count``
     warns when the last stick keeps noticeable weight.
 
-    ``fit(method="advi")`` is the quick way to fit it (about 30 s on faithful
-    with truncation 20 on 2 cores, against about 85 s for NUTS with truncation
+    ``fit(method="advi")`` is the quick way to fit it (about 20 s on faithful
+    with truncation 20 on 2 cores once compiled, against about 85 s for NUTS with truncation
     15): with T components, most of them empty, the posterior has many nearly
     flat directions (an empty component's mean and covariance are constrained
     only by their prior) in which NUTS spends long trajectories. NUTS is the
