@@ -274,8 +274,8 @@ def _advi_backend(model: pm.Model) -> str:
 
     PyTensor 3.3.7's numba backend fails to compile ADVI's step on that model
     (IndexError in its vectorize codegen, an Elemwise left with no batched
-    input); JAX compiles it, and the model has no LKJ or stick-breaking graph
-    that JAX cannot trace (it cannot trace those, so the others stay on C or numba).
+    input); JAX compiles it, since that model has none of the LKJ and
+    stick-breaking graphs that JAX cannot trace. The C backend needs no detour.
     """
     backend = compile_backend()
     info = get_info(model)
