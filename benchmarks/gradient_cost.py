@@ -10,11 +10,16 @@ diagonal model). On faithful with K = 2 it prints:
 * the wall time of ``bm.fit``'s sampling (4 chains x 1000 draws after 1000
   tuning steps), the number of gradients nutpie asked for, and the wall time
   per gradient.
+
+``--pytensor c numba`` also times one call of the log-density and gradient
+that PyTensor compiles with its C backend (what ADVI runs) or numba (what
+nutpie's numba backend runs; minutes to compile into an empty cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import warnings
 
@@ -38,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--covariance", default="full", choices=["full", "diag", "spherical", "tied"])
     parser.add_argument("--n-components", type=int, default=2)
+    parser.add_argument("--pytensor", nargs="*", default=[], choices=["c", "numba"])
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     jax.config.update("jax_enable_x64", True)
@@ -74,6 +80,14 @@ def main() -> None:
     print(f"one log-density + gradient call: {per_call_microseconds(lambda: calls['logp'](point)):.0f} us")
     trivial = jax.jit(jax.value_and_grad(lambda x: (x**2).sum()))
     print(f"a trivial jitted JAX value_and_grad: {per_call_microseconds(lambda: trivial(point)):.0f} us")
+
+    for backend in args.pytensor:
+        mode = {"c": "CVM", "numba": "NUMBA"}[backend]
+        function = model.logp_dlogp_function(ravel_inputs=True, mode=mode)._pytensor_function
+        function.trust_input = True
+        x = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
+        cost = per_call_microseconds(functools.partial(function, x))
+        print(f"one log-density + gradient call, PyTensor {backend}: {cost:.0f} us")
 
     nutpie.sample(compiled, draws=50, tune=50, chains=2, seed=1, progress_bar=False)  # warm up
     calls["n"] = 0

@@ -18,7 +18,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesmix.models._linalg import cholesky, gram
+from bayesmix.models._correlation import UnrolledCholeskyCorr
+from bayesmix.models._linalg import cholesky, gram, unrolled
 from bayesmix.priors import Prior
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -60,28 +61,23 @@ def _cholesky_factors(covariance: str, n_components: int, n_features: int, prior
         scales = scales_prior.create("scales", dims=("component", "feature"))
         if D == 1:
             return scales[:, :, None]
-        corr = pm.LKJCorr(
-            "corr_chol",
-            eta=priors["lkj_eta"],
-            n=D,
-            shape=(K, D, D),
-            dims=("component", "feature", "feature_bis"),
-        )
+        corr = _lkj_cholesky(priors["lkj_eta"], D, shape=(K, D, D), dims=("component", "feature", "feature_bis"))
         return scales[:, :, None] * corr
     if covariance == "tied":
         scales = scales_prior.create("scales", dims="feature")
         shared = scales[:, None] * eye
         if D > 1:
-            corr = pm.LKJCorr(
-                "corr_chol",
-                eta=priors["lkj_eta"],
-                n=D,
-                shape=(D, D),
-                dims=("feature", "feature_bis"),
-            )
+            corr = _lkj_cholesky(priors["lkj_eta"], D, shape=(D, D), dims=("feature", "feature_bis"))
             shared = scales[:, None] * corr
         return pt.broadcast_to(shared, (K, D, D))
     raise ValueError(f"Unknown covariance {covariance!r}; choose one of {list(COVARIANCE_TYPES)}.")
+
+
+def _lkj_cholesky(eta: float, n_features: int, **kwargs):
+    """``corr_chol``: PyMC's LKJ correlation Cholesky factor, sampled through the unrolled bijector up to 6 features."""
+    if unrolled(n_features):
+        kwargs["default_transform"] = UnrolledCholeskyCorr(n_features)
+    return pm.LKJCorr("corr_chol", eta=eta, n=n_features, **kwargs)
 
 
 def initial_values_from_covariances(covariance: str, covariances: np.ndarray) -> dict[str, np.ndarray]:

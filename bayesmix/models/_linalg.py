@@ -49,6 +49,17 @@ def cholesky(matrix, n_features: int):
     return pt.stack(rows, axis=-2)
 
 
+def log_determinant(factor, n_features: int):
+    r""":math:`\log\det(L L^\top) / 2 = \sum_i \log L_{ii}` for a batch of lower factors (..., D, D).
+
+    Unrolled, the diagonal is read entry by entry, so the gradient is D
+    elementwise terms rather than a scatter onto the diagonal of a batch of zeros.
+    """
+    if not unrolled(n_features):
+        return pt.log(pt.diagonal(factor, axis1=-2, axis2=-1)).sum(-1)
+    return sum(pt.log(factor[..., i, i]) for i in range(n_features))
+
+
 def whiten(factor, residuals, n_features: int):
     r""":math:`L^{-1} r` for lower factors (K, D, D) and residuals (..., K, D), by forward substitution.
 

@@ -10,7 +10,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from bayesmix._validation import Data, constant_features, warn_constant_features
-from bayesmix.models._linalg import gram, whiten
+from bayesmix.models._linalg import gram, log_determinant, whiten
 from bayesmix.priors import Prior, Role
 
 MEAN_DISTRIBUTIONS = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic")
@@ -232,7 +232,7 @@ def _mixture_logp(value, weights, means, scaled_residuals, log_det):
 def _full_mixture_logp(value, weights, means, chol, *, n_features: int):
     residuals = value[..., :, None, :] - means  # (N, K, D)
     scaled = whiten(chol, residuals, n_features)  # L_k^{-1} (x_i - mu_k)
-    log_det = pt.log(pt.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+    log_det = log_determinant(chol, n_features)
     return _mixture_logp(value, weights, means, scaled, log_det)
 
 

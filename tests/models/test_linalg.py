@@ -23,6 +23,8 @@ def test_cholesky_gram_and_whiten_match_numpy(n_features):
     expected_factor = np.linalg.cholesky(covariances)
     np.testing.assert_allclose(factor, expected_factor, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(_linalg.gram(pt.as_tensor(factor), n_features).eval(), covariances, rtol=1e-10)
+    half_log_det = 0.5 * np.linalg.slogdet(covariances)[1]
+    np.testing.assert_allclose(_linalg.log_determinant(pt.as_tensor(factor), n_features).eval(), half_log_det)
 
     whitened = _linalg.whiten(pt.as_tensor(expected_factor), pt.as_tensor(residuals), n_features).eval()
     expected = np.stack(
