@@ -96,3 +96,31 @@ def test_ratios_compare_with_other_code_only_and_only_when_converged():
     assert lines["bayesmix-numpyro"].endswith("| 10.00x / 10.00x |")
     assert lines["pymc"].endswith("| 0.10x / 0.10x |")  # against the faster bayesmix path
     assert lines["numpyro"].endswith("| — / — |")
+
+
+def test_cold_cache_gives_each_measurement_empty_compile_caches(monkeypatch):
+    """--cold-cache points PyTensor and numba at a new, empty folder per measurement, and the table says so."""
+    import subprocess
+
+    from bayesmix.bench import __main__ as bench_main
+    from bayesmix.bench.report import markdown
+
+    seen = []
+
+    def fake_run(command, env, **kwargs):
+        seen.append(env)
+        return subprocess.CompletedProcess(command, 0, stdout='{"ok": 1}\n', stderr="")
+
+    monkeypatch.setattr(bench_main.subprocess, "run", fake_run)
+    monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    for _ in range(2):
+        assert bench_main._in_fresh_process("measure_em", ("faithful K=2",), 4, 10.0, cold_cache=True) == {"ok": 1}
+    assert bench_main._in_fresh_process("measure_em", ("faithful K=2",), 4, 10.0) == {"ok": 1}
+    first, second, warm = seen
+    assert first["PYTENSOR_FLAGS"].startswith("floatX=float64,base_compiledir=")
+    assert first["PYTENSOR_FLAGS"] != second["PYTENSOR_FLAGS"]
+    assert first["NUMBA_CACHE_DIR"] != second["NUMBA_CACHE_DIR"]
+    assert warm["PYTENSOR_FLAGS"] == "floatX=float64" and "NUMBA_CACHE_DIR" not in warm
+    assert "empty PyTensor and numba caches" in markdown([], [], "m", "c", cold_cache=True)
+    assert "caches that earlier runs on this machine had filled" in markdown([], [], "m", "c")

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bayesmix.bench.cases import all_cases
@@ -18,13 +19,23 @@ from bayesmix.persistence import write_text_atomic
 _CHILD = "import json, sys; from bayesmix.bench.measure import {function}; print(json.dumps({function}(*{args!r})))"
 
 
-def _in_fresh_process(function: str, args: tuple, chains: int, timeout: float) -> dict:
-    """Run a measurement in a new interpreter, so no compiled code is shared between contenders."""
+def _in_fresh_process(function: str, args: tuple, chains: int, timeout: float, cold_cache: bool = False) -> dict:
+    """Run a measurement in a new interpreter, so no compiled code is shared between contenders.
+
+    With ``cold_cache`` the interpreter gets empty PyTensor and numba caches
+    (its own temporary folders), so the first fit pays every compilation a
+    first fit on a fresh machine pays. Without, it uses the caches that
+    earlier runs on this machine filled, as a returning user would.
+    """
     env = dict(os.environ)
     # numpyro runs chains in parallel on one XLA host device each; the flag must be set before JAX starts.
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={chains}".strip()
     code = _CHILD.format(function=function, args=args)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="bayesmix-bench-cache-") as cache:
+        if cold_cache:
+            env["PYTENSOR_FLAGS"] = f"{env.get('PYTENSOR_FLAGS', '')},base_compiledir={cache}/pytensor".strip(",")
+            env["NUMBA_CACHE_DIR"] = f"{cache}/numba"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{function}{args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -43,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         "--report-only", action="store_true", help="re-render the table and plot from OUT/benchmark.json"
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per measurement")
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="give every measurement empty PyTensor and numba caches (a first fit on a fresh machine)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -52,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         measured = json.loads((args.out / "benchmark.json").read_text())
         nuts_rows, em_rows, args.cases = measured["nuts"], measured["em"], []
         machine, command = measured.get("machine", machine), measured.get("command", command)
+        args.cold_cache = measured.get("cold_cache", False)
     for case in args.cases:
         chains = all_cases(args.large_draws)[case].chains
         em_rows.append(_in_fresh_process("measure_em", (case,), chains, args.timeout))
         for contender in args.contenders:
             measurement = (case, contender, args.seed, args.large_draws, args.draws)
-            row = _in_fresh_process("measure", measurement, chains, args.timeout)
+            row = _in_fresh_process("measure", measurement, chains, args.timeout, args.cold_cache)
             nuts_rows.append(row)
             print(
                 f"{case:32s} {contender:9s} first {row['first_s']:7.1f} s  second {row['second_s']:7.1f} s  "
@@ -67,9 +84,20 @@ def main(argv: list[str] | None = None) -> int:
             # Written after every measurement, so an interrupted run keeps what it measured.
             write_text_atomic(
                 args.out / "benchmark.json",
-                json.dumps({"nuts": nuts_rows, "em": em_rows, "machine": machine, "command": command}, indent=1),
+                json.dumps(
+                    {
+                        "nuts": nuts_rows,
+                        "em": em_rows,
+                        "machine": machine,
+                        "command": command,
+                        "cold_cache": args.cold_cache,
+                    },
+                    indent=1,
+                ),
             )
-    write_text_atomic(args.out / "benchmark.md", markdown(nuts_rows, em_rows, machine, command))
+    write_text_atomic(
+        args.out / "benchmark.md", markdown(nuts_rows, em_rows, machine, command, cold_cache=args.cold_cache)
+    )
     plot(nuts_rows, args.out / "ess_per_second.png")
     print(f"\nWrote {args.out / 'benchmark.md'}, benchmark.json and ess_per_second.png")
     return 0

@@ -73,14 +73,21 @@ def em_table(rows: list[dict]) -> str:
     return header + "\n".join(lines) + "\n"
 
 
-def markdown(nuts_rows: list[dict], em_rows: list[dict], machine: str, command: str) -> str:
+def markdown(nuts_rows: list[dict], em_rows: list[dict], machine: str, command: str, cold_cache: bool = False) -> str:
     present = [name for name in CONTENDERS if any(r["contender"] == name for r in nuts_rows)]
     contenders = "\n".join(f"- **{name}**: {DESCRIPTIONS[name]}" for name in present)
     return (
         f"Machine: {machine}. Command: `{command}`.\n\n"
         "Each contender fits each case twice in one fresh process: the first fit includes building "
         "and compiling the model, the second reuses what the contender's API lets a user reuse. "
-        "ESS is the smallest bulk ESS over weights, means and covariances after relabelling to the "
+        + (
+            "Every process started with empty PyTensor and numba caches (`--cold-cache`): the first fit is "
+            "a first fit on a fresh machine. "
+            if cold_cache
+            else "Processes used the PyTensor and numba caches that earlier runs on this machine had filled, "
+            "so a first fit may find compiled code of the same model on the same data there. "
+        )
+        + "ESS is the smallest bulk ESS over weights, means and covariances after relabelling to the "
         "EM solution; R-hat is the largest over both fits. The ratio compares the contender's ESS/s "
         "with the best other contender's on the same case, measured in this run, among contenders "
         f"whose R-hat is at most {RHAT_BOUND} (— where there is none: an unconverged fit has no "
