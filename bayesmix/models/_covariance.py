@@ -73,11 +73,18 @@ def _cholesky_factors(covariance: str, n_components: int, n_features: int, prior
     raise ValueError(f"Unknown covariance {covariance!r}; choose one of {list(COVARIANCE_TYPES)}.")
 
 
-def _lkj_cholesky(eta: float, n_features: int, **kwargs):
-    """``corr_chol``: PyMC's LKJ correlation Cholesky factor, sampled through the unrolled bijector up to 6 features."""
+def _lkj_cholesky(eta: float, n_features: int, shape: tuple[int, ...], **kwargs):
+    """``corr_chol``: PyMC's LKJ correlation Cholesky factor, sampled through the unrolled bijector up to 6 features.
+
+    Its initial value is the identity, LKJCorr's own support point, given as a
+    number: derived from the variable, PyMC's initial-point function keeps the
+    LKJ sampler's ``Scan`` in its graph to read a shape, and compiling that
+    cost 15-17 s of C code per fit from an empty cache (faithful, K = 2).
+    """
     if unrolled(n_features):
         kwargs["default_transform"] = UnrolledCholeskyCorr(n_features)
-    return pm.LKJCorr("corr_chol", eta=eta, n=n_features, **kwargs)
+    identity = np.broadcast_to(np.eye(n_features), shape).copy()
+    return pm.LKJCorr("corr_chol", eta=eta, n=n_features, shape=shape, initval=identity, **kwargs)
 
 
 def initial_values_from_covariances(covariance: str, covariances: np.ndarray) -> dict[str, np.ndarray]:

@@ -91,3 +91,27 @@ def test_prior_correlations_follow_the_lkj_marginal():
     for i, j in [(1, 0), (2, 0), (2, 1)]:
         r = correlation[:, i, j]
         assert stats.kstest((r + 1) / 2, stats.beta(a, a).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("covariance", ["full", "tied"])
+def test_initial_point_does_not_build_the_lkj_sampler(covariance):
+    """corr_chol starts at the identity given as a number, so the initial-point graph holds no LKJ sampler.
+
+    Derived from the variable, it kept the LKJ sampler's Scan to read a shape,
+    and compiling that cost 15-17 s per fit from an empty cache.
+    """
+    from pymc.initial_point import make_initial_point_expression
+    from pytensor.graph.traversal import ancestors
+
+    X = bm.datasets.load("faithful").to_numpy(float)
+    model = bm.models.gmm(X, 2, covariance=covariance)
+    expressions = make_initial_point_expression(
+        free_rvs=model.free_RVs,
+        rvs_to_transforms=model.rvs_to_transforms,
+        initval_strategies=model.rvs_to_initial_values,
+        jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )
+    ops = {type(v.owner.op).__name__ for v in ancestors(expressions) if v.owner is not None}
+    assert "LKJCorrRV" not in ops and "Scan" not in ops
+    np.testing.assert_allclose(model.initial_point()["corr_chol_cholesky_corr__"], 0.0)
