@@ -35,6 +35,9 @@ from __future__ import annotations
 
 from pytensor import config
 
+# The PyTensor mode that compiles with each backend.
+MODES = {"c": "CVM", "numba": "NUMBA"}
+
 
 def exact_arithmetic() -> config.change_flags:
     """Context in which numba compiles without fast math (see the module docstring)."""
@@ -48,4 +51,4 @@ def compile_backend() -> str:
 
 def compile_mode() -> str:
     """The PyTensor mode of :func:`compile_backend`: ``"CVM"`` or ``"NUMBA"``."""
-    return {"c": "CVM", "numba": "NUMBA"}[compile_backend()]
+    return MODES[compile_backend()]

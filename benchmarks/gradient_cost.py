@@ -29,6 +29,7 @@ import nutpie
 from nutpie import compile_pymc
 
 import bayesmix as bm
+from bayesmix._compilation import MODES
 
 
 def per_call_microseconds(function, repeats: int = 3000) -> float:
@@ -81,11 +82,10 @@ def main() -> None:
     trivial = jax.jit(jax.value_and_grad(lambda x: (x**2).sum()))
     print(f"a trivial jitted JAX value_and_grad: {per_call_microseconds(lambda: trivial(point)):.0f} us")
 
+    x = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
     for backend in args.pytensor:
-        mode = {"c": "CVM", "numba": "NUMBA"}[backend]
-        function = model.logp_dlogp_function(ravel_inputs=True, mode=mode)._pytensor_function
+        function = model.logp_dlogp_function(ravel_inputs=True, mode=MODES[backend])._pytensor_function
         function.trust_input = True
-        x = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
         cost = per_call_microseconds(functools.partial(function, x))
         print(f"one log-density + gradient call, PyTensor {backend}: {cost:.0f} us")
 

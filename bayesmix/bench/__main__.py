@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from bayesmix.bench.cases import all_cases
@@ -31,7 +32,8 @@ def _in_fresh_process(function: str, args: tuple, chains: int, timeout: float, c
     # numpyro runs chains in parallel on one XLA host device each; the flag must be set before JAX starts.
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={chains}".strip()
     code = _CHILD.format(function=function, args=args)
-    with tempfile.TemporaryDirectory(prefix="bayesmix-bench-cache-") as cache:
+    empty_cache = tempfile.TemporaryDirectory(prefix="bayesmix-bench-cache-") if cold_cache else nullcontext()
+    with empty_cache as cache:
         if cold_cache:
             env["PYTENSOR_FLAGS"] = f"{env.get('PYTENSOR_FLAGS', '')},base_compiledir={cache}/pytensor".strip(",")
             env["NUMBA_CACHE_DIR"] = f"{cache}/numba"

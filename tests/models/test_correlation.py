@@ -32,6 +32,9 @@ def test_the_same_bijector_as_pymcs_up_to_the_order_of_coordinates(n):
 
     y = ours.forward(pt.as_tensor(factors)).eval()
     assert y.shape == (5, n * (n - 1) // 2)
+    # y_ij = C_ij / C_ii, in row-major order of the strictly lower triangle
+    diagonal = np.diagonal(factors, axis1=-2, axis2=-1)
+    np.testing.assert_allclose(y, strictly_lower(factors / diagonal[..., :, None], n), rtol=1e-12)
     np.testing.assert_allclose(ours.backward(pt.as_tensor(y)).eval(), factors, rtol=1e-12, atol=1e-14)
 
     # PyMC's coordinates of the same factors are a permutation of ours, and the log-Jacobian agrees.
