@@ -36,7 +36,7 @@ from __future__ import annotations
 from pytensor import config
 
 # The PyTensor mode that compiles with each backend.
-MODES = {"c": "CVM", "numba": "NUMBA"}
+MODES = {"c": "CVM", "numba": "NUMBA", "jax": "JAX"}
 
 
 def exact_arithmetic() -> config.change_flags:

@@ -17,10 +17,11 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from bayesmix._compilation import compile_backend, compile_mode, exact_arithmetic
+from bayesmix._compilation import MODES, compile_backend, compile_mode, exact_arithmetic
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
+from bayesmix._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
 from bayesmix.baseline import em
 from bayesmix.models._base import ModelInfo, get_info
 from bayesmix.models._covariance import initial_values_from_covariances
@@ -270,19 +271,17 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
 
 
 def _advi_backend(model: pm.Model) -> str:
-    """:func:`compile_backend`, except JAX for a one-component mixture of 1-D data under numba.
+    """JAX for the Gaussian mixtures, :func:`compile_backend` for the MDN.
 
-    PyTensor 3.3.7's numba backend fails to compile ADVI's step on that model
-    (IndexError in its vectorize codegen, an Elemwise left with no batched
-    input); JAX compiles it, since that model has none of the LKJ and
-    stick-breaking graphs that JAX cannot trace. The C backend needs no detour.
+    JAX compiles ADVI's step, its draws and their log-density in seconds where
+    PyTensor's C backend spends minutes on an empty cache (see
+    :mod:`bayesmix._variational`). JAX fails to trace the gradient PyTensor
+    builds for the MDN's ADVI step (a reshape whose shape is computed at run
+    time, PyTensor 3.3), so the MDN keeps the C backend (numba without a C++
+    compiler).
     """
-    backend = compile_backend()
     info = get_info(model)
-    one_dimensional_single = (
-        info is not None and info.family == "gmm" and info.settings["n_components"] == 1 and info.data.n_features == 1
-    )
-    return "jax" if backend == "numba" and one_dimensional_single else backend
+    return compile_backend() if info is not None and info.family == "mdn" else "jax"
 
 
 def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
@@ -291,29 +290,36 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    with model:
+    backend = kwargs.pop("backend", _advi_backend(model))
+    if backend == "jax":
+        # Data and dims as constants: JAX cannot trace a slice of the 1-D model's
+        # log-density whose stop follows the data's shape.
+        model = freeze_dims_and_data(model)
+    with model, warnings.catch_warnings():
+        # PyTensor's JAX linker says it compiles a copy of each random generator; PyMC
+        # seeds that copy, so ADVI still follows random_seed (tests/test_reproducibility.py).
+        warnings.filterwarnings("ignore", message="The RandomType SharedVariables")
         approx = pm.fit(
             n=n_steps,
             method=method,
             random_seed=int(seed),
             progressbar=progressbar,
             start=initial,
-            backend=kwargs.pop("backend", _advi_backend(model)),
+            backend=backend,
             # Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
             obj_optimizer=kwargs.pop("obj_optimizer", pm.adam(learning_rate=0.01)),
             **kwargs,
         )
-        tree = approx.sample(draws, random_seed=int(seed) + 1, include_transformed=True)
-    quiet.setLevel(previous_level)
-    value_names = [v.name for v in model.value_vars]
-    transformed = tree["posterior"].to_dataset()
-    posterior = transformed.drop_vars([n for n in value_names if n not in model.named_vars])
+        quiet.setLevel(previous_level)
+        mode = MODES[backend]
+        unconstrained = unconstrained_draws(approx, draws, int(seed) + 1, mode)
+    posterior = posterior_of_draws(model, unconstrained, mode)
     elbo = -np.asarray(approx.hist, dtype=float)
     history = xr.Dataset(
         {"elbo": ("iteration", elbo)},
         attrs={"method": method, "n_steps": n_steps},
     )
-    stats = xr.Dataset({"lp": (("chain", "draw"), _log_density_of_draws(model, transformed))})
+    stats = xr.Dataset({"lp": (("chain", "draw"), log_density_of_draws(model, unconstrained, mode))})
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 
 
@@ -360,24 +366,6 @@ def _run_map(model, seed, progressbar, kwargs):
         attrs={"method": "map", "n_init": n_init, "optimizer": "L-BFGS-B"},
     )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
-
-
-def _log_density_of_draws(model: pm.Model, transformed: xr.Dataset) -> np.ndarray:
-    """Unnormalized log posterior density (constrained scale, no Jacobian) of every draw.
-
-    Evaluated by the model's own compiled log-density on the unconstrained
-    values that ADVI drew (PyMC's compute_log_prior mis-names LKJCorr's value
-    variable, so it cannot be used here).
-    """
-    logp = model.compile_logp(jacobian=False, mode=compile_mode())
-    names = [v.name for v in model.value_vars]
-    n_chain, n_draw = transformed.sizes["chain"], transformed.sizes["draw"]
-    values = {name: transformed[name].values for name in names}
-    out = np.empty((n_chain, n_draw))
-    for c in range(n_chain):
-        for d in range(n_draw):
-            out[c, d] = logp({name: values[name][c, d] for name in names})
-    return out
 
 
 def _variational_dp_start(info: ModelInfo, seed: int) -> xr.Dataset:
