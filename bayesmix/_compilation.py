@@ -1,4 +1,6 @@
-"""How bayesmix compiles the PyTensor graphs it evaluates itself (ADVI, MAP, PyMC's NUTS).
+"""How bayesmix compiles the PyTensor graphs it evaluates itself (the MDN's ADVI, MAP, PyMC's NUTS).
+
+ADVI on the Gaussian mixtures is compiled by JAX instead (``bayesmix.inference._advi_backend``).
 
 Backend. With a C++ compiler at hand (``pytensor.config.cxx``, g++ on Linux),
 graphs are compiled by PyTensor's C backend, else by numba. Numba compiles

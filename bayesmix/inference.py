@@ -77,9 +77,14 @@ def fit(
         For ADVI, ``tune`` is ignored and ``chains`` must be left at its
         default; the number of optimization steps is ``n`` (default 20000,
         passed through ``kwargs``) and the optimizer Adam with learning rate
-        0.01 (override with ``obj_optimizer=``). ADVI, MAP and PyMC's NUTS are
-        compiled by PyTensor's C backend where a C++ compiler is available,
-        else by numba (see ``bayesmix._compilation``).
+        0.01 (override with ``obj_optimizer=``). ADVI on the Gaussian mixtures
+        is compiled by JAX: seconds on a new machine, where PyTensor's C
+        backend compiles for minutes, though each step of a long fit then
+        costs more (``backend="c"`` passes through to :func:`pymc.fit` for
+        that; the README's Performance section has the figures). The MDN's
+        ADVI, the MAP and PyMC's NUTS are compiled by PyTensor's C backend
+        where a C++ compiler is available, else by numba (see
+        ``bayesmix._compilation``).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie compiles the model with its JAX
         backend when JAX is installed (a few seconds) and with numba otherwise

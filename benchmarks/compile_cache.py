@@ -6,6 +6,7 @@ everything::
     PYTENSOR_FLAGS=base_compiledir=/tmp/c_mdn python benchmarks/compile_cache.py mdn 1 2 3
     PYTENSOR_FLAGS=base_compiledir=/tmp/c_dp python benchmarks/compile_cache.py dp "faithful 10" "four 10" "faithful 15"
     PYTENSOR_FLAGS=base_compiledir=/tmp/c_n python benchmarks/compile_cache.py --backend numba dp "faithful 10" "four 5"
+    PYTENSOR_FLAGS=base_compiledir=/tmp/c_j python benchmarks/compile_cache.py --again 5000 dp "faithful 10" "four 10"
     PYTENSOR_FLAGS=base_compiledir=/tmp/c_ma python benchmarks/compile_cache.py --again 5000 mdn-advi "2 4" "3 8"
 
 ``mdn SCALE...``: the MDN's MAP (K = 2, 4 hidden units, one start) on mcycle
@@ -16,8 +17,10 @@ points). ``mdn-advi "K HIDDEN"...``: ADVI (100 steps) on an MDN of mcycle with K
 components and one hidden layer. Each line prints the wall time of building and
 fitting a new model; with ``--again N`` also that of N more ADVI steps on the
 same model (compiled code reused, so this is the backend's running speed).
-``--backend`` picks what bayesmix compiles with: ``c`` (its default where a C++
-compiler exists) or ``numba`` (hides the compiler from PyTensor).
+``--backend`` picks what ADVI compiles with: ``default`` (bayesmix's choice:
+JAX for the Gaussian mixtures, C for the MDN), ``jax``, ``c`` or ``numba``
+(hides the C++ compiler from PyTensor); the MDN's MAP compiles with C, or
+numba under ``--backend numba``.
 """
 
 from __future__ import annotations
@@ -69,20 +72,23 @@ def main() -> None:
     parser.add_argument(
         "settings", nargs="+", help="mdn: scales; dp: 'DATA TRUNCATION' pairs (faithful or four); mdn-advi: 'K HIDDEN'"
     )
-    parser.add_argument("--backend", choices=["c", "numba"], default="c")
+    parser.add_argument("--backend", choices=["default", "jax", "c", "numba"], default="default")
     parser.add_argument("--again", type=int, default=0, help="also time this many more ADVI steps on the same model")
     args = parser.parse_args()
     if args.backend == "numba":
         pytensor.config.cxx = ""
+    advi_backend = {} if args.backend == "default" else {"backend": args.backend}
     warnings.simplefilter("ignore")
     for setting in args.settings:
         start = time.perf_counter()
         model, fit_args = build(args.experiment, setting, parser)
+        if fit_args["method"] == "advi":
+            fit_args.update(advi_backend)
         bm.fit(model, **fit_args, random_seed=3, progressbar=False)
         line = f"{args.backend} {args.experiment} {setting}: {time.perf_counter() - start:.1f} s"
         if args.again:
             start = time.perf_counter()
-            bm.fit(model, method="advi", n=args.again, draws=10, random_seed=3, progressbar=False)
+            bm.fit(model, method="advi", n=args.again, draws=10, random_seed=3, progressbar=False, **advi_backend)
             line += f"; {args.again} more ADVI steps {time.perf_counter() - start:.1f} s"
         print(line, flush=True)
 
