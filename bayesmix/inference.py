@@ -295,7 +295,7 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    backend = kwargs.pop("backend", _advi_backend(model))
+    backend = check_choice(kwargs.pop("backend", _advi_backend(model)), MODES, name="backend")
     if backend == "jax":
         # Data and dims as constants: JAX cannot trace a slice of the 1-D model's
         # log-density whose stop follows the data's shape.

@@ -72,3 +72,8 @@ def test_posterior_and_log_density_match_pymcs_own_functions(dp_approximation):
 )
 def test_advi_compiles_the_gaussian_mixtures_with_jax(faithful, build, backend):
     assert _advi_backend(build(faithful)) == backend
+
+
+def test_an_unknown_backend_is_refused_before_fitting(faithful):
+    with pytest.raises(ValueError, match=r"Unknown backend 'pytorch'; choose one of \['c', 'numba', 'jax'\]"):
+        bm.fit(bm.models.gmm(faithful, 2), method="advi", n=10, backend="pytorch", progressbar=False)
