@@ -1,6 +1,8 @@
-"""How bayesmix compiles the PyTensor graphs it evaluates itself (the MDN's ADVI, MAP, PyMC's NUTS).
+"""How bayesmix compiles PyMC's own NUTS (``sampler="pymc"``), the one graph it leaves to PyTensor's backends.
 
-ADVI on the Gaussian mixtures is compiled by JAX instead (``bayesmix.inference._advi_backend``).
+ADVI and the MAP are compiled by JAX (``bayesmix.inference.OPTIMIZATION_BACKEND``),
+nutpie's NUTS by nutpie with JAX; the figures below, from when ADVI and the MAP
+compiled here, explain the choice of backend for what is left.
 
 Backend. With a C++ compiler at hand (``pytensor.config.cxx``, g++ on Linux),
 graphs are compiled by PyTensor's C backend, else by numba. Numba compiles
@@ -49,8 +51,3 @@ def exact_arithmetic() -> config.change_flags:
 def compile_backend() -> str:
     """``"c"`` where PyTensor has a C++ compiler, else ``"numba"`` (see the module docstring)."""
     return "c" if config.cxx else "numba"
-
-
-def compile_mode() -> str:
-    """The PyTensor mode of :func:`compile_backend`: ``"CVM"`` or ``"NUMBA"``."""
-    return MODES[compile_backend()]

@@ -17,7 +17,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from bayesmix._compilation import MODES, compile_backend, compile_mode, exact_arithmetic
+from bayesmix._compilation import MODES, compile_backend, exact_arithmetic
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
@@ -37,6 +37,13 @@ DEFAULT_MAP_RESTARTS = 4
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+# The optimizations, ADVI and the MDN's MAP, compile with JAX in seconds where
+# PyTensor's C backend spends minutes on an empty cache (bayesmix._variational).
+# First fits on 2 cores: DP ADVI, truncation 10, 22.8 s against 196.8 s; MDN ADVI
+# (K = 2, 4 hidden units) 11.3 s against 111.7 s, though each JAX step of ADVI costs
+# about 1.5x more; the MDN's log-density and gradient for the MAP (mcycle, K = 3)
+# 5.2 s against 77.3 s, and 94 us a call against 324 us.
+OPTIMIZATION_BACKEND = "jax"
 
 
 def fit(
@@ -77,14 +84,13 @@ def fit(
         For ADVI, ``tune`` is ignored and ``chains`` must be left at its
         default; the number of optimization steps is ``n`` (default 20000,
         passed through ``kwargs``) and the optimizer Adam with learning rate
-        0.01 (override with ``obj_optimizer=``). ADVI on the Gaussian mixtures
-        is compiled by JAX: seconds on a new machine, where PyTensor's C
-        backend compiles for minutes, though each step of a long fit then
-        costs more (``backend="c"`` passes through to :func:`pymc.fit` for
-        that; the README's Performance section has the figures). The MDN's
-        ADVI, the MAP and PyMC's NUTS are compiled by PyTensor's C backend
-        where a C++ compiler is available, else by numba (see
-        ``bayesmix._compilation``).
+        0.01 (override with ``obj_optimizer=``). ADVI is compiled by JAX:
+        seconds on a new machine, where PyTensor's C backend compiles for
+        minutes, though each step of a long fit then costs more
+        (``backend="c"`` passes through to :func:`pymc.fit` for that; the
+        README's Performance section has the figures). The MAP is compiled by
+        JAX too, PyMC's NUTS by PyTensor's C backend where a C++ compiler is
+        available, else by numba (see ``bayesmix._compilation``).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie compiles the model with its JAX
         backend when JAX is installed (a few seconds) and with numba otherwise
@@ -275,27 +281,13 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         return pm.sample(**sample_kwargs, **kwargs)
 
 
-def _advi_backend(model: pm.Model) -> str:
-    """JAX for the Gaussian mixtures, :func:`compile_backend` for the MDN.
-
-    JAX compiles ADVI's step, its draws and their log-density in seconds where
-    PyTensor's C backend spends minutes on an empty cache (see
-    :mod:`bayesmix._variational`). JAX fails to trace the gradient PyTensor
-    builds for the MDN's ADVI step (a reshape whose shape is computed at run
-    time, PyTensor 3.3), so the MDN keeps the C backend (numba without a C++
-    compiler).
-    """
-    info = get_info(model)
-    return compile_backend() if info is not None and info.family == "mdn" else "jax"
-
-
 def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
     quiet = logging.getLogger("pymc.variational.inference")
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    backend = check_choice(kwargs.pop("backend", _advi_backend(model)), MODES, name="backend")
+    backend = check_choice(kwargs.pop("backend", OPTIMIZATION_BACKEND), MODES, name="backend")
     if backend == "jax":
         # Data and dims as constants: JAX cannot trace a slice of the 1-D model's
         # log-density whose stop follows the data's shape.
@@ -322,7 +314,7 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     elbo = -np.asarray(approx.hist, dtype=float)
     history = xr.Dataset(
         {"elbo": ("iteration", elbo)},
-        attrs={"method": method, "n_steps": n_steps},
+        attrs={"method": method, "n_steps": n_steps, "backend": backend},
     )
     stats = xr.Dataset({"lp": (("chain", "draw"), log_density_of_draws(model, unconstrained, mode))})
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
@@ -333,8 +325,9 @@ def _run_map(model, seed, progressbar, kwargs):
 
     Written on scipy directly rather than ``pm.find_MAP``, which compiles the
     log-density again for every start (2-3 s each); here one compiled
-    log-density and gradient serves all the restarts. The MDN's parameters are
-    all unconstrained, so the value variables are the parameters themselves.
+    log-density and gradient serves all the restarts, compiled by JAX. The
+    MDN's parameters are all unconstrained, so the value variables are the
+    parameters themselves.
     """
     n_init = check_positive_int(kwargs.pop("n_init", DEFAULT_MAP_RESTARTS), name="n_init")
     rng = np.random.default_rng(seed)
@@ -343,9 +336,13 @@ def _run_map(model, seed, progressbar, kwargs):
     starts = pm.draw(model.free_RVs, draws=n_init, random_seed=rng)
     if n_init == 1:  # pm.draw drops the draws axis for a single draw
         starts = [start[None] for start in starts]
-    names = [rv.name for rv in model.free_RVs]
-    logp_dlogp = model.logp_dlogp_function(ravel_inputs=True, mode=compile_mode())
+    starts = dict(zip([rv.name for rv in model.free_RVs], starts, strict=True))
+    frozen = freeze_dims_and_data(model)  # JAX needs the shapes as constants
+    logp_dlogp = frozen.logp_dlogp_function(ravel_inputs=True, mode=MODES[OPTIMIZATION_BACKEND])
     logp_dlogp.set_extra_values({})
+    # The compiled function takes the frozen model's value variables raveled in its
+    # order, which freezing changes (the first RV can come last).
+    names = [value.name for value in frozen.value_vars]
 
     def negative(x):
         logp, dlogp = logp_dlogp(x)
@@ -353,7 +350,7 @@ def _run_map(model, seed, progressbar, kwargs):
 
     optima, log_densities, converged = [], [], []
     for i in range(n_init):
-        x0 = DictToArrayBijection.map({name: start[i] for name, start in zip(names, starts, strict=True)})
+        x0 = DictToArrayBijection.map({name: starts[name][i] for name in names})
         found = minimize(negative, x0.data, jac=True, method="L-BFGS-B", options=kwargs or None)
         optima.append(DictToArrayBijection.rmap(RaveledVars(found.x, x0.point_map_info)))
         log_densities.append(-found.fun)
@@ -362,13 +359,13 @@ def _run_map(model, seed, progressbar, kwargs):
     best = optima[int(np.nanargmax(log_densities))]
     coords = {k: np.asarray(v) for k, v in model.coords.items() if k != "obs_id"}
     posterior = xr.Dataset(
-        {name: (("chain", "draw", *model.named_vars_to_dims.get(name, ())), best[name][None, None]) for name in names},
+        {name: (("chain", "draw", *model.named_vars_to_dims.get(name, ())), best[name][None, None]) for name in starts},
         coords={"chain": [0], "draw": [0], **coords},
     )
     stats = xr.Dataset({"lp": (("chain", "draw"), [[np.nanmax(log_densities)]])})
     history = xr.Dataset(
         {"lp": ("restart", log_densities), "converged": ("restart", converged)},
-        attrs={"method": "map", "n_init": n_init, "optimizer": "L-BFGS-B"},
+        attrs={"method": "map", "n_init": n_init, "optimizer": "L-BFGS-B", "backend": OPTIMIZATION_BACKEND},
     )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 

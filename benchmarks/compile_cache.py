@@ -17,8 +17,8 @@ points). ``mdn-advi "K HIDDEN"...``: ADVI (100 steps) on an MDN of mcycle with K
 components and one hidden layer. Each line prints the wall time of building and
 fitting a new model; with ``--again N`` also that of N more ADVI steps on the
 same model (compiled code reused, so this is the backend's running speed).
-``--backend`` picks what ADVI compiles with: ``default`` (bayesmix's choice:
-JAX for the Gaussian mixtures, C for the MDN), ``jax``, ``c`` or ``numba``
+``--backend`` picks what ADVI compiles with: ``default`` (bayesmix's choice,
+JAX), ``jax``, ``c`` or ``numba``
 (hides the C++ compiler from PyTensor); the MDN's MAP compiles with C, or
 numba under ``--backend numba``.
 """

@@ -17,7 +17,6 @@ over :math:`Q` outputs:
 
 from __future__ import annotations
 
-import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,7 +29,6 @@ from scipy import special
 # before a user's first prediction).
 PYTENSOR = SimpleNamespace(
     matmul=pt.matmul,
-    einsum=pt.einsum,
     zeros_like=pt.zeros_like,
     log_softmax=pt.special.log_softmax,
     tanh=pt.tanh,
@@ -40,7 +38,6 @@ PYTENSOR = SimpleNamespace(
 )
 NUMPY = SimpleNamespace(
     matmul=np.matmul,
-    einsum=functools.partial(np.einsum, optimize=True),
     zeros_like=np.zeros_like,
     log_softmax=special.log_softmax,
     tanh=np.tanh,
@@ -90,6 +87,19 @@ def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_compo
         log_weights = ops.log_softmax(logits, axis=-1)
     else:
         log_weights = ops.zeros_like(h[..., :1])
-    means = ops.einsum("...nh,...hkq->...nkq", h, params["w_means"]) + params["b_means"][..., None, :, :]
-    raw_scales = ops.einsum("...nh,...hkq->...nkq", h, params["w_scales"]) + params["b_scales"][..., None, :, :]
+    means = component_outputs(h, params["w_means"], ops) + params["b_means"][..., None, :, :]
+    raw_scales = component_outputs(h, params["w_scales"], ops) + params["b_scales"][..., None, :, :]
     return log_weights, means, ops.softplus(raw_scales) + SCALE_FLOOR
+
+
+def component_outputs(h, weights, ops=PYTENSOR):
+    """``h @ weights`` per component and output: (..., n, H) x (..., H, K, Q) -> (..., n, K, Q).
+
+    One matrix product on the weights flattened to (..., H, K * Q), then the
+    product unflattened. ``pt.einsum`` computes the same, but JAX cannot trace
+    the gradient PyTensor 3.3 builds for it (a reshape to a shape computed at
+    run time), which kept the MDN's ADVI off JAX.
+    """
+    n_hidden, n_components, n_outputs = weights.shape[-3:]
+    flat = weights.reshape((*weights.shape[:-3], n_hidden, n_components * n_outputs))
+    return ops.matmul(h, flat).reshape((*h.shape[:-1], n_components, n_outputs))
