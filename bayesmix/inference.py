@@ -17,7 +17,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from bayesmix._compilation import MODES, compile_backend, exact_arithmetic
+from bayesmix._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
@@ -37,13 +37,6 @@ DEFAULT_MAP_RESTARTS = 4
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
 SAMPLERS = ("nutpie", "pymc", "numpyro")
-# The optimizations, ADVI and the MDN's MAP, compile with JAX in seconds where
-# PyTensor's C backend spends minutes on an empty cache (bayesmix._variational).
-# First fits on 2 cores: DP ADVI, truncation 10, 22.8 s against 196.8 s; MDN ADVI
-# (K = 2, 4 hidden units) 11.3 s against 111.7 s, though each JAX step of ADVI costs
-# about 1.5x more; the MDN's log-density and gradient for the MAP (mcycle, K = 3)
-# 5.2 s against 77.3 s, and 94 us a call against 324 us.
-OPTIMIZATION_BACKEND = "jax"
 
 
 def fit(
@@ -84,17 +77,17 @@ def fit(
         For ADVI, ``tune`` is ignored and ``chains`` must be left at its
         default; the number of optimization steps is ``n`` (default 20000,
         passed through ``kwargs``) and the optimizer Adam with learning rate
-        0.01 (override with ``obj_optimizer=``). ADVI is compiled by JAX:
-        seconds on a new machine, where PyTensor's C backend compiles for
-        minutes, though each step of a long fit then costs more
-        (``backend="c"`` passes through to :func:`pymc.fit` for that; the
-        README's Performance section has the figures). The MAP is compiled by
-        JAX too, PyMC's NUTS by PyTensor's C backend where a C++ compiler is
-        available, else by numba (see ``bayesmix._compilation``).
+        0.01 (override with ``obj_optimizer=``).
+
+        Every method compiles the model with JAX: seconds on a new machine,
+        where PyTensor's C backend compiles for minutes, though each call
+        then costs more. For many long fits on one machine, ``backend="c"``
+        runs ADVI, the MAP or PyMC's NUTS on the C backend instead (the figures are
+        in ``bayesmix._compilation`` and the README's Performance section).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie compiles the model with its JAX
-        backend when JAX is installed (a few seconds) and with numba otherwise
-        (about a minute on a cold cache); "numpyro" needs the ``jax`` extra.
+        backend; "numpyro" needs the ``jax`` extra. "pymc" is PyMC's own
+        NUTS, compiled by JAX unless ``backend=`` says otherwise.
     init : xarray.Dataset, optional
         An EM result from :func:`bayesmix.em` with the model's number of
         components. Every chain then starts at the EM means (the other
@@ -221,6 +214,11 @@ def fit(
 
 
 def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, kwargs):
+    if sampler != "pymc" and "backend" in kwargs:
+        raise ValueError(
+            f"Argument `backend` applies to sampler='pymc', ADVI and the MAP; {sampler} compiles "
+            "the model with JAX itself. Leave `backend` out, or pass sampler='pymc'."
+        )
     if sampler == "nutpie":
         import nutpie
 
@@ -262,12 +260,13 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         random_seed=int(seed),
         progressbar=progressbar,
         compute_convergence_checks=False,
-        # numpyro traces PyMC's log-density with JAX, which needs static shapes: from the
-        # unfrozen model the ordered means' graph slices with a traced stop and fails to trace.
-        model=freeze_dims_and_data(model) if sampler == "numpyro" else model,
     )
     if sampler == "pymc":
-        sample_kwargs["backend"] = compile_backend()
+        sample_kwargs["backend"] = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
+    # numpyro and PyTensor's JAX backend trace the log-density with JAX, which needs static
+    # shapes: from the unfrozen model the ordered means' graph slices with a traced stop.
+    traced_by_jax = sampler == "numpyro" or sample_kwargs.get("backend") == "jax"
+    sample_kwargs["model"] = freeze_dims_and_data(model) if traced_by_jax else model
     if initial is not None:
         sample_kwargs["initvals"] = initial
         if sampler == "pymc":
@@ -287,7 +286,7 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    backend = check_choice(kwargs.pop("backend", OPTIMIZATION_BACKEND), MODES, name="backend")
+    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
     if backend == "jax":
         # Data and dims as constants: JAX cannot trace a slice of the 1-D model's
         # log-density whose stop follows the data's shape.
@@ -337,8 +336,9 @@ def _run_map(model, seed, progressbar, kwargs):
     if n_init == 1:  # pm.draw drops the draws axis for a single draw
         starts = [start[None] for start in starts]
     starts = dict(zip([rv.name for rv in model.free_RVs], starts, strict=True))
-    frozen = freeze_dims_and_data(model)  # JAX needs the shapes as constants
-    logp_dlogp = frozen.logp_dlogp_function(ravel_inputs=True, mode=MODES[OPTIMIZATION_BACKEND])
+    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
+    frozen = freeze_dims_and_data(model) if backend == "jax" else model  # JAX needs constant shapes
+    logp_dlogp = frozen.logp_dlogp_function(ravel_inputs=True, mode=MODES[backend])
     logp_dlogp.set_extra_values({})
     # The compiled function takes the frozen model's value variables raveled in its
     # order, which freezing changes (the first RV can come last).
@@ -365,7 +365,7 @@ def _run_map(model, seed, progressbar, kwargs):
     stats = xr.Dataset({"lp": (("chain", "draw"), [[np.nanmax(log_densities)]])})
     history = xr.Dataset(
         {"lp": ("restart", log_densities), "converged": ("restart", converged)},
-        attrs={"method": "map", "n_init": n_init, "optimizer": "L-BFGS-B", "backend": OPTIMIZATION_BACKEND},
+        attrs={"method": "map", "n_init": n_init, "optimizer": "L-BFGS-B", "backend": backend},
     )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 

@@ -17,10 +17,9 @@ points). ``mdn-advi "K HIDDEN"...``: ADVI (100 steps) on an MDN of mcycle with K
 components and one hidden layer. Each line prints the wall time of building and
 fitting a new model; with ``--again N`` also that of N more ADVI steps on the
 same model (compiled code reused, so this is the backend's running speed).
-``--backend`` picks what ADVI compiles with: ``default`` (bayesmix's choice,
-JAX), ``jax``, ``c`` or ``numba``
-(hides the C++ compiler from PyTensor); the MDN's MAP compiles with C, or
-numba under ``--backend numba``.
+``--backend`` picks what ADVI and the MAP compile with: ``default`` (bayesmix's
+choice, JAX), ``jax``, ``c`` or ``numba`` (also hides the C++ compiler from
+PyTensor, for what bayesmix leaves to PyTensor's default).
 """
 
 from __future__ import annotations
@@ -77,18 +76,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.backend == "numba":
         pytensor.config.cxx = ""
-    advi_backend = {} if args.backend == "default" else {"backend": args.backend}
+    backend = {} if args.backend == "default" else {"backend": args.backend}
     warnings.simplefilter("ignore")
     for setting in args.settings:
         start = time.perf_counter()
         model, fit_args = build(args.experiment, setting, parser)
-        if fit_args["method"] == "advi":
-            fit_args.update(advi_backend)
-        bm.fit(model, **fit_args, random_seed=3, progressbar=False)
+        bm.fit(model, **fit_args, **backend, random_seed=3, progressbar=False)
         line = f"{args.backend} {args.experiment} {setting}: {time.perf_counter() - start:.1f} s"
         if args.again:
             start = time.perf_counter()
-            bm.fit(model, method="advi", n=args.again, draws=10, random_seed=3, progressbar=False, **advi_backend)
+            bm.fit(model, method="advi", n=args.again, draws=10, random_seed=3, progressbar=False, **backend)
             line += f"; {args.again} more ADVI steps {time.perf_counter() - start:.1f} s"
         print(line, flush=True)
 

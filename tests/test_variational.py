@@ -72,8 +72,3 @@ def test_the_mdns_advi_runs_on_jax_and_matches_pymcs_log_density(faithful):
         point = {v.name: posterior[v.name].values[0, d] for v in model.value_vars}
         np.testing.assert_allclose(result["sample_stats"]["lp"].values[0, d], logp_by_pymc(point), rtol=1e-10)
     assert np.unique(posterior["w_means"].values[0], axis=0).shape[0] == 20
-
-
-def test_an_unknown_backend_is_refused_before_fitting(faithful):
-    with pytest.raises(ValueError, match=r"Unknown backend 'pytorch'; choose one of \['c', 'numba', 'jax'\]"):
-        bm.fit(bm.models.gmm(faithful, 2), method="advi", n=10, backend="pytorch", progressbar=False)

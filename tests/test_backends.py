@@ -1,0 +1,62 @@
+"""Which backend compiles each method, and what ``backend=`` accepts (bayesmix/_compilation.py)."""
+
+import warnings
+
+import numpy as np
+import pymc as pm
+import pytest
+
+import bayesmix as bm
+
+
+@pytest.fixture(scope="module")
+def small_mdn():
+    x = np.linspace(-1, 1, 40)
+    return bm.models.mdn(x, np.sin(3 * x), n_components=2, hidden=(3,))
+
+
+def test_pymcs_nuts_compiles_with_jax_on_the_frozen_model(monkeypatch, faithful):
+    seen = []
+    sample = pm.sample
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["backend"], kwargs["model"]))
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(pm, "sample", spy)
+    model = bm.models.gmm(faithful, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bm.fit(model, sampler="pymc", draws=20, tune=20, chains=1, random_seed=0, progressbar=False)
+    [(backend, sampled)] = seen
+    # JAX needs static shapes: PyMC's NUTS samples a frozen copy, not the user's model.
+    assert backend == "jax" and sampled is not model
+    assert result["posterior"].sizes["draw"] == 20
+
+
+def test_the_map_compiles_with_jax_unless_told(small_mdn):
+    for backend in (None, "c"):
+        chosen = {} if backend is None else {"backend": backend}
+        result = bm.fit(small_mdn, method="map", n_init=1, random_seed=0, progressbar=False, **chosen)
+        assert result["fit_history"].attrs["backend"] == (backend or "jax")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(method="advi", n=10),
+        dict(method="nuts", sampler="pymc", draws=10, tune=10, chains=1),
+        dict(method="map"),
+    ],
+    ids=["advi", "pymc", "map"],
+)
+def test_an_unknown_backend_is_refused_before_fitting(faithful, small_mdn, settings):
+    model = small_mdn if settings["method"] == "map" else bm.models.gmm(faithful, 2)
+    with pytest.raises(ValueError, match=r"Unknown backend 'pytorch'; choose one of \['c', 'numba', 'jax'\]"):
+        bm.fit(model, backend="pytorch", progressbar=False, **settings)
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "numpyro"])
+def test_backend_is_refused_where_the_sampler_compiles_itself(faithful, sampler):
+    with pytest.raises(ValueError, match=rf"`backend` applies to sampler='pymc', ADVI and the MAP; {sampler}"):
+        bm.fit(bm.models.gmm(faithful, 2), sampler=sampler, backend="c", progressbar=False)
