@@ -19,7 +19,7 @@ scatters. :class:`UnrolledCholeskyCorr` is the same bijector written out entry b
 spiral), so every backend sees elementwise arithmetic on K-vectors. On
 faithful (K = 2, full covariance; ``python benchmarks/gradient_cost.py
 --pytensor c``, two interleaved runs each on 2 cores) one log-density +
-gradient call under PyTensor's C backend (ADVI's) went from 423-485 us to
+gradient call under PyTensor's C backend (then ADVI's) went from 423-485 us to
 242-331 us, and nutpie's sampling (JAX) from 11.5-11.8 s to 10.2-10.5 s
 (together with :func:`bayesmix.models._linalg.log_determinant`). Used up to
 :data:`~bayesmix.models._linalg.MAX_UNROLLED_FEATURES` features. The
