@@ -82,8 +82,9 @@ def fit(
         Every method compiles the model with JAX: seconds on a new machine,
         where PyTensor's C backend compiles for minutes, though each call
         then costs more. For many long fits on one machine, ``backend="c"``
-        runs ADVI, the MAP or PyMC's NUTS on the C backend instead (the figures are
-        in ``bayesmix._compilation`` and the README's Performance section).
+        runs ADVI, the MAP or PyMC's NUTS on the C backend instead (the
+        figures are in ``bayesmix._compilation`` and the README's Performance
+        section).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie compiles the model with its JAX
         backend; "numpyro" needs the ``jax`` extra. "pymc" is PyMC's own
@@ -262,11 +263,9 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         compute_convergence_checks=False,
     )
     if sampler == "pymc":
-        sample_kwargs["backend"] = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
-    # numpyro and PyTensor's JAX backend trace the log-density with JAX, which needs static
-    # shapes: from the unfrozen model the ordered means' graph slices with a traced stop.
-    traced_by_jax = sampler == "numpyro" or sample_kwargs.get("backend") == "jax"
-    sample_kwargs["model"] = freeze_dims_and_data(model) if traced_by_jax else model
+        sample_kwargs["backend"], sample_kwargs["model"] = _backend_and_model(model, kwargs)
+    else:  # numpyro traces the log-density with JAX too
+        sample_kwargs["model"] = freeze_dims_and_data(model)
     if initial is not None:
         sample_kwargs["initvals"] = initial
         if sampler == "pymc":
@@ -280,17 +279,24 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         return pm.sample(**sample_kwargs, **kwargs)
 
 
+def _backend_and_model(model: pm.Model, kwargs: dict) -> tuple[str, pm.Model]:
+    """The ``backend=`` popped from ``kwargs`` (default JAX), checked, and the model to compile.
+
+    For JAX that is the model with data and dims frozen: JAX needs static shapes,
+    and from the unfrozen model the 1-D and ordered-means graphs slice with a stop
+    that follows the data's shape, which it cannot trace.
+    """
+    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
+    return backend, freeze_dims_and_data(model) if backend == "jax" else model
+
+
 def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
     quiet = logging.getLogger("pymc.variational.inference")
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
-    if backend == "jax":
-        # Data and dims as constants: JAX cannot trace a slice of the 1-D model's
-        # log-density whose stop follows the data's shape.
-        model = freeze_dims_and_data(model)
+    backend, model = _backend_and_model(model, kwargs)
     with model, warnings.catch_warnings():
         # PyTensor's JAX linker says it compiles a copy of each random generator; PyMC
         # seeds that copy, so ADVI still follows random_seed (tests/test_reproducibility.py).
@@ -324,7 +330,8 @@ def _run_map(model, seed, progressbar, kwargs):
 
     Written on scipy directly rather than ``pm.find_MAP``, which compiles the
     log-density again for every start (2-3 s each); here one compiled
-    log-density and gradient serves all the restarts, compiled by JAX. The
+    log-density and gradient serves all the restarts, compiled by JAX unless
+    ``backend=`` says otherwise. The
     MDN's parameters are all unconstrained, so the value variables are the
     parameters themselves.
     """
@@ -336,13 +343,12 @@ def _run_map(model, seed, progressbar, kwargs):
     if n_init == 1:  # pm.draw drops the draws axis for a single draw
         starts = [start[None] for start in starts]
     starts = dict(zip([rv.name for rv in model.free_RVs], starts, strict=True))
-    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
-    frozen = freeze_dims_and_data(model) if backend == "jax" else model  # JAX needs constant shapes
-    logp_dlogp = frozen.logp_dlogp_function(ravel_inputs=True, mode=MODES[backend])
+    backend, compiled = _backend_and_model(model, kwargs)
+    logp_dlogp = compiled.logp_dlogp_function(ravel_inputs=True, mode=MODES[backend])
     logp_dlogp.set_extra_values({})
-    # The compiled function takes the frozen model's value variables raveled in its
+    # The compiled function takes the compiled model's value variables raveled in its
     # order, which freezing changes (the first RV can come last).
-    names = [value.name for value in frozen.value_vars]
+    names = [value.name for value in compiled.value_vars]
 
     def negative(x):
         logp, dlogp = logp_dlogp(x)
