@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
+import pytensor
+import pytensor.tensor as pt
 import xarray as xr
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.model.transform.optimization import freeze_dims_and_data
@@ -18,6 +20,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from bayesmix._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
+from bayesmix._minibatch import minibatch_model
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
 from bayesmix._validation import check_choice, check_positive_int, constant_features
@@ -37,6 +40,9 @@ DEFAULT_MAP_RESTARTS = 4
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+# Adam's step size for ADVI, and the fraction of it that minibatch ADVI decays to by its last step.
+ADVI_LEARNING_RATE = 0.01
+MINIBATCH_FINAL_RATE = 0.01
 
 
 def fit(
@@ -50,6 +56,7 @@ def fit(
     init: xr.Dataset | None = None,
     random_seed: int | None = None,
     progressbar: bool = True,
+    batch_size: int | None = None,
     **kwargs: Any,
 ) -> xr.DataTree:
     """Fit a model built by a bayesmix factory and return its posterior.
@@ -112,6 +119,20 @@ def fit(
         in the result's attrs.
     progressbar : bool, default True
         Show the sampler's progress.
+    batch_size : int, optional
+        ADVI of a Gaussian mixture only: estimate the log-likelihood at each
+        optimization step from this many rows drawn at random (with
+        replacement), scaled by ``n_obs / batch_size`` (minibatch ADVI,
+        :mod:`bayesmix._minibatch`). Each step then costs time proportional
+        to ``batch_size`` rather than to the number of observations, and
+        Adam's step size decays over the second half of the steps so that
+        the gradient noise settles (unless ``obj_optimizer=`` is given). The
+        ELBO in ``fit_history`` is a noisier estimate on the whole data's
+        scale; the draws, ``lp`` and the pointwise log-likelihood are
+        computed on the whole data. On 1e5 points in 2-D (K = 3), 20,000
+        steps on batches of 1,000 took 20 s against 745 s on the whole
+        data, and ended nearer the EM solution (0.45 posterior sds against
+        3.4; ``benchmarks/minibatch_advi.py``).
     **kwargs
         Passed to the sampler: ``nutpie.sample``, ``pymc.sample`` or
         ``pymc.fit`` (e.g. ``target_accept``, or ``n`` for ADVI).
@@ -163,6 +184,8 @@ def fit(
             f"method='map' fits the MDN's point baseline; for a {info.family!r} model the "
             "maximum-likelihood point is bayesmix.em(...), and fit takes 'nuts' or 'advi'."
         )
+    if batch_size is not None:
+        batch_size = _checked_batch_size(batch_size, method, info)
     init_source = "given" if init is not None else None
     if init is None and info.family == "dp_gmm":
         init, init_source = _variational_dp_start(info, random_seed), "variational_dp"
@@ -185,7 +208,7 @@ def fit(
         elif method == "map":
             tree = _run_map(model, random_seed, progressbar, kwargs)
         else:
-            tree = _run_advi(model, method, draws, initial, random_seed, progressbar, kwargs)
+            tree = _run_advi(model, method, draws, initial, random_seed, progressbar, batch_size, kwargs)
     wall_time = time.perf_counter() - start
 
     result = xr.DataTree.from_dict(
@@ -290,26 +313,57 @@ def _backend_and_model(model: pm.Model, kwargs: dict) -> tuple[str, pm.Model]:
     return backend, freeze_dims_and_data(model) if backend == "jax" else model
 
 
-def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
+def _checked_batch_size(batch_size: Any, method: str, info: ModelInfo) -> int:
+    if method not in ("advi", "fullrank_advi"):
+        raise ValueError(
+            f"Argument `batch_size` applies to method='advi' and 'fullrank_advi' (minibatch ADVI); "
+            f"method={method!r} needs the whole data's log-density. Leave `batch_size` out."
+        )
+    if info.family == "mdn":
+        raise ValueError(
+            "Argument `batch_size` applies to Gaussian mixtures (gmm, dp_gmm); an MDN is fitted "
+            "on the whole data. Leave `batch_size` out."
+        )
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    if batch_size >= info.data.n_obs:
+        raise ValueError(
+            f"Argument `batch_size` must be smaller than the number of observations "
+            f"({info.data.n_obs}) but got {batch_size}; leave it out to use every observation at each step."
+        )
+    return batch_size
+
+
+def _run_advi(model, method, draws, initial, seed, progressbar, batch_size, kwargs):
     n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
     quiet = logging.getLogger("pymc.variational.inference")
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
     backend, model = _backend_and_model(model, kwargs)
-    with model, warnings.catch_warnings():
+    target = minibatch_model(model, batch_size) if batch_size else model
+    inference_options = {"random_seed": int(seed), "start": initial}
+    if "start_sigma" in kwargs:
+        if method != "advi":
+            raise ValueError("Argument `start_sigma` applies to method='advi' only; leave it out.")
+        inference_options["start_sigma"] = kwargs.pop("start_sigma")
+    if batch_size and "obj_optimizer" not in kwargs:
+        optimizer, step_updates = _decaying_adam(n_steps)
+    else:
+        # Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
+        optimizer, step_updates = pm.adam(learning_rate=ADVI_LEARNING_RATE), {}
+    with target, warnings.catch_warnings():
         # PyTensor's JAX linker says it compiles a copy of each random generator; PyMC
         # seeds that copy, so ADVI still follows random_seed (tests/test_reproducibility.py).
         warnings.filterwarnings("ignore", message="The RandomType SharedVariables")
-        approx = pm.fit(
-            n=n_steps,
-            method=method,
-            random_seed=int(seed),
+        inference = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI}[method](model=target, **inference_options)
+        # PyMC divides a minibatch ELBO by N / batch_size; keep it on the whole data's scale.
+        inference.approx.scale_cost_to_minibatch = False
+        approx = inference.fit(
+            n_steps,
             progressbar=progressbar,
-            start=initial,
             backend=backend,
-            # Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
-            obj_optimizer=kwargs.pop("obj_optimizer", pm.adam(learning_rate=0.01)),
+            obj_optimizer=kwargs.pop("obj_optimizer", optimizer),
+            more_updates=kwargs.pop("more_updates", {}) | step_updates,
             **kwargs,
         )
         quiet.setLevel(previous_level)
@@ -319,10 +373,30 @@ def _run_advi(model, method, draws, initial, seed, progressbar, kwargs):
     elbo = -np.asarray(approx.hist, dtype=float)
     history = xr.Dataset(
         {"elbo": ("iteration", elbo)},
-        attrs={"method": method, "n_steps": n_steps, "backend": backend},
+        # batch_size is recorded for minibatch ADVI only; without it every step saw the whole data.
+        attrs={"method": method, "n_steps": n_steps, "backend": backend}
+        | ({"batch_size": batch_size} if batch_size else {}),
     )
     stats = xr.Dataset({"lp": (("chain", "draw"), log_density_of_draws(model, unconstrained, mode))})
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
+
+
+def _decaying_adam(n_steps: int) -> tuple[Any, dict]:
+    r"""Adam whose step size holds for the first half of the steps, then decays exponentially.
+
+    The rate is :math:`\eta_t = \eta_0\, r^{\min(1, \max(0, 2t/n - 1))}`, from
+    :data:`ADVI_LEARNING_RATE` to :math:`r` = :data:`MINIBATCH_FINAL_RATE` of it
+    at the last step. At a constant rate the noise of minibatch gradients keeps
+    the parameters wandering about the optimum: synthetic D = 2, K = 3, N = 1e5,
+    batches of 1,000, 20,000 steps, the posterior means ended 16 posterior sds
+    from the EM solution (0.12 in the data's units), and 0.45 sds with the decay.
+    Returns the optimizer and the update of its step counter.
+    """
+    step = pytensor.shared(np.float64(0.0), name="advi_step")
+    half = n_steps / 2
+    progress = pt.clip((step - half) / half, 0.0, 1.0)
+    rate = ADVI_LEARNING_RATE * pt.exp(np.log(MINIBATCH_FINAL_RATE) * progress)
+    return pm.adam(learning_rate=rate), {step: step + 1}
 
 
 def _run_map(model, seed, progressbar, kwargs):

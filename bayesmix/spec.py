@@ -30,7 +30,8 @@ prior overrides as :class:`bayesmix.Prior` mappings, ``{distribution =
 "Normal", sigma = 5}``, or numbers):
 
 * every family: ``method``, ``draws``, ``tune``, ``chains``, ``sampler``,
-  ``target_accept`` (NUTS) and ``steps`` (ADVI optimization steps);
+  ``target_accept`` (NUTS), ``steps`` (ADVI optimization steps) and
+  ``batch_size`` (minibatch ADVI, gmm and dp_gmm only: rows per step);
 * ``gmm``: ``n_components``, ``covariance``, ``init = "em"`` (start every
   chain at the EM solution);
 * ``dp_gmm``: ``truncation``, ``covariance``, ``alpha``;
@@ -67,7 +68,7 @@ FAMILIES = ("gmm", "dp_gmm", "mdn")
 TOP_KEYS = {"title", "seed", "output", "data", "baseline", "candidates"}
 DATA_KEYS = {"dataset", "path", "columns", "x", "y"}
 BASELINE_KEYS = {"n_components", "covariance"}
-FIT_KEYS = {"method", "draws", "tune", "chains", "sampler", "target_accept", "steps"}
+FIT_KEYS = {"method", "draws", "tune", "chains", "sampler", "target_accept", "steps", "batch_size"}
 FAMILY_KEYS = {
     "gmm": {"n_components", "covariance", "init", "priors"},
     "dp_gmm": {"truncation", "covariance", "alpha", "priors"},
@@ -294,7 +295,7 @@ def _read_candidates(entries: object, data: DataSpec, frame: pd.DataFrame, where
         _check_keys(entry, {"family"} | FIT_KEYS | FAMILY_KEYS[family], where(f"{label} ({family})"))
         if family == "mdn" and not (data.x and data.y):
             raise SpecError(where(label, "an mdn candidate needs [data] x and y (the input and output columns)"))
-        fit_options = _fit_options(entry, family, where(label))
+        fit_options = _fit_options(entry, family, where(label), n_obs=len(frame))
         for options in _grid(entry, family, where(label)):
             candidate = _candidate(family, options, fit_options, entry, where(label))
             try:
@@ -352,7 +353,7 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
     return Candidate(name, family, options, fit_options, init_from_em=init == "em", priors=priors)
 
 
-def _fit_options(entry: dict, family: str, where: str) -> dict[str, Any]:
+def _fit_options(entry: dict, family: str, where: str, *, n_obs: int) -> dict[str, Any]:
     method = entry.get("method", "advi" if family == "mdn" else "nuts")
     allowed = METHODS if family == "mdn" else tuple(m for m in METHODS if m != "map")
     _check_in([method], allowed, f"{where} method")
@@ -371,6 +372,16 @@ def _fit_options(entry: dict, family: str, where: str) -> dict[str, Any]:
     elif method in ("advi", "fullrank_advi"):
         options["draws"] = _int_list(entry.get("draws", 1000), f"{where} draws", minimum=1)[0]
         options["n"] = _int_list(entry.get("steps", DEFAULT_ADVI_STEPS), f"{where} steps", minimum=1)[0]
+        if "batch_size" in entry:
+            if family == "mdn":
+                raise SpecError(f"{where} batch_size: applies to gmm and dp_gmm; an mdn is fitted on the whole data.")
+            batch_size = _int_list(entry["batch_size"], f"{where} batch_size", minimum=1)[0]
+            if batch_size >= n_obs:
+                raise SpecError(
+                    f"{where} batch_size: must be smaller than the {n_obs} observations, got {batch_size}; "
+                    "remove it to use every observation at each step."
+                )
+            options["batch_size"] = batch_size
     ignored = sorted(k for k in FIT_KEYS & set(entry) if k != "method" and _unused(k, method))
     if ignored:
         raise SpecError(f"{where}: {ignored} do not apply to method {method!r}; remove them.")
@@ -380,8 +391,8 @@ def _fit_options(entry: dict, family: str, where: str) -> dict[str, Any]:
 def _unused(key: str, method: str) -> bool:
     used = {
         "nuts": {"draws", "tune", "chains", "sampler", "target_accept"},
-        "advi": {"draws", "steps"},
-        "fullrank_advi": {"draws", "steps"},
+        "advi": {"draws", "steps", "batch_size"},
+        "fullrank_advi": {"draws", "steps", "batch_size"},
         "map": set(),
     }
     return key not in used[method]

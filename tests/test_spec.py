@@ -36,6 +36,11 @@ GOOD = """
     chains = 2
 """
 
+ADVI = GOOD.replace(
+    'method = "nuts"\n    draws = 50\n    tune = 50\n    chains = 2',
+    'method = "advi"\n    steps = 100\n    batch_size = 100',
+)
+
 
 def test_faithful_spec_is_the_documented_demo():
     spec = read_spec(ROOT / "models" / "faithful.toml")
@@ -52,6 +57,11 @@ def test_faithful_spec_is_the_documented_demo():
         "sampler": "nutpie",
     }
     assert spec.data.columns == ["eruptions", "waiting"]
+
+
+def test_an_advi_candidate_carries_its_batch_size(tmp_path):
+    spec = read_spec(write(tmp_path, ADVI))
+    assert spec.candidates[0].fit_options == {"method": "advi", "draws": 1000, "n": 100, "batch_size": 100}
 
 
 def test_mcycle_spec_has_three_mdns():
@@ -98,6 +108,9 @@ BAD = [
     ("zero draws", GOOD.replace("draws = 50", "draws = 0"), r"draws: must be an integer >= 1"),
     ("bad target_accept", GOOD.replace("chains = 2", "chains = 2\ntarget_accept = 1.5"), "strictly between 0 and 1"),
     ("setting of another method", GOOD.replace("chains = 2", "chains = 2\nsteps = 100"), r"\['steps'\] do not apply"),
+    ("batch_size for NUTS", GOOD.replace("chains = 2", "chains = 2\nbatch_size = 5"), r"\['batch_size'\] do not apply"),
+    ("batch_size not below n", ADVI.replace("batch_size = 100", "batch_size = 272"), "smaller than the 272 obs"),
+    ("batch_size zero", ADVI.replace("batch_size = 100", "batch_size = 0"), "batch_size: must be an integer >= 1"),
     ("bad family", GOOD.replace('"gmm"', '"hmm"'), r"family: must be one of"),
     ("mdn without x and y", GOOD.replace('"gmm"', '"mdn"').replace('covariance = "full"\n', ""), "needs \\[data\\] x"),
     (
@@ -111,6 +124,13 @@ BAD = [
         .replace('covariance = "full"\n', 'activation = "swish"\n')
         .replace('dataset = "faithful"', 'dataset = "mcycle"\nx = ["times"]\ny = ["accel"]'),
         "'swish' is not one of",
+    ),
+    (
+        "batch_size for an mdn",
+        ADVI.replace('"gmm"', '"mdn"')
+        .replace('covariance = "full"\n', "")
+        .replace('dataset = "faithful"', 'dataset = "mcycle"\nx = ["times"]\ny = ["accel"]'),
+        "batch_size: applies to gmm and dp_gmm",
     ),
     ("repeated candidates", GOOD.replace("[1, 2]", "[2, 2]"), r"\['gmm_full_k2'\] would be fitted twice"),
     ("bad TOML", GOOD + "this is not toml\n", "not valid TOML"),
