@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -40,6 +41,8 @@ DEFAULT_MAP_RESTARTS = 4
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+# What may compute the log-density for nutpie: bayesmix's hand-written kernel, or PyTensor's backends.
+NUTPIE_BACKENDS = ("kernel", "jax", "numba")
 # Adam's step size for ADVI, and the fraction of it that minibatch ADVI decays to by its last step.
 ADVI_LEARNING_RATE = 0.01
 MINIBATCH_FINAL_RATE = 0.01
@@ -204,7 +207,7 @@ def fit(
     # this process compiles the model or finds it in PyTensor's cache.
     with exact_arithmetic():
         if method == "nuts":
-            tree = _run_nuts(model, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
+            tree = _run_nuts(model, info, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
         elif method == "map":
             tree = _run_map(model, random_seed, progressbar, kwargs)
         else:
@@ -229,6 +232,7 @@ def fit(
         random_seed=int(random_seed),
         wall_time_s=wall_time,
         fit_settings={"draws": draws, "tune": tune, "chains": chains, "init": init_source},
+        **({"nuts_backend": tree.attrs["backend"]} if method == "nuts" and sampler == "nutpie" else {}),
     )
     if method == "nuts":
         posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
@@ -237,38 +241,41 @@ def fit(
     return result
 
 
-def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, kwargs):
-    if sampler != "pymc" and "backend" in kwargs:
+def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progressbar, kwargs):
+    if sampler == "numpyro" and "backend" in kwargs:
         raise ValueError(
-            f"Argument `backend` applies to sampler='pymc', ADVI and the MAP; {sampler} compiles "
-            "the model with JAX itself. Leave `backend` out, or pass sampler='pymc'."
+            "Argument `backend` applies to sampler='nutpie' or 'pymc', ADVI and the MAP; numpyro "
+            "compiles the model with JAX itself. Leave `backend` out, or pass another sampler."
         )
     if sampler == "nutpie":
         import nutpie
 
-        backend = "jax" if find_spec("jax") is not None else "numba"
-        compile_kwargs = {
-            "backend": backend,
-            "gradient_backend": "jax" if backend == "jax" else "pytensor",
-        }
-        if initial is not None:
-            # Start every chain at the EM means; jitter the other parameters only. nutpie
-            # freezes the model for JAX and would then match none of our jitter_rvs (no
-            # jitter at all: identical chains, and an exactly zero gradient, which nutpie
-            # rejects, when the EM weights are equal), so freeze it here and name its RVs.
-            model = freeze_dims_and_data(model)
-            compile_kwargs["freeze_model"] = False
-            compile_kwargs["initial_points"] = initial
-            compile_kwargs["jitter_rvs"] = {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+        backend = _nutpie_backend(model, info, kwargs.pop("backend", None))
+        if backend == "kernel":
+            from bayesmix import _nutpie_gmm
+
+            jitter = None if initial is None else {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+            compile_model = functools.partial(_nutpie_gmm.compile_model, model, info, initial, jitter)
+        else:
+            compile_kwargs = {"backend": backend, "gradient_backend": "jax" if backend == "jax" else "pytensor"}
+            if initial is not None:
+                # Start every chain at the EM means; jitter the other parameters only. nutpie
+                # freezes the model for JAX and would then match none of our jitter_rvs (no
+                # jitter at all: identical chains, and an exactly zero gradient, which nutpie
+                # rejects, when the EM weights are equal), so freeze it here and name its RVs.
+                model = freeze_dims_and_data(model)
+                compile_kwargs["freeze_model"] = False
+                compile_kwargs["initial_points"] = initial
+                compile_kwargs["jitter_rvs"] = {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+            compile_model = functools.partial(nutpie.compile_pymc_model, model, **compile_kwargs)
         # One BLAS thread while nutpie samples: its chain threads call back into Python, and
         # OpenBLAS's spinning worker threads then fight them for the cores. Measured on faithful,
         # K=2, tied covariance, one chain of 300 + 300 on a busy 2-core machine: 25 s with
         # OpenBLAS's default 2 threads, 7.7 s with one (full covariance: 5.4 s either way).
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.filterwarnings("ignore", category=UserWarning, module="nutpie")
-            compiled = nutpie.compile_pymc_model(model, **compile_kwargs)
-            return nutpie.sample(
-                compiled,
+            tree = nutpie.sample(
+                compile_model(),
                 draws=draws,
                 tune=tune,
                 chains=chains,
@@ -277,6 +284,8 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
                 save_warmup=False,
                 **kwargs,
             )
+            tree.attrs["backend"] = backend
+            return tree
     sample_kwargs = dict(
         draws=draws,
         tune=tune,
@@ -300,6 +309,31 @@ def _run_nuts(model, sampler, draws, tune, chains, initial, seed, progressbar, k
         # every fit; on 2 cores, 4 host devices were no faster (faithful K=2: 11.0 s and 10.9 s).
         warnings.filterwarnings("ignore", message="There are not enough devices to run parallel chains")
         return pm.sample(**sample_kwargs, **kwargs)
+
+
+def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
+    """What computes the log-density for nutpie: the hand-written kernel, or PyTensor with JAX or numba.
+
+    By default the kernel (:mod:`bayesmix._nutpie_gmm`) wherever the model
+    qualifies, else JAX (numba when JAX is not installed).
+    """
+    reason = _nutpie_gmm_unsupported(model, info)
+    if requested is None:
+        return "kernel" if reason is None else "jax" if find_spec("jax") is not None else "numba"
+    requested = check_choice(requested, NUTPIE_BACKENDS, name="backend")
+    if requested == "kernel" and reason is not None:
+        raise ValueError(
+            f"backend='kernel' cannot sample this model ({reason}); leave `backend` out to use nutpie's JAX backend."
+        )
+    return requested
+
+
+def _nutpie_gmm_unsupported(model: pm.Model, info: ModelInfo) -> str | None:
+    if info.family != "gmm":  # spares importing (and compiling) the kernel for other families
+        return f"the kernel covers finite Gaussian mixtures, not {info.family!r}"
+    from bayesmix._nutpie_gmm import unsupported
+
+    return unsupported(model, info)
 
 
 def _backend_and_model(model: pm.Model, kwargs: dict) -> tuple[str, pm.Model]:

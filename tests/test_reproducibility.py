@@ -14,7 +14,8 @@ import bayesmix as bm
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261122
 CONFIGURATIONS = {
-    "nutpie": dict(method="nuts", sampler="nutpie"),
+    "nutpie": dict(method="nuts", sampler="nutpie"),  # bayesmix's kernel (bayesmix/_nutpie_gmm.py)
+    "nutpie-jax": dict(method="nuts", sampler="nutpie", backend="jax"),
     "pymc": dict(method="nuts", sampler="pymc"),
     "numpyro": dict(method="nuts", sampler="numpyro"),
     "advi": dict(method="advi", n=2000),

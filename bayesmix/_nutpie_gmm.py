@@ -1,0 +1,237 @@
+"""nutpie's NUTS on a finite Gaussian mixture through the hand-written kernel.
+
+nutpie samples in Rust and asks for the log-density and gradient through a
+C callback. For a PyMC model it builds that callback by compiling the
+model's graph with numba (25 s or more per fit, not cacheable) or calls back
+into Python for JAX (about 250 us a gradient on faithful). Here the callback
+is :func:`bayesmix.models._gmm_kernel.logp_and_gradient`, compiled once per
+machine and cached on disk; the model's data and prior constants travel in
+nutpie's ``user_data`` pointer. The result is nutpie's own
+``CompiledPyMCModel``, so sampling, initial points, jitter and the layout of
+the draws are exactly those of ``nutpie.compile_pymc_model``.
+
+Used for :func:`bayesmix.models.gmm` with its default prior families, two or
+more components, unordered means and up to
+:data:`~bayesmix.models._linalg.MAX_UNROLLED_FEATURES` features (beyond that
+PyMC's correlation bijector orders its coordinates differently); every
+other model takes nutpie's JAX path. :func:`unsupported` says why a model
+does not qualify.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numba
+import numpy as np
+import pymc as pm
+from nutpie.compile_pymc import (
+    CompiledPyMCModel,
+    _prepare_dims_and_coords,
+    _rv_dict_to_flat_array_wrapper,
+    _wrap_with_lock,
+)
+from pymc.initial_point import make_initial_point_fn
+from scipy.special import gammaln
+
+from bayesmix.models._base import ModelInfo
+from bayesmix.models._gmm_kernel import (
+    DIAG,
+    FULL,
+    HEADER,
+    SPHERICAL,
+    TIED,
+    constrained,
+    logp_and_gradient,
+    sizes,
+)
+from bayesmix.models._linalg import unrolled
+from bayesmix.models._mixture import data_scale, variance_floor
+
+_CODES = {"full": FULL, "diag": DIAG, "spherical": SPHERICAL, "tied": TIED}
+_PRIOR_FORMS = {
+    "weights": ("Dirichlet", {"a"}),
+    "means": ("Normal", {"mu", "sigma"}),
+    "scales": ("HalfNormal", {"sigma"}),
+}
+
+_LOGP_SIGNATURE = numba.types.int64(
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
+_EXPAND_SIGNATURE = numba.types.int64(
+    numba.types.uint64,
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
+
+
+@numba.cfunc(_LOGP_SIGNATURE, cache=True)
+def _logp_callback(dim, x_, out_, logp_, user_data_):
+    packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
+    if dim != int(packed[7]):
+        return -1
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (dim,))
+    logp = numba.carray(logp_, (1,))
+    value = logp_and_gradient(x, out, packed)
+    logp[0] = value
+    if not np.all(np.isfinite(out)):
+        return 3
+    if not np.isfinite(value):
+        return 4
+    return 0
+
+
+@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
+def _expand_callback(dim, expanded, x_, out_, user_data_):
+    packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
+    if dim != int(packed[7]):
+        return -1
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (expanded,))
+    weights, _, means, scales, factors, covariances = constrained(x, packed)
+    n_corr = sizes(packed)[5]
+    size = dim + weights.size + means.size + scales.size + covariances.size + (factors.size if n_corr else 0)
+    if expanded != size:
+        return -1
+    start = 0
+    for piece in (x, weights, means.ravel(), scales):
+        out[start : start + piece.size] = piece
+        start += piece.size
+    if n_corr:
+        out[start : start + factors.size] = factors.ravel()
+        start += factors.size
+    out[start:] = covariances.ravel()
+    return 0
+
+
+def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
+    """Why ``model`` cannot use the hand-written kernel, or None when it can."""
+    if info.family != "gmm":
+        return f"the kernel covers finite Gaussian mixtures, not {info.family!r}"
+    settings = info.settings
+    if settings["n_components"] < 2 or settings["order_means"]:
+        return "one component or ordered means"
+    if not unrolled(info.data.n_features):
+        return "more features than the unrolled correlation bijector takes"
+    for role, (family, parameters) in _PRIOR_FORMS.items():
+        prior = info.priors[role]
+        if prior.distribution != family or set(prior.parameters) != parameters:
+            return f"a {prior.distribution} prior on {role}"
+    if model.potentials or [rv.name for rv in model.observed_RVs] != [info.observed]:
+        return "terms added to the model"
+    expected = _expected_names(info)
+    if [var.name for var in model.unobserved_value_vars] != expected:
+        return "variables added to or missing from the model"
+    return None
+
+
+def _expected_names(info: ModelInfo) -> list[str]:
+    names = ["weights", "means", "scales"]
+    if _has_correlations(info):
+        names.append("corr_chol")
+    values = ["weights_simplex__", "means_standardized__", "scales_log__"]
+    values += ["corr_chol_cholesky_corr__"] if _has_correlations(info) else []
+    return values + names + ["covariances"]
+
+
+def _has_correlations(info: ModelInfo) -> bool:
+    return info.settings["covariance"] in ("full", "tied") and info.data.n_features > 1
+
+
+def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
+    """The data, prior constants and sizes in the layout :mod:`bayesmix.models._gmm_kernel` reads."""
+    data = info.data
+    n, d, k = data.n_obs, data.n_features, info.settings["n_components"]
+    covariance = info.settings["covariance"]
+    code = _CODES[covariance]
+    if d == 1 and code == FULL:  # the factory's full covariance is diagonal in one dimension
+        code = DIAG
+    n_scales = {SPHERICAL: k, TIED: d}.get(code, k * d)
+    n_corr = k if code == FULL and d > 1 else 1 if code == TIED and d > 1 else 0
+    priors = info.priors
+    alpha = np.broadcast_to(np.asarray(priors["weights"].parameters["a"], float), (k,))
+    prior_mu = np.broadcast_to(np.asarray(priors["means"].parameters["mu"], float), (k, d))
+    prior_sd = np.broadcast_to(np.asarray(priors["means"].parameters["sigma"], float), (k, d))
+    scale_shape = {SPHERICAL: (k,), TIED: (d,)}.get(code, (k, d))
+    half_normal_sd = np.broadcast_to(np.asarray(priors["scales"].parameters["sigma"], float), scale_shape)
+    center, spread = data_scale(data)
+    eta = float(priors["lkj_eta"])
+    constant = (
+        gammaln(alpha.sum())
+        - gammaln(alpha).sum()
+        - np.log(prior_sd).sum()
+        - 0.5 * np.log(2 * np.pi) * prior_sd.size
+        + k * np.log(spread).sum()
+        + (0.5 * np.log(2 / np.pi) - np.log(half_normal_sd)).sum()
+        + n_corr * _lkj_log_normalizer(eta, d)
+    )
+    header = [0.0, n, d, k, code, eta, constant, n_dim]
+    blocks = [data.values, alpha, prior_mu, prior_sd, center, spread, half_normal_sd, variance_floor(data, covariance)]
+    packed = np.concatenate([np.asarray(header, float), *(np.ravel(np.asarray(b, float)) for b in blocks)])
+    packed[0] = packed.size
+    assert packed.size == HEADER + n * d + k + 2 * k * d + 3 * d + n_scales
+    return packed
+
+
+def _lkj_log_normalizer(eta: float, n: int) -> float:
+    """PyMC's log normalizing constant of the LKJ density (``_lkj_normalizing_constant``)."""
+    j = np.arange(1, n)
+    terms = 0.5 * j * np.log(np.pi) + gammaln(eta + 0.5 * (n - 1 - j))
+    return float((n - 1) * gammaln(eta + 0.5 * (n - 1)) - terms.sum())
+
+
+def compile_model(model: pm.Model, info: ModelInfo, initial_points=None, jitter_rvs=None) -> CompiledPyMCModel:
+    """What ``nutpie.compile_pymc_model(model, ...)`` returns, with the kernel as its callbacks.
+
+    ``initial_points`` and ``jitter_rvs`` have nutpie's meaning: PyMC's initial
+    point, with overrides, jittered by uniform(-1, 1) on the unconstrained
+    scale (every free variable unless ``jitter_rvs`` names a subset).
+    """
+    if jitter_rvs is None:
+        jitter_rvs = set(model.free_RVs)
+    point = model.initial_point()
+    value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    names = _expected_names(info)
+    shapes = [tuple(point[name].shape) for name in value_names]
+    n_dim = int(sum(np.prod(shape) for shape in shapes))
+    data = info.data
+    k, d = info.settings["n_components"], data.n_features
+    constrained_shapes = {
+        "weights": (k,),
+        "means": (k, d),
+        "scales": shapes[2],
+        "corr_chol": (k, d, d) if info.settings["covariance"] == "full" else (d, d),
+        "covariances": (k, d, d),
+    }
+    all_shapes = shapes + [constrained_shapes[name] for name in names[len(value_names) :]]
+    starts = np.cumsum([0] + [int(np.prod(shape)) for shape in all_shapes])
+    shape_info = (names, [slice(a, b) for a, b in itertools.pairwise(starts)], all_shapes)
+    initial_point_fn = make_initial_point_fn(
+        model=model, overrides=initial_points, jitter_rvs=jitter_rvs, return_transformed=True
+    )
+    initial_point_fn = _rv_dict_to_flat_array_wrapper(_wrap_with_lock(initial_point_fn), value_names, shapes)
+    dims, coords = _prepare_dims_and_coords(model, shape_info, value_names)
+    return CompiledPyMCModel(
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={name: tuple(shape) for name, shape in zip(names, all_shapes, strict=True)},
+        compiled_logp_func=_logp_callback,
+        compiled_expand_func=_expand_callback,
+        initial_point_func=initial_point_fn,
+        shared_data={},
+        shared_var_keys={},
+        user_data=pack(info, n_dim),
+        n_expanded=int(starts[-1]),
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+        reparameterized_names=value_names,
+    )

@@ -1,0 +1,116 @@
+"""The hand-written log-density nutpie samples finite Gaussian mixtures with (bayesmix/_nutpie_gmm.py)."""
+
+import warnings
+
+import arviz_stats as azs
+import numpy as np
+import pymc as pm
+import pytest
+
+import bayesmix as bm
+from bayesmix import _nutpie_gmm
+from bayesmix.models._base import get_info
+from bayesmix.models._gmm_kernel import constrained, logp_and_gradient
+
+
+def _three_clusters(n_features: int) -> np.ndarray:
+    rng = np.random.default_rng(n_features)
+    centers = np.repeat(3.0 * np.arange(3)[:, None], 40, axis=0)
+    return centers + rng.normal(size=(120, n_features)) * np.linspace(0.5, 2.0, n_features)
+
+
+def _model_and_values(covariance: str, n_features: int):
+    """A model with non-default constants in every prior, its packed constants and a value splitter."""
+    priors = {"weights": bm.Prior("Dirichlet", a=[1.0, 2.0, 3.5]), "lkj_eta": 1.5}
+    model = bm.models.gmm(_three_clusters(n_features), 3, covariance=covariance, priors=priors)
+    point = model.initial_point()
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    sizes = np.cumsum([0] + [point[name].size for name in names])
+
+    def split(theta):
+        return {name: theta[a:b].reshape(point[name].shape) for name, a, b in zip(names, sizes[:-1], sizes[1:])}
+
+    return model, _nutpie_gmm.pack(get_info(model), int(sizes[-1])), split, int(sizes[-1])
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 3])
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical", "tied"])
+def test_kernel_log_density_and_gradient_are_pymcs(covariance, n_features):
+    model, packed, split, n_dim = _model_and_values(covariance, n_features)
+    logp = model.compile_logp(jacobian=True)
+    dlogp = model.compile_dlogp(jacobian=True)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        theta = rng.normal(scale=0.8, size=n_dim)
+        gradient = np.empty(n_dim)
+        value = logp_and_gradient(theta, gradient, packed)
+        np.testing.assert_allclose(value, logp(split(theta)), rtol=1e-12)
+        expected = dlogp(split(theta))
+        np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("covariance", ["full", "spherical", "tied"])
+def test_kernel_constrained_values_are_the_models(covariance):
+    model, packed, split, n_dim = _model_and_values(covariance, 3)
+    # unobserved_value_vars: the model's variables as functions of the sampler's values
+    outputs = [var for var in model.unobserved_value_vars if not var.name.endswith("__")]
+    names = [var.name for var in outputs]
+    evaluate = model.compile_fn(outputs, inputs=model.value_vars)
+    theta = np.random.default_rng(1).normal(scale=0.8, size=n_dim)
+    weights, _, means, scales, factors, covariances = constrained(theta, packed)
+    ours = {"weights": weights, "means": means, "scales": scales, "covariances": covariances}
+    ours["corr_chol"] = factors if covariance == "full" else factors[0]
+    for name, value in zip(names, evaluate(split(theta)), strict=True):
+        np.testing.assert_allclose(np.reshape(ours[name], value.shape), value, rtol=1e-12, err_msg=name)
+
+
+def test_which_models_the_kernel_samples(faithful):
+    def reason(model):
+        return _nutpie_gmm.unsupported(model, get_info(model))
+
+    assert reason(bm.models.gmm(faithful, 2)) is None
+    assert reason(bm.models.gmm(faithful, 3, covariance="tied")) is None
+    assert "finite Gaussian mixtures" in reason(bm.models.dp_gmm(faithful))
+    assert "ordered means" in reason(bm.models.gmm(faithful, 2, order_means=True))
+    assert "one component" in reason(bm.models.gmm(faithful, 1))
+    assert "StudentT prior on means" in reason(
+        bm.models.gmm(faithful, 2, priors={"means": bm.Prior("StudentT", nu=4, mu=0, sigma=50)})
+    )
+    assert "more features" in reason(bm.models.gmm(np.random.default_rng(0).normal(size=(50, 7)), 2))
+    with bm.models.gmm(faithful, 2) as changed:
+        pm.Potential("extra", -changed["means"].sum())
+    assert "terms added" in reason(changed)
+
+
+def test_backend_kernel_is_refused_where_it_does_not_apply(faithful):
+    model = bm.models.gmm(faithful, 2, order_means=True)
+    with pytest.raises(ValueError, match=r"backend='kernel' cannot sample this model \(one component or ordered"):
+        bm.fit(model, backend="kernel", progressbar=False)
+
+
+def _fit(model, em, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bm.fit(model, init=em, random_seed=5, progressbar=False, **kwargs)
+
+
+def test_kernel_and_jax_sample_the_same_posterior(faithful, faithful_em):
+    """faithful, K = 2: the kernel's NUTS against nutpie on PyMC's own graph (JAX), from EM."""
+    model = bm.models.gmm(faithful, 2)
+    kernel = _fit(model, faithful_em)
+    jax = _fit(model, faithful_em, backend="jax", draws=500)
+    assert kernel.attrs["nuts_backend"] == "kernel" and jax.attrs["nuts_backend"] == "jax"
+    for name in ("weights", "means", "covariances"):
+        a, b = kernel["posterior"][name], jax["posterior"][name]
+        assert float(azs.rhat(a).max()) <= 1.01 and float(azs.rhat(b).max()) <= 1.01
+        error = np.hypot(azs.mcse(a).values, azs.mcse(b).values)
+        z = np.abs(a.mean(("chain", "draw")).values - b.mean(("chain", "draw")).values) / error
+        assert z.max() < 4.5, (name, z.max())
+    # The expanded draws are laid out right: each covariance is the one its scales and factor make.
+    posterior = kernel["posterior"]
+    scaled = posterior["scales"].values[..., :, None] * posterior["corr_chol"].values
+    floor = 1e-6 * faithful.to_numpy().std(axis=0) ** 2
+    rebuilt = scaled @ np.swapaxes(scaled, -1, -2) + np.diag(floor)
+    np.testing.assert_allclose(posterior["covariances"].values, rebuilt, rtol=1e-12)
+    log_likelihood = kernel["log_likelihood"]["X"].values.sum(-1)
+    assert np.isfinite(log_likelihood).all() and log_likelihood.std() > 0
