@@ -11,7 +11,7 @@ nutpie's ``user_data`` pointer. The result is nutpie's own
 the draws are exactly those of ``nutpie.compile_pymc_model``.
 
 Used for :func:`bayesmix.models.gmm` with its default prior families, two or
-more components, unordered means and up to
+more components and up to
 :data:`~bayesmix.models._linalg.MAX_UNROLLED_FEATURES` features (beyond that
 PyMC's correlation bijector orders its coordinates differently); every
 other model takes nutpie's JAX path. :func:`unsupported` says why a model
@@ -71,6 +71,12 @@ _EXPAND_SIGNATURE = numba.types.int64(
 )
 
 
+@numba.njit(cache=True)
+def _put(out, start, values):
+    out[start : start + values.size] = values
+    return start + values.size
+
+
 @numba.cfunc(_LOGP_SIGNATURE, cache=True)
 def _logp_callback(dim, x_, out_, logp_, user_data_):
     packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
@@ -97,17 +103,24 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
     out = numba.carray(out_, (expanded,))
     weights, _, means, scales, factors, covariances = constrained(x, packed)
     n_corr = sizes(packed)[5]
-    size = dim + weights.size + means.size + scales.size + covariances.size + (factors.size if n_corr else 0)
-    if expanded != size:
+    ordered = packed[8] != 0.0
+    size = dim + weights.size + means.size * (2 if ordered else 1) + scales.size + covariances.size
+    if expanded != size + (factors.size if n_corr else 0):
         return -1
-    start = 0
-    for piece in (x, weights, means.ravel(), scales):
-        out[start : start + piece.size] = piece
-        start += piece.size
+    # The order of nutpie's draws: the sampler's values, then the model's variables (_expected_names).
+    start = _put(out, 0, x)
+    start = _put(out, start, weights)
+    if ordered:
+        start = _put(out, start, np.ascontiguousarray(means[:, 0]))
+        start = _put(out, start, np.ascontiguousarray(means[:, 1:]).ravel())
+    else:
+        start = _put(out, start, means.ravel())
+    start = _put(out, start, scales)
     if n_corr:
-        out[start : start + factors.size] = factors.ravel()
-        start += factors.size
-    out[start:] = covariances.ravel()
+        start = _put(out, start, factors.ravel())
+    if ordered:
+        start = _put(out, start, means.ravel())
+    _put(out, start, covariances.ravel())
     return 0
 
 
@@ -116,8 +129,8 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
     if info.family != "gmm":
         return f"the kernel covers finite Gaussian mixtures, not {info.family!r}"
     settings = info.settings
-    if settings["n_components"] < 2 or settings["order_means"]:
-        return "one component or ordered means"
+    if settings["n_components"] < 2:
+        return "one component"
     if not unrolled(info.data.n_features):
         return "more features than the unrolled correlation bijector takes"
     for role, (family, parameters) in _PRIOR_FORMS.items():
@@ -133,12 +146,17 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
 
 
 def _expected_names(info: ModelInfo) -> list[str]:
-    names = ["weights", "means", "scales"]
-    if _has_correlations(info):
-        names.append("corr_chol")
-    values = ["weights_simplex__", "means_standardized__", "scales_log__"]
-    values += ["corr_chol_cholesky_corr__"] if _has_correlations(info) else []
-    return values + names + ["covariances"]
+    """The sampler's values, then the model's variables, in the model's order (as nutpie stores them)."""
+    correlations = _has_correlations(info)
+    if info.settings["order_means"]:
+        other = info.data.n_features > 1
+        values = ["weights_simplex__", "means_ordered_chain__"] + ["means_other_standardized__"] * other
+        names = ["weights", "means_ordered"] + ["means_other"] * other
+    else:
+        values, names = ["weights_simplex__", "means_standardized__"], ["weights", "means"]
+    values += ["scales_log__"] + ["corr_chol_cholesky_corr__"] * correlations
+    names += ["scales"] + ["corr_chol"] * correlations
+    return values + names + ["means"] * info.settings["order_means"] + ["covariances"]
 
 
 def _has_correlations(info: ModelInfo) -> bool:
@@ -172,7 +190,7 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
         + (0.5 * np.log(2 / np.pi) - np.log(half_normal_sd)).sum()
         + n_corr * _lkj_log_normalizer(eta, d)
     )
-    header = [0.0, n, d, k, code, eta, constant, n_dim]
+    header = [0.0, n, d, k, code, eta, constant, n_dim, float(info.settings["order_means"])]
     blocks = [data.values, alpha, prior_mu, prior_sd, center, spread, half_normal_sd, variance_floor(data, covariance)]
     packed = np.concatenate([np.asarray(header, float), *(np.ravel(np.asarray(b, float)) for b in blocks)])
     packed[0] = packed.size
@@ -187,30 +205,35 @@ def _lkj_log_normalizer(eta: float, n: int) -> float:
     return float((n - 1) * gammaln(eta + 0.5 * (n - 1)) - terms.sum())
 
 
+_CACHE_ATTRIBUTE = "_bayesmix_kernel_models"
+
+
 def compile_model(model: pm.Model, info: ModelInfo, initial_points=None, jitter_rvs=None) -> CompiledPyMCModel:
     """What ``nutpie.compile_pymc_model(model, ...)`` returns, with the kernel as its callbacks.
 
     ``initial_points`` and ``jitter_rvs`` have nutpie's meaning: PyMC's initial
     point, with overrides, jittered by uniform(-1, 1) on the unconstrained
-    scale (every free variable unless ``jitter_rvs`` names a subset).
+    scale (every free variable unless ``jitter_rvs`` names a subset). The
+    result is kept on the model for the same starts: compiling PyMC's
+    initial-point function was a tenth of a second-fit's time on faithful.
     """
     if jitter_rvs is None:
         jitter_rvs = set(model.free_RVs)
-    point = model.initial_point()
-    value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    starts = None if initial_points is None else tuple((k, np.asarray(v).tobytes()) for k, v in initial_points.items())
+    key = (starts, frozenset(rv.name for rv in jitter_rvs))
+    cache = model.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
+    if key not in cache:
+        cache[key] = _compile_model(model, info, initial_points, jitter_rvs)
+    return cache[key]
+
+
+def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs) -> CompiledPyMCModel:
     names = _expected_names(info)
-    shapes = [tuple(point[name].shape) for name in value_names]
+    value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    shape_of = _shapes(info)
+    all_shapes = [shape_of[name] for name in names]
+    shapes = all_shapes[: len(value_names)]
     n_dim = int(sum(np.prod(shape) for shape in shapes))
-    data = info.data
-    k, d = info.settings["n_components"], data.n_features
-    constrained_shapes = {
-        "weights": (k,),
-        "means": (k, d),
-        "scales": shapes[2],
-        "corr_chol": (k, d, d) if info.settings["covariance"] == "full" else (d, d),
-        "covariances": (k, d, d),
-    }
-    all_shapes = shapes + [constrained_shapes[name] for name in names[len(value_names) :]]
     starts = np.cumsum([0] + [int(np.prod(shape)) for shape in all_shapes])
     shape_info = (names, [slice(a, b) for a, b in itertools.pairwise(starts)], all_shapes)
     initial_point_fn = make_initial_point_fn(
@@ -235,3 +258,26 @@ def compile_model(model: pm.Model, info: ModelInfo, initial_points=None, jitter_
         expand_func=None,
         reparameterized_names=value_names,
     )
+
+
+def _shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:
+    """Shapes of the sampler's values and of the model's variables."""
+    k, d = info.settings["n_components"], info.data.n_features
+    covariance = info.settings["covariance"]
+    scales = {"spherical": (k,), "tied": (d,)}.get(covariance, (k, d))
+    n_tri = d * (d - 1) // 2
+    return {
+        "weights_simplex__": (k - 1,),
+        "means_standardized__": (k, d),
+        "means_ordered_chain__": (k,),
+        "means_other_standardized__": (k, d - 1),
+        "scales_log__": scales,
+        "corr_chol_cholesky_corr__": (k, n_tri) if covariance == "full" else (n_tri,),
+        "weights": (k,),
+        "means": (k, d),
+        "means_ordered": (k,),
+        "means_other": (k, d - 1),
+        "scales": scales,
+        "corr_chol": (k, d, d) if covariance == "full" else (d, d),
+        "covariances": (k, d, d),
+    }

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesmix._density import chunked_over_draws, mixture_log_density
 from bayesmix._validation import Data
 from bayesmix._version import __version__
 from bayesmix.models._base import ModelInfo
+from bayesmix.models._gmm_kernel import log_likelihood_of_draws
 from bayesmix.priors import priors_from_json, priors_to_json
 
 SAMPLE_DIMS = ("chain", "draw")
+MIXTURE_PARAMETERS = ("weights", "means", "covariances")
 
 
 def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
@@ -37,8 +38,9 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
 
         values = pointwise_log_likelihood(info, posterior)
     else:
-        flat = [flatten_draws(posterior[name]) for name in ("weights", "means", "covariances")]
-        values = chunked_over_draws(mixture_log_density, info.data.values, *flat)
+        flat = [np.ascontiguousarray(flatten_draws(posterior[name]), dtype=float) for name in MIXTURE_PARAMETERS]
+        with np.errstate(divide="ignore"):  # a weight of exactly zero has log-weight -inf
+            values = log_likelihood_of_draws(np.ascontiguousarray(info.data.values, dtype=float), *flat)
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,

@@ -38,3 +38,18 @@ def test_chunking_gives_the_same_answer():
     whole = mixture_log_density(X, w, mu, cov)
     chunked = chunked_over_draws(mixture_log_density, X, w, mu, cov, max_elements=100)
     np.testing.assert_allclose(chunked, whole)
+
+
+def test_the_fits_log_likelihood_loop_matches_scipy():
+    """bayesmix.models._gmm_kernel.log_likelihood_of_draws, which fills every fit's log_likelihood group."""
+    from bayesmix.models._gmm_kernel import log_likelihood_of_draws
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 3))
+    w, mu, cov = _random_mixture(rng, 4, 3, 3)
+    w[1] = [0.0, 0.4, 0.6]  # an empty component (a DP's) contributes nothing
+    with np.errstate(divide="ignore"):
+        got = log_likelihood_of_draws(X, w, mu, cov)
+    for s in range(4):
+        dens = sum(w[s, k] * stats.multivariate_normal(mu[s, k], cov[s, k]).pdf(X) for k in range(3))
+        np.testing.assert_allclose(got[s], np.log(dens), rtol=1e-12)

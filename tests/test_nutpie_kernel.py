@@ -19,10 +19,11 @@ def _three_clusters(n_features: int) -> np.ndarray:
     return centers + rng.normal(size=(120, n_features)) * np.linspace(0.5, 2.0, n_features)
 
 
-def _model_and_values(covariance: str, n_features: int):
+def _model_and_values(covariance: str, n_features: int, order_means: bool = False):
     """A model with non-default constants in every prior, its packed constants and a value splitter."""
     priors = {"weights": bm.Prior("Dirichlet", a=[1.0, 2.0, 3.5]), "lkj_eta": 1.5}
-    model = bm.models.gmm(_three_clusters(n_features), 3, covariance=covariance, priors=priors)
+    X = _three_clusters(n_features)
+    model = bm.models.gmm(X, 3, covariance=covariance, priors=priors, order_means=order_means)
     point = model.initial_point()
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     sizes = np.cumsum([0] + [point[name].size for name in names])
@@ -34,9 +35,12 @@ def _model_and_values(covariance: str, n_features: int):
 
 
 @pytest.mark.parametrize("n_features", [1, 2, 3])
-@pytest.mark.parametrize("covariance", ["full", "diag", "spherical", "tied"])
-def test_kernel_log_density_and_gradient_are_pymcs(covariance, n_features):
-    model, packed, split, n_dim = _model_and_values(covariance, n_features)
+@pytest.mark.parametrize(
+    ("covariance", "order_means"),
+    [("full", False), ("diag", False), ("spherical", False), ("tied", False), ("full", True), ("diag", True)],
+)
+def test_kernel_log_density_and_gradient_are_pymcs(covariance, order_means, n_features):
+    model, packed, split, n_dim = _model_and_values(covariance, n_features, order_means)
     logp = model.compile_logp(jacobian=True)
     dlogp = model.compile_dlogp(jacobian=True)
     rng = np.random.default_rng(0)
@@ -49,9 +53,9 @@ def test_kernel_log_density_and_gradient_are_pymcs(covariance, n_features):
         np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("covariance", ["full", "spherical", "tied"])
-def test_kernel_constrained_values_are_the_models(covariance):
-    model, packed, split, n_dim = _model_and_values(covariance, 3)
+@pytest.mark.parametrize(("covariance", "order_means"), [("full", False), ("spherical", True), ("tied", False)])
+def test_kernel_constrained_values_are_the_models(covariance, order_means):
+    model, packed, split, n_dim = _model_and_values(covariance, 3, order_means)
     # unobserved_value_vars: the model's variables as functions of the sampler's values
     outputs = [var for var in model.unobserved_value_vars if not var.name.endswith("__")]
     names = [var.name for var in outputs]
@@ -59,6 +63,7 @@ def test_kernel_constrained_values_are_the_models(covariance):
     theta = np.random.default_rng(1).normal(scale=0.8, size=n_dim)
     weights, _, means, scales, factors, covariances = constrained(theta, packed)
     ours = {"weights": weights, "means": means, "scales": scales, "covariances": covariances}
+    ours |= {"means_ordered": means[:, 0], "means_other": means[:, 1:]}
     ours["corr_chol"] = factors if covariance == "full" else factors[0]
     for name, value in zip(names, evaluate(split(theta)), strict=True):
         np.testing.assert_allclose(np.reshape(ours[name], value.shape), value, rtol=1e-12, err_msg=name)
@@ -71,7 +76,8 @@ def test_which_models_the_kernel_samples(faithful):
     assert reason(bm.models.gmm(faithful, 2)) is None
     assert reason(bm.models.gmm(faithful, 3, covariance="tied")) is None
     assert "finite Gaussian mixtures" in reason(bm.models.dp_gmm(faithful))
-    assert "ordered means" in reason(bm.models.gmm(faithful, 2, order_means=True))
+    assert reason(bm.models.gmm(faithful, 2, order_means=True)) is None
+    assert reason(bm.models.gmm(faithful.iloc[:, :1], 2, order_means=True)) is None
     assert "one component" in reason(bm.models.gmm(faithful, 1))
     assert "StudentT prior on means" in reason(
         bm.models.gmm(faithful, 2, priors={"means": bm.Prior("StudentT", nu=4, mu=0, sigma=50)})
@@ -83,8 +89,8 @@ def test_which_models_the_kernel_samples(faithful):
 
 
 def test_backend_kernel_is_refused_where_it_does_not_apply(faithful):
-    model = bm.models.gmm(faithful, 2, order_means=True)
-    with pytest.raises(ValueError, match=r"backend='kernel' cannot sample this model \(one component or ordered"):
+    model = bm.models.gmm(faithful, 1)
+    with pytest.raises(ValueError, match=r"backend='kernel' cannot sample this model \(one component\)"):
         bm.fit(model, backend="kernel", progressbar=False)
 
 

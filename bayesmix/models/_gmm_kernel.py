@@ -44,8 +44,12 @@ compiled code is cached on disk, where nutpie's numba callbacks compile for
 
 Everything the kernel needs travels in one float64 array (``packed``, built
 by :func:`bayesmix._nutpie_gmm.pack`), so one compiled function serves every
-data set and shape: a header of :data:`HEADER` numbers, then the blocks named
-in :func:`unpack`.
+data set and shape: a header of :data:`HEADER` numbers (the total length, N,
+D, K, the covariance code, the LKJ shape, the constant terms, the number of
+coordinates and whether the means are ordered), then the blocks named in
+:func:`unpack`. With ordered means (``order_means=True``) the first feature's
+means are :math:`c_1 + s_1 \operatorname{cumsum}(y_1, e^{y_2}, \dots, e^{y_K})`
+(PyMC's ``ordered`` after :class:`~bayesmix.models._mixture.Standardized`).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-HEADER = 8
+HEADER = 9
 FULL, DIAG, SPHERICAL, TIED = 0, 1, 2, 3
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -156,9 +160,17 @@ def constrained(theta, packed):
     weights = np.exp(log_weights)
     start = kk - 1
     means = np.empty((kk, dd))
-    for k in range(kk):
-        for d in range(dd):
-            means[k, d] = center[d] + spread[d] * theta[start + k * dd + d]
+    if packed[8]:  # ordered first feature: cumsum(y_0, e^y_1, ...), then the other features, standardized
+        level = 0.0
+        for k in range(kk):
+            level += theta[start] if k == 0 else np.exp(theta[start + k])
+            means[k, 0] = center[0] + spread[0] * level
+            for d in range(1, dd):
+                means[k, d] = center[d] + spread[d] * theta[start + kk + k * (dd - 1) + d - 1]
+    else:
+        for k in range(kk):
+            for d in range(dd):
+                means[k, d] = center[d] + spread[d] * theta[start + k * dd + d]
     start += kk * dd
     scales = np.exp(theta[start : start + n_scales])
     start += n_scales
@@ -185,6 +197,50 @@ def constrained(theta, packed):
 
 
 @numba.njit(cache=True)
+def log_likelihood_of_draws(x, weights, means, covariances):
+    """log p(x_i | draw s) for every draw: (S, N) from weights (S, K), means (S, K, D), covariances (S, K, D, D).
+
+    The same arithmetic as the likelihood of :func:`logp_and_gradient`; numpy's
+    broadcast version (:func:`bayesmix._density.mixture_log_density`) builds
+    S x K x N x D temporaries, about ten times slower at N = 1e4.
+    """
+    n_draws, n_components, n_features = means.shape
+    n_obs = x.shape[0]
+    out = np.empty((n_draws, n_obs))
+    joint = np.empty(n_components)
+    white = np.empty(n_features)
+    for s in range(n_draws):
+        chol = np.empty((n_components, n_features, n_features))
+        constant = np.empty(n_components)
+        positive_definite = True
+        for k in range(n_components):
+            chol[k], ok = _cholesky(covariances[s, k])
+            positive_definite = positive_definite and ok
+            constant[k] = np.log(weights[s, k]) - n_features * _HALF_LOG_2PI
+            for d in range(n_features):
+                constant[k] -= np.log(chol[k, d, d])
+        if not positive_definite:
+            out[s] = np.nan
+            continue
+        for i in range(n_obs):
+            for k in range(n_components):
+                q = 0.0
+                for d in range(n_features):
+                    t = x[i, d] - means[s, k, d]
+                    for m in range(d):
+                        t -= chol[k, d, m] * white[m]
+                    white[d] = t / chol[k, d, d]
+                    q += white[d] ** 2
+                joint[k] = constant[k] - 0.5 * q
+            top = joint.max()
+            total = 0.0
+            for k in range(n_components):
+                total += np.exp(joint[k] - top)
+            out[s, i] = top + np.log(total) if top > -np.inf else -np.inf
+    return out
+
+
+@numba.njit(cache=True)
 def logp_and_gradient(theta, gradient, packed):
     """The model's log-density at ``theta``; its gradient is written into ``gradient``."""
     n_obs, dd, kk, code, n_scales, n_corr = sizes(packed)
@@ -199,6 +255,7 @@ def logp_and_gradient(theta, gradient, packed):
 
     # --- the likelihood: one pass accumulating counts, sum of v and scatter of v per component
     chol = np.empty((kk, dd, dd))
+    inverse_diagonal = np.empty((kk, dd))  # multiplications in the loop below, not divisions
     half_log_det = np.empty(kk)
     for k in range(kk):
         chol[k], ok = _cholesky(covariances[k])
@@ -207,6 +264,7 @@ def logp_and_gradient(theta, gradient, packed):
         half_log_det[k] = 0.0
         for d in range(dd):
             half_log_det[k] += np.log(chol[k, d, d])
+            inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
     counts = np.zeros(kk)
     sum_v = np.zeros((kk, dd))
     scatter = np.zeros((kk, dd, dd))
@@ -221,14 +279,18 @@ def logp_and_gradient(theta, gradient, packed):
                 t = x[i, d] - means[k, d]
                 for m in range(d):
                     t -= chol[k, d, m] * white[k, m]
-                white[k, d] = t / chol[k, d, d]
+                white[k, d] = t * inverse_diagonal[k, d]
                 q += white[k, d] ** 2
             joint[k] = log_weights[k] - 0.5 * q - half_log_det[k] - dd * _HALF_LOG_2PI
-        top = joint.max()
-        total = 0.0
-        for k in range(kk):
-            joint[k] = np.exp(joint[k] - top)
-            total += joint[k]
+        best = 0
+        for k in range(1, kk):
+            if joint[k] > joint[best]:
+                best = k
+        top = joint[best]
+        total = 1.0
+        for k in range(kk):  # the largest term is exp(0) = 1: one exp fewer per observation
+            joint[k] = 1.0 if k == best else np.exp(joint[k] - top)
+            total += 0.0 if k == best else joint[k]
         logp += top + np.log(total)
         for k in range(kk):
             resp = joint[k] / total
@@ -237,7 +299,7 @@ def logp_and_gradient(theta, gradient, packed):
                 t = white[k, d]
                 for m in range(d + 1, dd):
                     t -= chol[k, m, d] * v[m]
-                v[d] = t / chol[k, d, d]
+                v[d] = t * inverse_diagonal[k, d]
             for d in range(dd):
                 sum_v[k, d] += resp * v[d]
                 for m in range(d + 1):
@@ -263,12 +325,28 @@ def logp_and_gradient(theta, gradient, packed):
             (g_log_w[j] - g_log_w[last]) - g_total * (weights[j] - weights[last]) + kk * (weights[last] - weights[j])
         )
 
-    # --- means: Normal prior in the data's units, sampled standardized
+    # --- means: Normal prior in the data's units, sampled standardized (and ordered)
+    g_means = np.empty((kk, dd))
     for k in range(kk):
         for d in range(dd):
             gap = (means[k, d] - prior_mu[k, d]) / prior_sd[k, d]
             logp -= 0.5 * gap * gap
-            gradient[z_start + k * dd + d] = spread[d] * (sum_v[k, d] - gap / prior_sd[k, d])
+            g_means[k, d] = spread[d] * (sum_v[k, d] - gap / prior_sd[k, d])
+    if packed[8]:
+        tail = 0.0  # sum over k >= j of the first feature's gradient, walked from the top
+        for j in range(kk - 1, -1, -1):
+            tail += g_means[j, 0]
+            if j == 0:
+                gradient[z_start] = tail
+            else:  # the increment e^y_j, and the ordered transform's Jacobian sum_j y_j
+                gradient[z_start + j] = np.exp(theta[z_start + j]) * tail + 1.0
+                logp += theta[z_start + j]
+            for d in range(1, dd):
+                gradient[z_start + kk + j * (dd - 1) + d - 1] = g_means[j, d]
+    else:
+        for k in range(kk):
+            for d in range(dd):
+                gradient[z_start + k * dd + d] = g_means[k, d]
 
     # --- covariances: dl/dSigma_k = (scatter_k - counts_k Sigma_k^-1) / 2, then through scales and C
     g_factors = np.zeros((max(n_corr, 1), dd, dd))
