@@ -1,4 +1,4 @@
-"""nutpie's NUTS on a finite Gaussian mixture through the hand-written kernel.
+"""nutpie's NUTS on a Gaussian mixture through the hand-written kernel.
 
 nutpie samples in Rust and asks for the log-density and gradient through a
 C callback. For a PyMC model it builds that callback by compiling the
@@ -8,10 +8,12 @@ is :func:`bayesmix.models._gmm_kernel.logp_and_gradient`, compiled once per
 machine and cached on disk; the model's data and prior constants travel in
 nutpie's ``user_data`` pointer. The result is nutpie's own
 ``CompiledPyMCModel``, so sampling, initial points, jitter and the layout of
-the draws are exactly those of ``nutpie.compile_pymc_model``.
+the draws are exactly those of ``nutpie.compile_pymc_model``. This leans on
+three private helpers of ``nutpie.compile_pymc`` (0.16); the tests sample
+through it, so a nutpie that changes them fails there first.
 
-Used for :func:`bayesmix.models.gmm` with its default prior families, two or
-more components and up to
+Used for :func:`bayesmix.models.gmm` and :func:`bayesmix.models.dp_gmm` with
+their default prior families (any parameters) and up to
 :data:`~bayesmix.models._linalg.MAX_UNROLLED_FEATURES` features (beyond that
 PyMC's correlation bijector orders its coordinates differently); every
 other model takes nutpie's JAX path. :func:`unsupported` says why a model
@@ -44,6 +46,7 @@ from bayesmix.models._gmm_kernel import (
     constrained,
     logp_and_gradient,
     sizes,
+    weight_offset,
 )
 from bayesmix.models._linalg import unrolled
 from bayesmix.models._mixture import data_scale, variance_floor
@@ -104,12 +107,18 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
     weights, _, means, scales, factors, covariances = constrained(x, packed)
     n_corr = sizes(packed)[5]
     ordered = packed[8] != 0.0
-    size = dim + weights.size + means.size * (2 if ordered else 1) + scales.size + covariances.size
-    if expanded != size + (factors.size if n_corr else 0):
+    free_concentration = weight_offset(packed)
+    size = dim + free_concentration + weights.size + means.size * (2 if ordered else 1) + scales.size
+    if expanded != size + covariances.size + (factors.size if n_corr else 0):
         return -1
     # The order of nutpie's draws: the sampler's values, then the model's variables (_expected_names).
+    one_component = weights.size == 1  # then weights is a deterministic, stored after the free variables
     start = _put(out, 0, x)
-    start = _put(out, start, weights)
+    if free_concentration:
+        out[start] = np.exp(x[0])
+        start += 1
+    if not one_component:
+        start = _put(out, start, weights)
     if ordered:
         start = _put(out, start, np.ascontiguousarray(means[:, 0]))
         start = _put(out, start, np.ascontiguousarray(means[:, 1:]).ravel())
@@ -120,20 +129,24 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
         start = _put(out, start, factors.ravel())
     if ordered:
         start = _put(out, start, means.ravel())
+    if one_component:
+        start = _put(out, start, weights)
     _put(out, start, covariances.ravel())
     return 0
 
 
 def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
     """Why ``model`` cannot use the hand-written kernel, or None when it can."""
-    if info.family != "gmm":
-        return f"the kernel covers finite Gaussian mixtures, not {info.family!r}"
-    settings = info.settings
-    if settings["n_components"] < 2:
-        return "one component"
+    if info.family not in ("gmm", "dp_gmm"):
+        return f"the kernel covers Gaussian mixtures, not {info.family!r}"
     if not unrolled(info.data.n_features):
         return "more features than the unrolled correlation bijector takes"
-    for role, (family, parameters) in _PRIOR_FORMS.items():
+    forms = dict(_PRIOR_FORMS)
+    if info.family == "dp_gmm":
+        del forms["weights"]
+        if not isinstance(info.priors["alpha"], float):
+            forms["alpha"] = ("Gamma", {"alpha", "beta"})
+    for role, (family, parameters) in forms.items():
         prior = info.priors[role]
         if prior.distribution != family or set(prior.parameters) != parameters:
             return f"a {prior.distribution} prior on {role}"
@@ -148,6 +161,15 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
 def _expected_names(info: ModelInfo) -> list[str]:
     """The sampler's values, then the model's variables, in the model's order (as nutpie stores them)."""
     correlations = _has_correlations(info)
+    if info.family == "dp_gmm":
+        alpha = not isinstance(info.priors["alpha"], float)
+        values = ["alpha_log__"] * alpha + ["weights_simplex__", "means_standardized__", "scales_log__"]
+        names = ["alpha"] * alpha + ["weights", "means", "scales"]
+        values += ["corr_chol_cholesky_corr__"] * correlations
+        return values + names + ["corr_chol"] * correlations + ["covariances"]
+    if info.settings["n_components"] == 1:  # the weights are a deterministic: no coordinates of their own
+        values = ["means_standardized__", "scales_log__"] + ["corr_chol_cholesky_corr__"] * correlations
+        return values + ["means", "scales"] + ["corr_chol"] * correlations + ["weights", "covariances"]
     if info.settings["order_means"]:
         other = info.data.n_features > 1
         values = ["weights_simplex__", "means_ordered_chain__"] + ["means_other_standardized__"] * other
@@ -166,7 +188,7 @@ def _has_correlations(info: ModelInfo) -> bool:
 def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     """The data, prior constants and sizes in the layout :mod:`bayesmix.models._gmm_kernel` reads."""
     data = info.data
-    n, d, k = data.n_obs, data.n_features, info.settings["n_components"]
+    n, d, k = data.n_obs, data.n_features, _n_components(info)
     covariance = info.settings["covariance"]
     code = _CODES[covariance]
     if d == 1 and code == FULL:  # the factory's full covariance is diagonal in one dimension
@@ -174,7 +196,14 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     n_scales = {SPHERICAL: k, TIED: d}.get(code, k * d)
     n_corr = k if code == FULL and d > 1 else 1 if code == TIED and d > 1 else 0
     priors = info.priors
-    alpha = np.broadcast_to(np.asarray(priors["weights"].parameters["a"], float), (k,))
+    dp = info.family == "dp_gmm"
+    # Dirichlet(a) weights; a Dirichlet process's stick-breaking prior reads the header instead
+    alpha = np.broadcast_to(np.asarray(1.0 if dp else priors["weights"].parameters["a"], float), (k,))
+    fixed_concentration, shape, rate = 0.0, 1.0, 1.0
+    if dp and isinstance(priors["alpha"], float):
+        fixed_concentration = priors["alpha"]
+    elif dp:
+        shape, rate = (float(priors["alpha"].parameters[key]) for key in ("alpha", "beta"))
     prior_mu = np.broadcast_to(np.asarray(priors["means"].parameters["mu"], float), (k, d))
     prior_sd = np.broadcast_to(np.asarray(priors["means"].parameters["sigma"], float), (k, d))
     scale_shape = {SPHERICAL: (k,), TIED: (d,)}.get(code, (k, d))
@@ -182,15 +211,17 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     center, spread = data_scale(data)
     eta = float(priors["lkj_eta"])
     constant = (
-        gammaln(alpha.sum())
-        - gammaln(alpha).sum()
+        (0.0 if dp else gammaln(alpha.sum()) - gammaln(alpha).sum())
         - np.log(prior_sd).sum()
         - 0.5 * np.log(2 * np.pi) * prior_sd.size
         + k * np.log(spread).sum()
         + (0.5 * np.log(2 / np.pi) - np.log(half_normal_sd)).sum()
         + n_corr * _lkj_log_normalizer(eta, d)
     )
-    header = [0.0, n, d, k, code, eta, constant, n_dim, float(info.settings["order_means"])]
+    if dp and not fixed_concentration:  # Gamma(shape, rate) on the concentration
+        constant += shape * np.log(rate) - gammaln(shape)
+    ordered = float(info.settings.get("order_means", False))
+    header = [0.0, n, d, k, code, eta, constant, n_dim, ordered, float(dp), fixed_concentration, shape, rate]
     blocks = [data.values, alpha, prior_mu, prior_sd, center, spread, half_normal_sd, variance_floor(data, covariance)]
     packed = np.concatenate([np.asarray(header, float), *(np.ravel(np.asarray(b, float)) for b in blocks)])
     packed[0] = packed.size
@@ -260,13 +291,19 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
     )
 
 
+def _n_components(info: ModelInfo) -> int:
+    return info.settings["truncation"] if info.family == "dp_gmm" else info.settings["n_components"]
+
+
 def _shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:
     """Shapes of the sampler's values and of the model's variables."""
-    k, d = info.settings["n_components"], info.data.n_features
+    k, d = _n_components(info), info.data.n_features
     covariance = info.settings["covariance"]
     scales = {"spherical": (k,), "tied": (d,)}.get(covariance, (k, d))
     n_tri = d * (d - 1) // 2
     return {
+        "alpha_log__": (),
+        "alpha": (),
         "weights_simplex__": (k - 1,),
         "means_standardized__": (k, d),
         "means_ordered_chain__": (k,),

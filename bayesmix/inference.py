@@ -96,14 +96,15 @@ def fit(
         NUTS on the C backend instead (the figures are in
         ``bayesmix._compilation`` and the README's Performance section).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
-        The NUTS implementation. nutpie samples a finite Gaussian mixture
-        with default prior families (Dirichlet, Normal, HalfNormal, LKJ), two
-        or more components, unordered means and at most six features through
-        bayesmix's hand-written log-density and gradient
+        The NUTS implementation. nutpie samples a Gaussian mixture (finite
+        or Dirichlet process) with default prior families (Dirichlet or
+        stick-breaking weights with a Gamma or fixed concentration, Normal
+        means, HalfNormal scales, LKJ correlations) and at most six features
+        through bayesmix's hand-written log-density and gradient
         (:mod:`bayesmix.models._gmm_kernel`, compiled by numba once per
-        machine); on faithful, K = 2, a whole fit takes under a second
+        machine); on faithful, K = 2, a whole fit takes about half a second
         against 5-6 s through PyMC's graph compiled by JAX, which nutpie uses
-        for every other model. ``backend="kernel"``, ``"jax"`` or ``"numba"``
+        for every other model (the MDN, other prior families, wider data). ``backend="kernel"``, ``"jax"`` or ``"numba"``
         chooses for nutpie (the kernel only where the model qualifies);
         ``result.attrs["nuts_backend"]`` records which ran. "numpyro" needs
         the ``jax`` extra. "pymc" is PyMC's own NUTS, compiled by JAX unless
@@ -338,8 +339,8 @@ def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
 
 
 def _nutpie_gmm_unsupported(model: pm.Model, info: ModelInfo) -> str | None:
-    if info.family != "gmm":  # spares importing (and compiling) the kernel for other families
-        return f"the kernel covers finite Gaussian mixtures, not {info.family!r}"
+    if info.family not in ("gmm", "dp_gmm"):  # spares importing (and compiling) the kernel for the MDN
+        return f"the kernel covers Gaussian mixtures, not {info.family!r}"
     from bayesmix._nutpie_gmm import unsupported
 
     return unsupported(model, info)

@@ -55,17 +55,17 @@ def test_cases_share_one_set_of_priors_with_bayesmix_defaults():
 @pytest.mark.slow
 def test_short_run_writes_table_json_and_plot(tmp_path):
     pytest.importorskip("numpyro")
-    args = ["--cases", "synthetic N=1e3", "--contenders", "bayesmix", "numpyro", "--draws", "100"]
+    args = ["--cases", "synthetic N=1e3", "--contenders", "bayesmix", "bayesmix-em", "numpyro", "--draws", "100"]
     assert main([*args, "--out", str(tmp_path)]) == 0
     measured = json.loads((tmp_path / "benchmark.json").read_text())
-    assert [row["contender"] for row in measured["nuts"]] == ["bayesmix", "numpyro"]
+    assert [row["contender"] for row in measured["nuts"]] == ["bayesmix", "bayesmix-em", "numpyro"]
     for row in measured["nuts"]:
         assert row["first_s"] > 0 and row["second_s"] > 0
         assert row["second"]["max_rhat"] < 1.1  # well-separated clusters, after relabelling
     em = measured["em"][0]
     assert em["bayesmix_loglik"] == pytest.approx(em["sklearn_loglik"], abs=1e-3 * abs(em["sklearn_loglik"]))
     table = (tmp_path / "benchmark.md").read_text()
-    assert table.count("| synthetic N=1e3 |") == 3  # two NUTS rows and the EM row
+    assert table.count("| synthetic N=1e3 |") == 4  # three NUTS rows and the EM row
     with Image.open(tmp_path / "ess_per_second.png") as image:
         image.load()
         assert image.size[0] > 300

@@ -15,11 +15,13 @@ import numpy as np
 
 from bayesmix.bench.cases import Case
 
-CONTENDERS = ("bayesmix", "pymc", "numpyro", "bayesmix-numpyro")
+CONTENDERS = ("bayesmix", "bayesmix-em", "pymc", "numpyro", "bayesmix-numpyro")
 # Run unless --contenders says otherwise; "bayesmix-numpyro" is a candidate default, not a contender.
-DEFAULT_CONTENDERS = ("bayesmix", "pymc", "numpyro")
+DEFAULT_CONTENDERS = ("bayesmix", "bayesmix-em", "pymc", "numpyro")
 DESCRIPTIONS = {
-    "bayesmix": "`bm.fit(bm.models.gmm(...))`, defaults (nutpie, JAX backend)",
+    "bayesmix": "`bm.fit(bm.models.gmm(...))`, defaults (nutpie on bayesmix's numba kernel)",
+    "bayesmix-em": "`bm.fit(model, init=bm.em(X, K))`: the same, every chain starting at the EM means "
+    "(the EM fit's time counted in the wall time)",
     "bayesmix-numpyro": "`bm.fit(bm.models.gmm(...), sampler=\"numpyro\")`: numpyro's NUTS on PyMC's JAX "
     "log-density (float64), chains in parallel",
     "pymc": "hand-written PyMC (`pm.Mixture` of per-component MvNormals), nutpie defaults (numba backend)",
@@ -49,6 +51,7 @@ class BayesmixContender:
             tune=c.tune,
             chains=c.chains,
             sampler=self.sampler,
+            init=self._start(seed),
             random_seed=seed,
             progressbar=False,
         )
@@ -59,6 +62,18 @@ class BayesmixContender:
             "covariances": post["covariances"].values,
             "divergences": int(result["sample_stats"]["diverging"].sum()),
         }
+
+    def _start(self, seed: int):
+        return None
+
+
+class BayesmixEmContender(BayesmixContender):
+    """What bayesmix's command line does: EM first (``bm.em``, its defaults), then NUTS from its means."""
+
+    def _start(self, seed: int):
+        import bayesmix as bm
+
+        return bm.em(self.case.X, self.case.n_components, random_seed=seed)
 
 
 class BayesmixNumpyroContender(BayesmixContender):
@@ -183,6 +198,7 @@ class NumpyroContender:
 def make(contender: str, case: Case):
     classes = {
         "bayesmix": BayesmixContender,
+        "bayesmix-em": BayesmixEmContender,
         "pymc": PymcContender,
         "numpyro": NumpyroContender,
         "bayesmix-numpyro": BayesmixNumpyroContender,

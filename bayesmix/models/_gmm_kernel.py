@@ -57,7 +57,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-HEADER = 9
+HEADER = 13
 FULL, DIAG, SPHERICAL, TIED = 0, 1, 2, 3
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -142,23 +142,30 @@ def _cholesky(a):
 
 
 @numba.njit(cache=True)
+def weight_offset(packed):
+    """1 where a Dirichlet-process concentration is a coordinate (it comes first), else 0."""
+    return 1 if packed[9] and packed[10] == 0.0 else 0
+
+
+@numba.njit(cache=True)
 def constrained(theta, packed):
     """Weights (K,), log-weights, means (K, D), scales, correlation factors (B, D, D) and covariances (K, D, D)."""
     _, n_features, n_components, code, n_scales, n_corr = sizes(packed)
     _, _, _, _, center, spread, _, floor = unpack(packed)
     kk, dd = n_components, n_features
     # weights: softmax of (y, -sum y)
+    w_start = weight_offset(packed)
     logits = np.empty(kk)
     total = 0.0
     for j in range(kk - 1):
-        logits[j] = theta[j]
-        total += theta[j]
+        logits[j] = theta[w_start + j]
+        total += theta[w_start + j]
     logits[kk - 1] = -total
     top = logits.max()
     log_norm = top + np.log(np.exp(logits - top).sum())
     log_weights = logits - log_norm
     weights = np.exp(log_weights)
-    start = kk - 1
+    start = w_start + kk - 1
     means = np.empty((kk, dd))
     if packed[8]:  # ordered first feature: cumsum(y_0, e^y_1, ...), then the other features, standardized
         level = 0.0
@@ -249,7 +256,8 @@ def logp_and_gradient(theta, gradient, packed):
     weights, log_weights, means, scales, factors, covariances = constrained(theta, packed)
     gradient[:] = 0.0
     n_tri = dd * (dd - 1) // 2
-    w_start, z_start = 0, kk - 1
+    w_start = weight_offset(packed)
+    z_start = w_start + kk - 1
     u_start = z_start + kk * dd
     v_start = u_start + n_scales
 
@@ -305,8 +313,32 @@ def logp_and_gradient(theta, gradient, packed):
                 for m in range(d + 1):
                     scatter[k, d, m] += resp * v[d] * v[m]
 
-    # --- weights: Dirichlet prior, the simplex transform's Jacobian, softmax chain rule
-    g_log_w = counts + alpha - 1.0
+    # --- weights: their prior, the simplex transform's Jacobian, softmax chain rule
+    last = kk - 1
+    if packed[9]:
+        # Stick-breaking (PyMC's StickBreakingWeights, K = T - 1 sticks):
+        # -sum_j log S_j + K log(alpha) + alpha log w_T, with S_j = sum_{i >= j} w_i
+        concentration = np.exp(theta[0]) if w_start else packed[10]
+        g_log_w = counts.copy()
+        suffix = np.empty(kk)  # summed from the end, so that small tails keep their precision
+        suffix[last] = weights[last]
+        for j in range(last - 1, -1, -1):
+            suffix[j] = suffix[j + 1] + weights[j]
+        inverse_sum = 0.0  # d/dw_i of -sum_j log S_j is -sum_{j <= i} 1 / S_j
+        for i in range(kk):
+            logp -= np.log(suffix[i])
+            inverse_sum += 1.0 / suffix[i]
+            g_log_w[i] -= weights[i] * inverse_sum
+        logp += last * np.log(concentration) + concentration * log_weights[last]
+        g_log_w[last] += concentration
+        if w_start:  # alpha = e^u ~ Gamma(a, b), with the log transform's Jacobian u
+            shape, rate = packed[11], packed[12]
+            logp += (shape - 1.0) * theta[0] - rate * concentration + theta[0]
+            gradient[0] = last + concentration * log_weights[last] + shape - rate * concentration
+    else:  # Dirichlet(a)
+        g_log_w = counts + alpha - 1.0
+        for k in range(kk):
+            logp += (alpha[k] - 1.0) * log_weights[k]
     g_total = g_log_w.sum()
     logits_sum = 0.0
     for j in range(kk - 1):
@@ -317,9 +349,6 @@ def logp_and_gradient(theta, gradient, packed):
     top = expanded.max()
     log_jacobian = np.log(kk) + kk * logits_sum - kk * (top + np.log(np.exp(expanded - top).sum()))
     logp += log_jacobian
-    for k in range(kk):
-        logp += (alpha[k] - 1.0) * log_weights[k]
-    last = kk - 1
     for j in range(kk - 1):
         gradient[w_start + j] = (
             (g_log_w[j] - g_log_w[last]) - g_total * (weights[j] - weights[last]) + kk * (weights[last] - weights[j])
