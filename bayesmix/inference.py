@@ -104,8 +104,9 @@ def fit(
         (:mod:`bayesmix.models._gmm_kernel`, compiled by numba once per
         machine); on faithful, K = 2, a whole fit takes about half a second
         against 5-6 s through PyMC's graph compiled by JAX, which nutpie uses
-        for every other model (the MDN, other prior families, wider data). ``backend="kernel"``, ``"jax"`` or ``"numba"``
-        chooses for nutpie (the kernel only where the model qualifies);
+        for every other model (the MDN, other prior families, wider data).
+        ``backend="kernel"``, ``"jax"`` or ``"numba"`` chooses for nutpie
+        (the kernel only where the model qualifies);
         ``result.attrs["nuts_backend"]`` records which ran. "numpyro" needs
         the ``jax`` extra. "pymc" is PyMC's own NUTS, compiled by JAX unless
         ``backend=`` says otherwise.
