@@ -38,9 +38,8 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
 
         values = pointwise_log_likelihood(info, posterior)
     else:
-        flat = [np.ascontiguousarray(flatten_draws(posterior[name]), dtype=float) for name in MIXTURE_PARAMETERS]
-        with np.errstate(divide="ignore"):  # a weight of exactly zero has log-weight -inf
-            values = log_likelihood_of_draws(np.ascontiguousarray(info.data.values, dtype=float), *flat)
+        flat = [flatten_draws(posterior[name]) for name in MIXTURE_PARAMETERS]
+        values = log_likelihood_of_draws(info.data.values, *flat)
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,

@@ -54,6 +54,10 @@ means are :math:`c_1 + s_1 \operatorname{cumsum}(y_1, e^{y_2}, \dots, e^{y_K})`
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -203,21 +207,39 @@ def constrained(theta, packed):
     return weights, log_weights, means, scales, factors, covariances
 
 
-@numba.njit(cache=True)
 def log_likelihood_of_draws(x, weights, means, covariances):
     """log p(x_i | draw s) for every draw: (S, N) from weights (S, K), means (S, K, D), covariances (S, K, D, D).
 
-    The same arithmetic as the likelihood of :func:`logp_and_gradient`; numpy's
-    broadcast version (:func:`bayesmix._density.mixture_log_density`) builds
-    S x K x N x D temporaries, about ten times slower at N = 1e4.
+    The same arithmetic as the likelihood of :func:`logp_and_gradient`, split
+    over the draws between one thread per core (the loop releases the GIL);
+    each draw is computed alone, so the result does not depend on the split.
+    numpy's broadcast version (:func:`bayesmix._density.mixture_log_density`)
+    builds S x K x N x D temporaries: 7.3 s against 2.0 s on one thread for
+    4,000 draws at N = 1e4.
     """
+    x, weights, means, covariances = (np.ascontiguousarray(a, dtype=float) for a in (x, weights, means, covariances))
+    out = np.empty((weights.shape[0], x.shape[0]))
+    n_threads = min(os.cpu_count() or 1, 8, max(1, out.size // 100_000))
+    bounds = np.linspace(0, out.shape[0], n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        done = [
+            pool.submit(_log_likelihood_of_draws, x, weights[a:b], means[a:b], covariances[a:b], out[a:b])
+            for a, b in itertools.pairwise(bounds)
+        ]
+        for future in done:
+            future.result()
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_likelihood_of_draws(x, weights, means, covariances, out):
     n_draws, n_components, n_features = means.shape
     n_obs = x.shape[0]
-    out = np.empty((n_draws, n_obs))
     joint = np.empty(n_components)
     white = np.empty(n_features)
     for s in range(n_draws):
         chol = np.empty((n_components, n_features, n_features))
+        inverse_diagonal = np.empty((n_components, n_features))
         constant = np.empty(n_components)
         positive_definite = True
         for k in range(n_components):
@@ -226,25 +248,32 @@ def log_likelihood_of_draws(x, weights, means, covariances):
             constant[k] = np.log(weights[s, k]) - n_features * _HALF_LOG_2PI
             for d in range(n_features):
                 constant[k] -= np.log(chol[k, d, d])
+                inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
         if not positive_definite:
             out[s] = np.nan
             continue
         for i in range(n_obs):
+            best = 0
             for k in range(n_components):
                 q = 0.0
                 for d in range(n_features):
                     t = x[i, d] - means[s, k, d]
                     for m in range(d):
                         t -= chol[k, d, m] * white[m]
-                    white[d] = t / chol[k, d, d]
+                    white[d] = t * inverse_diagonal[k, d]
                     q += white[d] ** 2
                 joint[k] = constant[k] - 0.5 * q
-            top = joint.max()
-            total = 0.0
+                if joint[k] > joint[best]:
+                    best = k
+            top = joint[best]
+            if top == -np.inf:
+                out[s, i] = -np.inf
+                continue
+            total = 1.0  # exp(0) for the largest term
             for k in range(n_components):
-                total += np.exp(joint[k] - top)
-            out[s, i] = top + np.log(total) if top > -np.inf else -np.inf
-    return out
+                if k != best:
+                    total += np.exp(joint[k] - top)
+            out[s, i] = top + np.log(total)
 
 
 @numba.njit(cache=True)
@@ -300,8 +329,9 @@ def logp_and_gradient(theta, gradient, packed):
             joint[k] = 1.0 if k == best else np.exp(joint[k] - top)
             total += 0.0 if k == best else joint[k]
         logp += top + np.log(total)
+        inverse_total = 1.0 / total
         for k in range(kk):
-            resp = joint[k] / total
+            resp = joint[k] * inverse_total
             counts[k] += resp
             for d in range(dd - 1, -1, -1):  # back substitution: L^T v = z, so v = Sigma^-1 (x - mu)
                 t = white[k, d]
