@@ -222,7 +222,17 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
         constant += shape * np.log(rate) - gammaln(shape)
     ordered = float(info.settings.get("order_means", False))
     header = [0.0, n, d, k, code, eta, constant, n_dim, ordered, float(dp), fixed_concentration, shape, rate]
-    blocks = [data.values, alpha, prior_mu, prior_sd, center, spread, half_normal_sd, variance_floor(data, covariance)]
+    # the data feature by feature: the kernel's loops run over observations
+    blocks = [
+        np.transpose(data.values),
+        alpha,
+        prior_mu,
+        prior_sd,
+        center,
+        spread,
+        half_normal_sd,
+        variance_floor(data, covariance),
+    ]
     packed = np.concatenate([np.asarray(header, float), *(np.ravel(np.asarray(b, float)) for b in blocks)])
     packed[0] = packed.size
     assert packed.size == HEADER + n * d + k + 2 * k * d + 3 * d + n_scales

@@ -57,9 +57,12 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from bayesmix.models._vector_math import exp_nonpositive, log_positive
 
 HEADER = 13
 FULL, DIAG, SPHERICAL, TIED = 0, 1, 2, 3
@@ -86,15 +89,15 @@ def sizes(packed):
 
 @numba.njit(cache=True)
 def unpack(packed):
-    """The data and prior constants: X, a, prior means and sds, centre, spread, HalfNormal scales, floor."""
+    """The data and prior constants: X^T (D x N), a, prior means and sds, centre, spread, HalfNormal scales, floor."""
     n, d, k, _, n_scales, _ = sizes(packed)
     start = HEADER
     blocks = []
     for length in (n * d, k, k * d, k * d, d, d, n_scales, d):
         blocks.append(packed[start : start + length])
         start += length
-    x, prior_mu, prior_sd = blocks[0].reshape((n, d)), blocks[2].reshape((k, d)), blocks[3].reshape((k, d))
-    return x, blocks[1], prior_mu, prior_sd, blocks[4], blocks[5], blocks[6], blocks[7]
+    features_first, prior_mu, prior_sd = blocks[0].reshape((d, n)), blocks[2].reshape((k, d)), blocks[3].reshape((k, d))
+    return features_first, blocks[1], prior_mu, prior_sd, blocks[4], blocks[5], blocks[6], blocks[7]
 
 
 @numba.njit(cache=True)
@@ -214,16 +217,17 @@ def log_likelihood_of_draws(x, weights, means, covariances):
     over the draws between one thread per core (the loop releases the GIL);
     each draw is computed alone, so the result does not depend on the split.
     numpy's broadcast version (:func:`bayesmix._density.mixture_log_density`)
-    builds S x K x N x D temporaries: 7.3 s against 2.0 s on one thread for
-    4,000 draws at N = 1e4.
+    builds S x K x N x D temporaries: 7.3 s against 0.94 s on one thread for
+    4,000 draws at N = 1e4, D = 2, K = 3 (0.47 s on two).
     """
-    x, weights, means, covariances = (np.ascontiguousarray(a, dtype=float) for a in (x, weights, means, covariances))
-    out = np.empty((weights.shape[0], x.shape[0]))
+    weights, means, covariances = (np.ascontiguousarray(a, dtype=float) for a in (weights, means, covariances))
+    features_first = np.ascontiguousarray(np.asarray(x, dtype=float).T)
+    out = np.empty((weights.shape[0], features_first.shape[1]))
     n_threads = min(os.cpu_count() or 1, 8, max(1, out.size // 100_000))
     bounds = np.linspace(0, out.shape[0], n_threads + 1).astype(int)
     with ThreadPoolExecutor(n_threads) as pool:
         done = [
-            pool.submit(_log_likelihood_of_draws, x, weights[a:b], means[a:b], covariances[a:b], out[a:b])
+            pool.submit(_log_likelihood_of_draws, features_first, weights[a:b], means[a:b], covariances[a:b], out[a:b])
             for a, b in itertools.pairwise(bounds)
         ]
         for future in done:
@@ -232,11 +236,10 @@ def log_likelihood_of_draws(x, weights, means, covariances):
 
 
 @numba.njit(cache=True, nogil=True)
-def _log_likelihood_of_draws(x, weights, means, covariances, out):
+def _log_likelihood_of_draws(features_first, weights, means, covariances, out):
     n_draws, n_components, n_features = means.shape
-    n_obs = x.shape[0]
-    joint = np.empty(n_components)
-    white = np.empty(n_features)
+    n_obs = features_first.shape[1]
+    block = _new_block(n_components, n_features)
     for s in range(n_draws):
         chol = np.empty((n_components, n_features, n_features))
         inverse_diagonal = np.empty((n_components, n_features))
@@ -252,36 +255,146 @@ def _log_likelihood_of_draws(x, weights, means, covariances, out):
         if not positive_definite:
             out[s] = np.nan
             continue
-        for i in range(n_obs):
-            best = 0
-            for k in range(n_components):
-                q = 0.0
-                for d in range(n_features):
-                    t = x[i, d] - means[s, k, d]
-                    for m in range(d):
-                        t -= chol[k, d, m] * white[m]
-                    white[d] = t * inverse_diagonal[k, d]
-                    q += white[d] ** 2
-                joint[k] = constant[k] - 0.5 * q
-                if joint[k] > joint[best]:
-                    best = k
-            top = joint[best]
-            if top == -np.inf:
-                out[s, i] = -np.inf
-                continue
-            total = 1.0  # exp(0) for the largest term
-            for k in range(n_components):
-                if k != best:
-                    total += np.exp(joint[k] - top)
-            out[s, i] = top + np.log(total)
+        for start in range(0, n_obs, BLOCK_SIZE):
+            m = min(BLOCK_SIZE, n_obs - start)
+            _block_log_densities(features_first, start, m, constant, means[s], chol, inverse_diagonal, block)
+            _block_log_sum_exp(m, block)
+            out[s, start : start + m] = block.log_total[:m]
+
+
+# --- the likelihood, a block of observations at a time -----------------------------------------
+# Each step is a loop over the block's observations with nothing but arithmetic in its body (the
+# exp and log of bayesmix.models._vector_math), so LLVM vectorizes it: faithful K = 2's pass
+# takes 3.7 us against 14 us as one loop over observations with the C library's exp and log.
+
+#: Observations per block: a block's temporaries (K x D x 256 floats) stay in the L1 and L2 caches.
+BLOCK_SIZE = 256
+
+
+class _Block(NamedTuple):
+    """Scratch space for one block of observations (a named tuple: numba caches no jitclass)."""
+
+    white: np.ndarray  # (K, D, B): L_k^-1 (x_i - mu_k)
+    joint: np.ndarray  # (K, B): log joint densities, then exp(joint - max_k joint)
+    log_total: np.ndarray  # (B): log-sum-exp over components
+    inverse_total: np.ndarray  # (B): 1 / sum_k exp(joint - max_k joint)
+    v: np.ndarray  # (D, B): Sigma_k^-1 (x_i - mu_k)
+    resp: np.ndarray  # (B): responsibilities of one component
+    ones: np.ndarray  # (B)
+
+
+@numba.njit(cache=True, nogil=True)
+def _new_block(n_components, n_features):
+    return _Block(
+        np.empty((n_components, n_features, BLOCK_SIZE)),
+        np.empty((n_components, BLOCK_SIZE)),
+        np.empty(BLOCK_SIZE),
+        np.empty(BLOCK_SIZE),
+        np.empty((n_features, BLOCK_SIZE)),
+        np.empty(BLOCK_SIZE),
+        np.ones(BLOCK_SIZE),
+    )
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _block_log_densities(features_first, start, m, constant, means, chol, inverse_diagonal, block):
+    """joint[k, i] = constant[k] - |L_k^-1 (x_i - mu_k)|^2 / 2 and white[k, :, i] = L_k^-1 (x_i - mu_k)."""
+    n_components, n_features = means.shape
+    all_white, joint = block.white, block.joint
+    for k in range(n_components):
+        q = joint[k]
+        q[:m] = 0.0
+        for d in range(n_features):  # forward substitution, a feature at a time
+            white = all_white[k, d]
+            x, mu = features_first[d, start : start + m], means[k, d]
+            for i in range(m):
+                white[i] = x[i] - mu
+            for j in range(d):
+                c, previous = chol[k, d, j], all_white[k, j]
+                for i in range(m):
+                    white[i] -= c * previous[i]
+            inverse = inverse_diagonal[k, d]
+            for i in range(m):
+                white[i] *= inverse
+                q[i] += white[i] * white[i]
+        for i in range(m):
+            q[i] = constant[k] - 0.5 * q[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _block_log_sum_exp(m, block):
+    """log_total[i] = logsumexp_k joint[k, i]; joint[k, i] becomes exp(joint[k, i] - max_k joint[:, i]).
+
+    The largest term's exp is exactly 1; inverse_total[i] is 1 / sum_k of the
+    new joint[k, i], so responsibilities are joint * inverse_total. A column
+    of -inf (every weight zero where the point is) gives -inf.
+    """
+    joint, top, total = block.joint, block.log_total, block.inverse_total
+    top[:m] = joint[0, :m]
+    for k in range(1, joint.shape[0]):
+        for i in range(m):
+            top[i] = max(top[i], joint[k, i])
+    total[:m] = 0.0
+    for k in range(joint.shape[0]):
+        for i in range(m):
+            e = exp_nonpositive(joint[k, i] - top[i])
+            joint[k, i] = e
+            total[i] += e
+    for i in range(m):
+        log_total = top[i] + log_positive(total[i])
+        total[i] = 1.0 / total[i]
+        top[i] = log_total if top[i] != -np.inf else -np.inf
+
+
+@numba.njit(cache=True, inline="always")
+def _sum_of_products(a, b, c, m):
+    """sum_i a[i] b[i] c[i] over the first m entries, in four interleaved sums (one fixed order)."""
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= m:
+        s0 += a[i] * b[i] * c[i]
+        s1 += a[i + 1] * b[i + 1] * c[i + 1]
+        s2 += a[i + 2] * b[i + 2] * c[i + 2]
+        s3 += a[i + 3] * b[i + 3] * c[i + 3]
+        i += 4
+    while i < m:
+        s0 += a[i] * b[i] * c[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _block_accumulate(m, chol, inverse_diagonal, block, counts, sum_v, scatter):
+    """Add the block's sums of gamma, gamma v and gamma v v^T (lower triangle) per component."""
+    all_white, joint, _, inverse_total, v, resp, ones = block
+    n_components, n_features = all_white.shape[0], all_white.shape[1]
+    for k in range(n_components):
+        for i in range(m):
+            resp[i] = joint[k, i] * inverse_total[i]
+        for d in range(n_features - 1, -1, -1):  # back substitution: L^T v = white, so v = Sigma^-1 (x - mu)
+            vd, white = v[d], all_white[k, d]
+            for i in range(m):
+                vd[i] = white[i]
+            for j in range(d + 1, n_features):
+                c, later = chol[k, j, d], v[j]
+                for i in range(m):
+                    vd[i] -= c * later[i]
+            inverse = inverse_diagonal[k, d]
+            for i in range(m):
+                vd[i] *= inverse
+        counts[k] += _sum_of_products(resp, ones, ones, m)
+        for d in range(n_features):
+            sum_v[k, d] += _sum_of_products(resp, v[d], ones, m)
+            for j in range(d + 1):
+                scatter[k, d, j] += _sum_of_products(resp, v[d], v[j], m)
 
 
 @numba.njit(cache=True)
 def logp_and_gradient(theta, gradient, packed):
     """The model's log-density at ``theta``; its gradient is written into ``gradient``."""
     n_obs, dd, kk, code, n_scales, n_corr = sizes(packed)
-    x, alpha, prior_mu, prior_sd, _, spread, half_normal_sd, _ = unpack(packed)
-    eta, constant = packed[5], packed[6]
+    features_first, alpha, prior_mu, prior_sd, _, spread, half_normal_sd, _ = unpack(packed)
+    eta = packed[5]
     weights, log_weights, means, scales, factors, covariances = constrained(theta, packed)
     gradient[:] = 0.0
     n_tri = dd * (dd - 1) // 2
@@ -293,55 +406,27 @@ def logp_and_gradient(theta, gradient, packed):
     # --- the likelihood: one pass accumulating counts, sum of v and scatter of v per component
     chol = np.empty((kk, dd, dd))
     inverse_diagonal = np.empty((kk, dd))  # multiplications in the loop below, not divisions
-    half_log_det = np.empty(kk)
+    constant = np.empty(kk)
     for k in range(kk):
         chol[k], ok = _cholesky(covariances[k])
         if not ok:
             return np.nan
-        half_log_det[k] = 0.0
+        constant[k] = log_weights[k] - dd * _HALF_LOG_2PI
         for d in range(dd):
-            half_log_det[k] += np.log(chol[k, d, d])
+            constant[k] -= np.log(chol[k, d, d])
             inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
     counts = np.zeros(kk)
     sum_v = np.zeros((kk, dd))
     scatter = np.zeros((kk, dd, dd))
-    joint = np.empty(kk)
-    white = np.empty((kk, dd))
-    v = np.empty(dd)
-    logp = constant
-    for i in range(n_obs):
-        for k in range(kk):
-            q = 0.0
-            for d in range(dd):  # forward substitution: L z = x - mu
-                t = x[i, d] - means[k, d]
-                for m in range(d):
-                    t -= chol[k, d, m] * white[k, m]
-                white[k, d] = t * inverse_diagonal[k, d]
-                q += white[k, d] ** 2
-            joint[k] = log_weights[k] - 0.5 * q - half_log_det[k] - dd * _HALF_LOG_2PI
-        best = 0
-        for k in range(1, kk):
-            if joint[k] > joint[best]:
-                best = k
-        top = joint[best]
-        total = 1.0
-        for k in range(kk):  # the largest term is exp(0) = 1: one exp fewer per observation
-            joint[k] = 1.0 if k == best else np.exp(joint[k] - top)
-            total += 0.0 if k == best else joint[k]
-        logp += top + np.log(total)
-        inverse_total = 1.0 / total
-        for k in range(kk):
-            resp = joint[k] * inverse_total
-            counts[k] += resp
-            for d in range(dd - 1, -1, -1):  # back substitution: L^T v = z, so v = Sigma^-1 (x - mu)
-                t = white[k, d]
-                for m in range(d + 1, dd):
-                    t -= chol[k, m, d] * v[m]
-                v[d] = t * inverse_diagonal[k, d]
-            for d in range(dd):
-                sum_v[k, d] += resp * v[d]
-                for m in range(d + 1):
-                    scatter[k, d, m] += resp * v[d] * v[m]
+    block = _new_block(kk, dd)
+    logp = packed[6]
+    for start in range(0, n_obs, BLOCK_SIZE):
+        m = min(BLOCK_SIZE, n_obs - start)
+        _block_log_densities(features_first, start, m, constant, means, chol, inverse_diagonal, block)
+        _block_log_sum_exp(m, block)
+        for i in range(m):
+            logp += block.log_total[i]
+        _block_accumulate(m, chol, inverse_diagonal, block, counts, sum_v, scatter)
 
     # --- weights: their prior, the simplex transform's Jacobian, softmax chain rule
     last = kk - 1
