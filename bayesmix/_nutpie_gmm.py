@@ -4,7 +4,7 @@ nutpie samples in Rust and asks for the log-density and gradient through a
 C callback. For a PyMC model it builds that callback by compiling the
 model's graph with numba (25 s or more per fit, not cacheable) or calls back
 into Python for JAX (about 250 us a gradient on faithful). Here the callback
-is :func:`bayesmix.models._gmm_kernel.logp_and_gradient`, compiled once per
+is :func:`bayesmix.models._gmm_kernel.logp_callback`, compiled once per
 machine and cached on disk; the model's data and prior constants travel in
 nutpie's ``user_data`` pointer. The result is nutpie's own
 ``CompiledPyMCModel``, so sampling, initial points, jitter and the layout of
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 
-import numba
 import numpy as np
 import pymc as pm
 from nutpie.compile_pymc import (
@@ -43,10 +42,8 @@ from bayesmix.models._gmm_kernel import (
     HEADER,
     SPHERICAL,
     TIED,
-    constrained,
-    logp_and_gradient,
-    sizes,
-    weight_offset,
+    expand_callback,
+    logp_callback,
 )
 from bayesmix.models._linalg import unrolled
 from bayesmix.models._mixture import data_scale, variance_floor
@@ -57,82 +54,6 @@ _PRIOR_FORMS = {
     "means": ("Normal", {"mu", "sigma"}),
     "scales": ("HalfNormal", {"sigma"}),
 }
-
-_LOGP_SIGNATURE = numba.types.int64(
-    numba.types.uint64,
-    numba.types.CPointer(numba.types.double),
-    numba.types.CPointer(numba.types.double),
-    numba.types.CPointer(numba.types.double),
-    numba.types.voidptr,
-)
-_EXPAND_SIGNATURE = numba.types.int64(
-    numba.types.uint64,
-    numba.types.uint64,
-    numba.types.CPointer(numba.types.double),
-    numba.types.CPointer(numba.types.double),
-    numba.types.voidptr,
-)
-
-
-@numba.njit(cache=True)
-def _put(out, start, values):
-    out[start : start + values.size] = values
-    return start + values.size
-
-
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
-def _logp_callback(dim, x_, out_, logp_, user_data_):
-    packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
-    if dim != int(packed[7]):
-        return -1
-    x = numba.carray(x_, (dim,))
-    out = numba.carray(out_, (dim,))
-    logp = numba.carray(logp_, (1,))
-    value = logp_and_gradient(x, out, packed)
-    logp[0] = value
-    if not np.all(np.isfinite(out)):
-        return 3
-    if not np.isfinite(value):
-        return 4
-    return 0
-
-
-@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
-def _expand_callback(dim, expanded, x_, out_, user_data_):
-    packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
-    if dim != int(packed[7]):
-        return -1
-    x = numba.carray(x_, (dim,))
-    out = numba.carray(out_, (expanded,))
-    weights, _, means, scales, factors, covariances = constrained(x, packed)
-    n_corr = sizes(packed)[5]
-    ordered = packed[8] != 0.0
-    free_concentration = weight_offset(packed)
-    size = dim + free_concentration + weights.size + means.size * (2 if ordered else 1) + scales.size
-    if expanded != size + covariances.size + (factors.size if n_corr else 0):
-        return -1
-    # The order of nutpie's draws: the sampler's values, then the model's variables (_expected_names).
-    one_component = weights.size == 1  # then weights is a deterministic, stored after the free variables
-    start = _put(out, 0, x)
-    if free_concentration:
-        out[start] = np.exp(x[0])
-        start += 1
-    if not one_component:
-        start = _put(out, start, weights)
-    if ordered:
-        start = _put(out, start, np.ascontiguousarray(means[:, 0]))
-        start = _put(out, start, np.ascontiguousarray(means[:, 1:]).ravel())
-    else:
-        start = _put(out, start, means.ravel())
-    start = _put(out, start, scales)
-    if n_corr:
-        start = _put(out, start, factors.ravel())
-    if ordered:
-        start = _put(out, start, means.ravel())
-    if one_component:
-        start = _put(out, start, weights)
-    _put(out, start, covariances.ravel())
-    return 0
 
 
 def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
@@ -287,8 +208,8 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
         dims=dims,
         _coords=coords,
         _shapes={name: tuple(shape) for name, shape in zip(names, all_shapes, strict=True)},
-        compiled_logp_func=_logp_callback,
-        compiled_expand_func=_expand_callback,
+        compiled_logp_func=logp_callback,
+        compiled_expand_func=expand_callback,
         initial_point_func=initial_point_fn,
         shared_data={},
         shared_var_keys={},

@@ -10,7 +10,7 @@ import pytest
 import bayesmix as bm
 from bayesmix import _nutpie_gmm
 from bayesmix.models._base import get_info
-from bayesmix.models._gmm_kernel import constrained, logp_and_gradient
+from bayesmix.models._gmm_kernel import constrained, logp_and_gradient, logp_callback
 
 
 def _three_clusters(n_features: int) -> np.ndarray:
@@ -52,6 +52,32 @@ def test_kernel_log_density_and_gradient_are_pymcs(covariance, order_means, n_fe
         np.testing.assert_allclose(value, logp(split(theta)), rtol=1e-12)
         expected = dlogp(split(theta))
         np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+def test_nutpies_callback_is_the_current_kernel():
+    """The C callback nutpie calls gives exactly the kernel's value and gradient.
+
+    numba's disk cache notices changes to a function's own file only, so the
+    callbacks live in the kernel's file; a callback cached elsewhere would
+    keep an old kernel after an edit and sample a wrong posterior silently.
+    """
+    import ctypes
+
+    def pointer(array):
+        return array.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+    for covariance in ("full", "tied"):
+        _, packed, _, n_dim = _model_and_values(covariance, 2)
+        theta = np.random.default_rng(1).normal(scale=0.8, size=n_dim)
+        expected_gradient = np.empty(n_dim)
+        expected = logp_and_gradient(theta, expected_gradient, packed)
+        gradient, logp = np.empty(n_dim), np.empty(1)
+        status = logp_callback.ctypes(
+            n_dim, pointer(theta), pointer(gradient), pointer(logp), packed.ctypes.data_as(ctypes.c_void_p)
+        )
+        assert status == 0
+        assert logp[0] == expected
+        np.testing.assert_array_equal(gradient, expected_gradient)
 
 
 @pytest.mark.parametrize(
