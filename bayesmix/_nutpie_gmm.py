@@ -4,7 +4,7 @@ nutpie samples in Rust and asks for the log-density and gradient through a
 C callback. For a PyMC model it builds that callback by compiling the
 model's graph with numba (25 s or more per fit, not cacheable) or calls back
 into Python for JAX (about 250 us a gradient on faithful). Here the callback
-is :func:`bayesmix.models._gmm_kernel.logp_callback`, compiled once per
+is :func:`bayesmix.models._gmm_kernel.logp_and_gradient`, compiled once per
 machine and cached on disk; the model's data and prior constants travel in
 nutpie's ``user_data`` pointer. The result is nutpie's own
 ``CompiledPyMCModel``, so sampling, initial points, jitter and the layout of
@@ -42,8 +42,7 @@ from bayesmix.models._gmm_kernel import (
     HEADER,
     SPHERICAL,
     TIED,
-    expand_callback,
-    logp_callback,
+    nutpie_callbacks,
 )
 from bayesmix.models._linalg import unrolled
 from bayesmix.models._mixture import data_scale, variance_floor
@@ -203,6 +202,7 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
     )
     initial_point_fn = _rv_dict_to_flat_array_wrapper(_wrap_with_lock(initial_point_fn), value_names, shapes)
     dims, coords = _prepare_dims_and_coords(model, shape_info, value_names)
+    logp_callback, expand_callback = nutpie_callbacks()
     return CompiledPyMCModel(
         _n_dim=n_dim,
         dims=dims,

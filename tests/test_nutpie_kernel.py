@@ -10,7 +10,7 @@ import pytest
 import bayesmix as bm
 from bayesmix import _nutpie_gmm
 from bayesmix.models._base import get_info
-from bayesmix.models._gmm_kernel import constrained, logp_and_gradient, logp_callback
+from bayesmix.models._gmm_kernel import constrained, logp_and_gradient, nutpie_callbacks
 
 
 def _three_clusters(n_features: int) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_nutpies_callback_is_the_current_kernel():
         expected_gradient = np.empty(n_dim)
         expected = logp_and_gradient(theta, expected_gradient, packed)
         gradient, logp = np.empty(n_dim), np.empty(1)
-        status = logp_callback.ctypes(
+        status = nutpie_callbacks()[0].ctypes(
             n_dim, pointer(theta), pointer(gradient), pointer(logp), packed.ctypes.data_as(ctypes.c_void_p)
         )
         assert status == 0

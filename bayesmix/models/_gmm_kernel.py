@@ -60,6 +60,7 @@ posterior without an error.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -689,6 +690,22 @@ def logp_and_gradient(theta, gradient, packed):
 
 # --- nutpie's C callbacks (bayesmix._nutpie_gmm builds the model around them) ------------------
 
+
+@functools.cache
+def nutpie_callbacks():
+    """nutpie's log-density and draw-expansion callbacks as numba C functions: (logp, expand).
+
+    Compiled on the first call, not on import: a ``numba.cfunc`` compiles
+    when it is defined, and from an empty cache that takes about 14 s, which
+    ``import bayesmix`` should not pay. Later processes load both from numba's
+    disk cache.
+    """
+    return (
+        numba.cfunc(_LOGP_SIGNATURE, cache=True)(_logp_callback),
+        numba.cfunc(_EXPAND_SIGNATURE, cache=True)(_expand_callback),
+    )
+
+
 _LOGP_SIGNATURE = numba.types.int64(
     numba.types.uint64,
     numba.types.CPointer(numba.types.double),
@@ -711,9 +728,8 @@ def _put(out, start, values):
     return start + values.size
 
 
-@numba.cfunc(_LOGP_SIGNATURE, cache=True)
-def logp_callback(dim, x_, out_, logp_, user_data_):
-    """nutpie's log-density callback: :func:`logp_and_gradient` on the packed array in ``user_data``."""
+def _logp_callback(dim, x_, out_, logp_, user_data_):
+    """nutpie's log-density callback (see :func:`nutpie_callbacks`): :func:`logp_and_gradient` on ``user_data``."""
     packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
     if dim != int(packed[7]):
         return -1
@@ -729,9 +745,8 @@ def logp_callback(dim, x_, out_, logp_, user_data_):
     return 0
 
 
-@numba.cfunc(_EXPAND_SIGNATURE, cache=True)
-def expand_callback(dim, expanded, x_, out_, user_data_):
-    """nutpie's callback for the stored draws: the coordinates, then the model's variables."""
+def _expand_callback(dim, expanded, x_, out_, user_data_):
+    """nutpie's callback for the stored draws (see :func:`nutpie_callbacks`): coordinates, then variables."""
     packed = numba.carray(user_data_, (int(numba.carray(user_data_, (1,), np.float64)[0]),), np.float64)
     if dim != int(packed[7]):
         return -1
