@@ -102,8 +102,8 @@ def fit(
         means, HalfNormal scales, LKJ correlations) and at most six features
         through bayesmix's hand-written log-density and gradient
         (:mod:`bayesmix.models._gmm_kernel`, compiled by numba once per
-        machine); on faithful, K = 2, a whole fit takes about half a second
-        against 5-6 s through PyMC's graph compiled by JAX, which nutpie uses
+        machine); on faithful, K = 2, a whole fit takes about 0.2 s against
+        5-6 s through PyMC's graph compiled by JAX, which nutpie uses
         for every other model (the MDN, other prior families, wider data).
         ``backend="kernel"``, ``"jax"`` or ``"numba"`` chooses for nutpie
         (the kernel only where the model qualifies);
