@@ -43,6 +43,7 @@ from bayesmix.models._gmm_kernel import (
     SPHERICAL,
     TIED,
     nutpie_callbacks,
+    sizes,
 )
 from bayesmix.models._linalg import unrolled
 from bayesmix.models._mixture import data_scale, variance_floor
@@ -113,8 +114,7 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     code = _CODES[covariance]
     if d == 1 and code == FULL:  # the factory's full covariance is diagonal in one dimension
         code = DIAG
-    n_scales = {SPHERICAL: k, TIED: d}.get(code, k * d)
-    n_corr = k if code == FULL and d > 1 else 1 if code == TIED and d > 1 else 0
+    _, _, _, _, n_scales, n_corr = sizes(np.array([0.0, n, d, k, code]))  # the kernel's own count
     priors = info.priors
     dp = info.family == "dp_gmm"
     # Dirichlet(a) weights; a Dirichlet process's stick-breaking prior reads the header instead

@@ -265,7 +265,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         if backend == "kernel":
             from bayesmix import _nutpie_gmm
 
-            jitter = None if initial is None else {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+            jitter = None if initial is None else _all_but_means(model)
             compile_model = functools.partial(_nutpie_gmm.compile_model, model, info, initial, jitter)
         else:
             compile_kwargs = {"backend": backend, "gradient_backend": "jax" if backend == "jax" else "pytensor"}
@@ -277,7 +277,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
                 model = freeze_dims_and_data(model)
                 compile_kwargs["freeze_model"] = False
                 compile_kwargs["initial_points"] = initial
-                compile_kwargs["jitter_rvs"] = {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+                compile_kwargs["jitter_rvs"] = _all_but_means(model)
             compile_model = functools.partial(nutpie.compile_pymc_model, model, **compile_kwargs)
         # One BLAS thread while nutpie samples: its chain threads call back into Python, and
         # OpenBLAS's spinning worker threads then fight them for the cores. Measured on faithful,
@@ -322,13 +322,20 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         return pm.sample(**sample_kwargs, **kwargs)
 
 
+def _all_but_means(model: pm.Model) -> set:
+    """The free variables to jitter around an EM start: every chain starts exactly at the EM means."""
+    return {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+
+
 def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
     """What computes the log-density for nutpie: the hand-written kernel, or PyTensor with JAX or numba.
 
     By default the kernel (:mod:`bayesmix._nutpie_gmm`) wherever the model
     qualifies, else JAX (numba when JAX is not installed).
     """
-    reason = _nutpie_gmm_unsupported(model, info)
+    from bayesmix._nutpie_gmm import unsupported
+
+    reason = unsupported(model, info)
     if requested is None:
         return "kernel" if reason is None else "jax" if find_spec("jax") is not None else "numba"
     requested = check_choice(requested, NUTPIE_BACKENDS, name="backend")
@@ -337,14 +344,6 @@ def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
             f"backend='kernel' cannot sample this model ({reason}); leave `backend` out to use nutpie's JAX backend."
         )
     return requested
-
-
-def _nutpie_gmm_unsupported(model: pm.Model, info: ModelInfo) -> str | None:
-    if info.family not in ("gmm", "dp_gmm"):  # spares importing (and compiling) the kernel for the MDN
-        return f"the kernel covers Gaussian mixtures, not {info.family!r}"
-    from bayesmix._nutpie_gmm import unsupported
-
-    return unsupported(model, info)
 
 
 def _backend_and_model(model: pm.Model, kwargs: dict) -> tuple[str, pm.Model]:

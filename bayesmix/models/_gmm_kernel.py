@@ -372,18 +372,8 @@ def _log_likelihood_of_draws(features_first, weights, means, covariances, out):
     n_obs = features_first.shape[1]
     block = _new_block(n_components, n_features)
     for s in range(n_draws):
-        chol = np.empty((n_components, n_features, n_features))
-        inverse_diagonal = np.empty((n_components, n_features))
-        constant = np.empty(n_components)
-        positive_definite = True
-        for k in range(n_components):
-            chol[k], ok = _cholesky(covariances[s, k])
-            positive_definite = positive_definite and ok
-            constant[k] = np.log(weights[s, k]) - n_features * _HALF_LOG_2PI
-            for d in range(n_features):
-                constant[k] -= np.log(chol[k, d, d])
-                inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
-        if not positive_definite:
+        chol, inverse_diagonal, constant, ok = _component_factors(covariances[s], np.log(weights[s]))
+        if not ok:
             out[s] = np.nan
             continue
         for start in range(0, n_obs, BLOCK_SIZE):
@@ -412,6 +402,28 @@ class _Block(NamedTuple):
     v: np.ndarray  # (D, B): Sigma_k^-1 (x_i - mu_k)
     resp: np.ndarray  # (B): responsibilities of one component
     ones: np.ndarray  # (B)
+
+
+@numba.njit(cache=True, nogil=True)
+def _component_factors(covariances, log_weights):
+    """Per component: the Cholesky factor L_k, 1 / diag(L_k) and log w_k - log|L_k| - D log(2 pi) / 2.
+
+    The last item is False when a covariance is not positive definite (the
+    others are then incomplete).
+    """
+    n_components, n_features = covariances.shape[0], covariances.shape[1]
+    chol = np.empty((n_components, n_features, n_features))
+    inverse_diagonal = np.empty((n_components, n_features))  # the passes multiply; they do not divide
+    constant = np.empty(n_components)
+    for k in range(n_components):
+        chol[k], ok = _cholesky(covariances[k])
+        if not ok:
+            return chol, inverse_diagonal, constant, False
+        constant[k] = log_weights[k] - n_features * _HALF_LOG_2PI
+        for d in range(n_features):
+            constant[k] -= np.log(chol[k, d, d])
+            inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
+    return chol, inverse_diagonal, constant, True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -535,17 +547,9 @@ def logp_and_gradient(theta, gradient, packed):
     v_start = u_start + n_scales
 
     # --- the likelihood: one pass accumulating counts, sum of v and scatter of v per component
-    chol = np.empty((kk, dd, dd))
-    inverse_diagonal = np.empty((kk, dd))  # multiplications in the loop below, not divisions
-    constant = np.empty(kk)
-    for k in range(kk):
-        chol[k], ok = _cholesky(covariances[k])
-        if not ok:
-            return np.nan
-        constant[k] = log_weights[k] - dd * _HALF_LOG_2PI
-        for d in range(dd):
-            constant[k] -= np.log(chol[k, d, d])
-            inverse_diagonal[k, d] = 1.0 / chol[k, d, d]
+    chol, inverse_diagonal, constant, ok = _component_factors(covariances, log_weights)
+    if not ok:
+        return np.nan
     counts = np.zeros(kk)
     sum_v = np.zeros((kk, dd))
     scatter = np.zeros((kk, dd, dd))

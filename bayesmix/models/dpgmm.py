@@ -57,7 +57,7 @@ def dp_gmm(
 
     NUTS is the reference when its diagnostics are clean, and with the default
     priors nutpie samples it through bayesmix's hand-written log-density
-    (:mod:`bayesmix._nutpie_gmm`): 8-12 s on faithful with truncation 15, 4 x
+    (:mod:`bayesmix._nutpie_gmm`): 4-6 s on faithful with truncation 15, 4 x
     (500 + 500), on 2 cores, against 84-92 s through PyMC's graph compiled by
     JAX and about 20 s for ``fit(method="advi")`` at truncation 20. With T
     components, most of them empty, the posterior has many nearly flat
