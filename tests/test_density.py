@@ -45,7 +45,7 @@ def test_the_fits_log_likelihood_loop_matches_scipy():
     from bayesmix.models._gmm_kernel import log_likelihood_of_draws
 
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(30, 3))
+    X = rng.normal(size=(600, 3))  # blocks of 256 observations: two whole and one partial
     w, mu, cov = _random_mixture(rng, 4, 3, 3)
     w[1] = [0.0, 0.4, 0.6]  # an empty component (a DP's) contributes nothing
     got = log_likelihood_of_draws(X, w, mu, cov)

@@ -13,16 +13,16 @@ from bayesmix.models._base import get_info
 from bayesmix.models._gmm_kernel import constrained, logp_and_gradient, nutpie_callbacks
 
 
-def _three_clusters(n_features: int) -> np.ndarray:
+def _three_clusters(n_features: int, per_cluster: int = 40) -> np.ndarray:
     rng = np.random.default_rng(n_features)
-    centers = np.repeat(3.0 * np.arange(3)[:, None], 40, axis=0)
-    return centers + rng.normal(size=(120, n_features)) * np.linspace(0.5, 2.0, n_features)
+    centers = np.repeat(3.0 * np.arange(3)[:, None], per_cluster, axis=0)
+    return centers + rng.normal(size=(3 * per_cluster, n_features)) * np.linspace(0.5, 2.0, n_features)
 
 
-def _model_and_values(covariance: str, n_features: int, order_means: bool = False):
+def _model_and_values(covariance: str, n_features: int, order_means: bool = False, per_cluster: int = 40):
     """A model with non-default constants in every prior, its packed constants and a value splitter."""
     priors = {"weights": bm.Prior("Dirichlet", a=[1.0, 2.0, 3.5]), "lkj_eta": 1.5}
-    X = _three_clusters(n_features)
+    X = _three_clusters(n_features, per_cluster)
     model = bm.models.gmm(X, 3, covariance=covariance, priors=priors, order_means=order_means)
     point = model.initial_point()
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
@@ -41,7 +41,15 @@ def _model_and_values(covariance: str, n_features: int, order_means: bool = Fals
     [("full", False), ("diag", False), ("spherical", False), ("tied", False), ("full", True), ("diag", True)],
 )
 def test_kernel_log_density_and_gradient_are_pymcs(covariance, order_means, n_features):
-    model, packed, split, n_dim = _model_and_values(covariance, n_features, order_means)
+    _assert_kernel_is_pymcs(*_model_and_values(covariance, n_features, order_means))
+
+
+def test_kernel_is_pymcs_across_blocks_of_observations():
+    """600 observations: two whole blocks of 256 and a partial one (the cases above fit in one)."""
+    _assert_kernel_is_pymcs(*_model_and_values("full", 2, per_cluster=200))
+
+
+def _assert_kernel_is_pymcs(model, packed, split, n_dim):
     logp = model.compile_logp(jacobian=True)
     dlogp = model.compile_dlogp(jacobian=True)
     rng = np.random.default_rng(0)
