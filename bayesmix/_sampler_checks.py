@@ -35,11 +35,11 @@ NUMPYRO_MAX_TREE_DEPTH = 10
 SKIPPED = ("covariances", "corr_chol")
 REMEDIES = {
     "divergences": (
-        "raise target_accept (e.g. fit(..., target_accept=0.95)), start from EM with init=bayesmix.em(...), "
-        "or try fewer components or a simpler covariance type"
+        "raise target_accept (e.g. fit(..., target_accept=0.95)) and draw more, start from EM "
+        "(init='auto', fit's default, rather than 'prior'), or try fewer components or a simpler covariance type"
     ),
     "tree_depth": (
-        "tune longer (e.g. tune=2000) so the mass matrix adapts, start from EM with init=, "
+        "tune longer (e.g. tune=2000) so the mass matrix adapts, start from EM (init='auto', fit's default), "
         "try fewer components or a simpler covariance type, or allow deeper trees "
         "(maxdepth= for nutpie, max_treedepth= for PyMC, default 10)"
     ),

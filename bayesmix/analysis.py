@@ -138,7 +138,7 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
     """Build and fit one candidate; runs on a Dask worker.
 
     A finite mixture is relabelled to the EM solution of the same K and
-    covariance (and, with ``init = "em"``, started there); an MDN fitted by
+    covariance (and, unless ``init = "prior"``, started there); an MDN fitted by
     ADVI or NUTS also gets its MAP fit, the baseline its diagnostics use.
     """
     import bayesmix as bm
@@ -156,8 +156,7 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
             covariance=candidate.model_options["covariance"],
             random_seed=seed,
         )
-        if candidate.init_from_em:
-            options["init"] = em
+        options["init"] = em if candidate.init_from_em else "prior"
     # Sampler warnings go back to the client with the result rather than to the worker's log,
     # where they would interleave with the progress display; the report repeats them.
     with warnings.catch_warnings(record=True) as caught:

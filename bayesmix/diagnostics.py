@@ -327,7 +327,7 @@ def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, 
                 problems.append(
                     f"R-hat {row['r_hat']:.2f} on {label}: {n_far} of {n} chains disagree after relabelling; "
                     "the posterior is multimodal beyond label switching (try another K or covariance type, "
-                    "or start from EM with init=)."
+                    "or start from EM with init='auto', fit's default)."
                 )
             else:
                 problems.append(

@@ -24,9 +24,9 @@ from bayesmix._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
 from bayesmix._minibatch import minibatch_model
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._sampler_checks import SamplerWarning, sampler_problems
-from bayesmix._validation import check_choice, check_positive_int, constant_features
+from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int, constant_features
 from bayesmix._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
-from bayesmix.baseline import em
+from bayesmix.baseline import DegenerateSolutionWarning, em
 from bayesmix.models._base import ModelInfo, get_info
 from bayesmix.models._covariance import initial_values_from_covariances
 from bayesmix.models._mixture import RELATIVE_VARIANCE_FLOOR
@@ -41,6 +41,8 @@ DEFAULT_MAP_RESTARTS = 4
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+# Where fit starts: EM's solution (the variational DP's for a DP mixture), or the sampler's own start.
+INIT_CHOICES = ("auto", "prior")
 # What may compute the log-density for nutpie: bayesmix's hand-written kernel, or PyTensor's backends.
 NUTPIE_BACKENDS = ("kernel", "jax", "numba")
 # Adam's step size for ADVI, and the fraction of it that minibatch ADVI decays to by its last step.
@@ -56,7 +58,7 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     sampler: str = "nutpie",
-    init: xr.Dataset | None = None,
+    init: xr.Dataset | str = "auto",
     random_seed: int | None = None,
     progressbar: bool = True,
     batch_size: int | None = None,
@@ -110,21 +112,30 @@ def fit(
         ``result.attrs["nuts_backend"]`` records which ran. "numpyro" needs
         the ``jax`` extra. "pymc" is PyMC's own NUTS, compiled by JAX unless
         ``backend=`` says otherwise.
-    init : xarray.Dataset, optional
-        An EM result from :func:`bayesmix.em` with the model's number of
-        components. Every chain then starts at the EM means (the other
-        parameters at the EM values, jittered on the unconstrained scale), so
-        all chains begin in the same labelling: label switching between
-        chains is avoided unless the posterior really has several modes, and
-        warm-up starts in the bulk of the posterior rather than far out.
-        Without it, chains start at jittered prior central points and usually
-        settle in different labellings; :func:`bayesmix.relabel` fixes that
-        afterwards. For a Dirichlet-process model, ``init`` defaults to
-        scikit-learn's variational DP solution (``bayesmix.em(...,
-        method="variational_dp")``, components ordered by decreasing weight):
-        from PyMC's default start, ADVI on faithful converged to one component
-        holding 99% of the weight, and NUTS took from 80 s to over 6 minutes
-        depending on the seed (84-92 s from the variational start).
+    init : {"auto", "prior"} or xarray.Dataset, default "auto"
+        Where the chains (or ADVI's approximation) start. ``"auto"`` starts a
+        finite mixture at :func:`bayesmix.em`'s maximum-likelihood solution
+        (same K and covariance type, 10 k-means starts, seeded from
+        ``random_seed``; its time counts in the fit's wall time) and a
+        Dirichlet-process mixture at scikit-learn's variational DP solution
+        (``bayesmix.em(..., method="variational_dp")``, components ordered by
+        decreasing weight); an MDN starts where PyMC starts it. Every chain
+        begins at the EM means, the other parameters at the EM values
+        jittered on the unconstrained scale, so all chains begin in the same
+        labelling and in the bulk of the posterior. From random starts, one
+        of four chains settled in a local mode of posteriordb's
+        low_dim_gauss_mix (R-hat 1.59); from the prior's start, ADVI on
+        faithful's DP converged to one component holding 99% of the weight,
+        and NUTS took 80 s to over 6 minutes. When EM's best solution is
+        degenerate (a collapsed covariance), the chains start as with
+        ``"prior"`` and the result's ``fit_settings`` say so. ``"prior"``:
+        the sampler's own start, jittered around the prior's central point,
+        where chains usually settle in different labellings
+        (:func:`bayesmix.relabel` fixes that afterwards; notebook 02 shows
+        it). An EM result of the model's K (from :func:`bayesmix.em`) starts
+        there instead. Chains that all start near one solution cannot show
+        R-hat a mode none of them reaches: when in doubt, compare fits from
+        several seeds, or from ``"prior"``.
     random_seed : int, optional
         Seed for the sampler or optimizer; the same seed gives the same draws,
         bit for bit, in one process and across processes, for every sampler
@@ -191,8 +202,15 @@ def fit(
         random_seed = secrets.randbelow(2**31)
     elif isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer):
         raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
-    if info.family == "mdn" and init is not None:
+    if info.family == "mdn" and isinstance(init, xr.Dataset):
         raise ValueError("Argument `init` applies to Gaussian mixtures only; leave it out for an MDN.")
+    if not isinstance(init, xr.Dataset | str) or (isinstance(init, str) and init not in INIT_CHOICES):
+        error = ValueError if init is None or isinstance(init, str) else TypeError
+        raise error(
+            "Argument `init` must be 'auto' (start at EM's solution), 'prior' (the sampler's own "
+            "start) or an EM result from bayesmix.em (an xarray.Dataset with weights, means and "
+            f"covariances), but got {init!r:.60}."
+        )
     if method == "map" and info.family != "mdn":
         raise ValueError(
             f"method='map' fits the MDN's point baseline; for a {info.family!r} model the "
@@ -200,9 +218,8 @@ def fit(
         )
     if batch_size is not None:
         batch_size = _checked_batch_size(batch_size, method, info)
-    init_source = "given" if init is not None else None
-    if init is None and info.family == "dp_gmm":
-        init, init_source = _variational_dp_start(info, random_seed), "variational_dp"
+    start = time.perf_counter()
+    init, init_source = _start(info, init, random_seed)
     initial = _initial_values(info, init) if init is not None else None
 
     if method not in ("nuts", "map") and chains != 4:
@@ -213,7 +230,6 @@ def fit(
         sizes = {name: value.size for name, value in model.initial_point().items()}
         kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
 
-    start = time.perf_counter()
     # Compiled without fast math, so that the same seed gives the same draws whether
     # this process compiles the model or finds it in PyTensor's cache.
     with exact_arithmetic():
@@ -311,8 +327,13 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         sample_kwargs["model"] = freeze_dims_and_data(model)
     if initial is not None:
         sample_kwargs["initvals"] = initial
+        # Chains start exactly at EM: PyMC jitters every variable or none, and jittering the
+        # means by up to 1 on the unconstrained scale sent one of numpyro's four chains into the
+        # local mode of posteriordb's low_dim_gauss_mix (both components on one cluster, seed 20).
         if sampler == "pymc":
-            sample_kwargs["init"] = "adapt_diag"  # chains start exactly at EM
+            sample_kwargs["init"] = "adapt_diag"
+        else:
+            kwargs = kwargs | {"nuts": {"jitter": False, **kwargs.get("nuts", {})}}
     # Always name the sampler: PyMC 6 otherwise picks nutpie whenever it is installed.
     sample_kwargs["nuts_sampler"] = sampler
     with warnings.catch_warnings():
@@ -495,16 +516,32 @@ def _run_map(model, seed, progressbar, kwargs):
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 
 
-def _variational_dp_start(info: ModelInfo, seed: int) -> xr.Dataset:
-    """scikit-learn's variational DP solution, the default start for DP mixtures."""
-    return em(
-        info.data.values,
-        info.settings["truncation"],
-        covariance=info.settings["covariance"],
-        method="variational_dp",
-        n_init=3,
-        random_seed=int(seed) % (2**31 - 3),
-    )
+def _start(info: ModelInfo, init: xr.Dataset | str, seed: int) -> tuple[xr.Dataset | None, str]:
+    """The point estimate the chains start from (None: the sampler's own start) and its name."""
+    if isinstance(init, xr.Dataset):
+        return init, "given"
+    if init == "prior" or info.family == "mdn":
+        return None, "prior"
+    if info.family == "dp_gmm":
+        # Most of the truncation's components end up nearly empty, which is no degeneracy here.
+        method, n_components, n_init = "variational_dp", info.settings["truncation"], 3
+    else:
+        method, n_components, n_init = "em", info.settings["n_components"], 10
+    with warnings.catch_warnings():
+        # The factory has warned about constant features already; a degenerate solution is handled below.
+        warnings.simplefilter("ignore", DegenerateSolutionWarning)
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        solution = em(
+            info.data.values,
+            n_components,
+            covariance=info.settings["covariance"],
+            method=method,
+            n_init=n_init,
+            random_seed=int(seed) % (2**31 - n_init),
+        )
+    if method == "em" and solution["degenerate"].any():
+        return None, "prior (EM's solution is degenerate)"
+    return solution, method
 
 
 def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:

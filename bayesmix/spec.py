@@ -32,8 +32,9 @@ prior overrides as :class:`bayesmix.Prior` mappings, ``{distribution =
 * every family: ``method``, ``draws``, ``tune``, ``chains``, ``sampler``,
   ``target_accept`` (NUTS), ``steps`` (ADVI optimization steps) and
   ``batch_size`` (minibatch ADVI, gmm and dp_gmm only: rows per step);
-* ``gmm``: ``n_components``, ``covariance``, ``init = "em"`` (start every
-  chain at the EM solution);
+* ``gmm``: ``n_components``, ``covariance``, ``init = "em"`` (the default:
+  start every chain at the EM solution) or ``init = "prior"`` (the sampler's
+  own start, see :func:`bayesmix.fit`);
 * ``dp_gmm``: ``truncation``, ``covariance``, ``alpha``;
 * ``mdn``: ``n_components``, ``hidden`` (a list of layer widths),
   ``activation``.
@@ -111,7 +112,7 @@ class Candidate:
     family: str
     model_options: dict[str, Any]
     fit_options: dict[str, Any]
-    init_from_em: bool = False
+    init_from_em: bool = True
     priors: dict[str, Any] = field(default_factory=dict)
 
     def build(self, data: DataSpec, frame: pd.DataFrame) -> pm.Model:
@@ -345,12 +346,15 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
     else:
         name = f"gmm_{options['covariance']}_k{options['n_components']}"
     init = entry.get("init")
-    if init not in (None, "em"):
-        raise SpecError(f'{where} init: must be "em" (start the chains at the EM solution), got {init!r}.')
+    if init not in (None, "em", "prior"):
+        raise SpecError(
+            f'{where} init: must be "em" (start the chains at the EM solution, the default) or "prior" '
+            f"(the sampler's own start), got {init!r}."
+        )
     priors = entry.get("priors", {})
     if not isinstance(priors, dict):
         raise SpecError(f"{where} priors: must be a table of role = prior, got {priors!r}.")
-    return Candidate(name, family, options, fit_options, init_from_em=init == "em", priors=priors)
+    return Candidate(name, family, options, fit_options, init_from_em=init != "prior", priors=priors)
 
 
 def _fit_options(entry: dict, family: str, where: str, *, n_obs: int) -> dict[str, Any]:

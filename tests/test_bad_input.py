@@ -172,6 +172,8 @@ OTHER_CASES = {
     ),
     "method map for a mixture": (lambda f: bm.fit(_model(f), method="map"), ValueError, "method='map'"),
     "init for an mdn": (lambda f: bm.fit(_mdn_fit()[1], init=bm.em(TWO_POINTS, 1)), ValueError, "`init`"),
+    "unknown init": (lambda f: bm.fit(_model(f), init="em"), ValueError, "`init` must be 'auto'"),
+    "init None": (lambda f: bm.fit(_model(f), init=None), ValueError, "`init` must be 'auto'"),
     "n_init = 0, map": (lambda f: bm.fit(_mdn_fit()[1], method="map", n_init=0), ValueError, "`n_init`"),
     "temperature = 0": (
         lambda f: bm.sample_predictive(*_mdn_fit(), [[0.5, 0.25]], temperature=0),

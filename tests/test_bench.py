@@ -55,10 +55,10 @@ def test_cases_share_one_set_of_priors_with_bayesmix_defaults():
 @pytest.mark.slow
 def test_short_run_writes_table_json_and_plot(tmp_path):
     pytest.importorskip("numpyro")
-    args = ["--cases", "synthetic N=1e3", "--contenders", "bayesmix", "bayesmix-em", "numpyro", "--draws", "100"]
+    args = ["--cases", "synthetic N=1e3", "--contenders", "bayesmix", "bayesmix-prior", "numpyro", "--draws", "100"]
     assert main([*args, "--out", str(tmp_path)]) == 0
     measured = json.loads((tmp_path / "benchmark.json").read_text())
-    assert [row["contender"] for row in measured["nuts"]] == ["bayesmix", "bayesmix-em", "numpyro"]
+    assert [row["contender"] for row in measured["nuts"]] == ["bayesmix", "bayesmix-prior", "numpyro"]
     for row in measured["nuts"]:
         assert row["first_s"] > 0 and row["second_s"] > 0
         assert row["second"]["max_rhat"] < 1.1  # well-separated clusters, after relabelling

@@ -116,7 +116,8 @@ def test_same_seed_same_draws(faithful):
         ({"draws": 0}, ValueError, "`draws` must be >= 1"),
         ({"chains": -2}, ValueError, "`chains` must be >= 1"),
         ({"random_seed": "abc"}, TypeError, "random_seed"),
-        ({"init": {"means": 1}}, TypeError, "must be an EM result"),
+        ({"init": {"means": 1}}, TypeError, "must be 'auto'.*or an EM result"),
+        ({"init": "kmeans"}, ValueError, "must be 'auto'.*but got 'kmeans'"),
     ],
 )
 def test_fit_bad_arguments(faithful, kwargs, error, message):
@@ -156,3 +157,29 @@ def test_advi_fits_one_component_on_one_feature():
     posterior = result["posterior"]
     assert abs(float(posterior["means"].mean()) - X.mean()) < 0.3
     assert abs(float(np.sqrt(posterior["covariances"].mean())) - X.std()) < 0.3
+
+
+def test_default_start_is_em_and_puts_every_chain_in_one_labelling(faithful):
+    """Seed 11 from the prior's start leaves two chains in each labelling (notebook 02); from EM none."""
+    model = bm.models.gmm(faithful, 2)
+    short = {"draws": 100, "tune": 200, "chains": 4, "random_seed": 11, "progressbar": False}
+    fits = {init: bm.fit(model, init=init, **short) for init in ("auto", "prior")}
+    assert json.loads(fits["auto"].attrs["fit_settings"])["init"] == "em"
+    assert json.loads(fits["prior"].attrs["fit_settings"])["init"] == "prior"
+    eruptions = {
+        init: fit["posterior"]["means"].sel(feature="eruptions", component=0).mean("draw").values
+        for init, fit in fits.items()
+    }
+    assert np.ptp(eruptions["auto"]) < 0.2  # every chain labels the short eruptions 0
+    assert np.ptp(eruptions["prior"]) > 1.0  # the labellings differ between chains
+
+
+def test_a_degenerate_em_solution_is_not_a_start():
+    """Twenty identical points: every EM solution collapses, so the chains start from the prior, quietly."""
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]]), 20, axis=0)
+    X[:20] += np.random.default_rng(0).normal(size=(20, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bm.DegenerateSolutionWarning)
+        warnings.simplefilter("ignore", bm.SamplerWarning)
+        result = bm.fit(bm.models.gmm(X, 2), draws=50, tune=50, chains=2, random_seed=0, progressbar=False)
+    assert json.loads(result.attrs["fit_settings"])["init"] == "prior (EM's solution is degenerate)"

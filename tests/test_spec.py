@@ -64,6 +64,12 @@ def test_an_advi_candidate_carries_its_batch_size(tmp_path):
     assert spec.candidates[0].fit_options == {"method": "advi", "draws": 1000, "n": 100, "batch_size": 100}
 
 
+def test_a_candidate_starts_at_em_unless_it_asks_for_the_prior(tmp_path):
+    assert read_spec(write(tmp_path, GOOD)).candidates[0].init_from_em
+    prior = GOOD.replace("chains = 2", 'chains = 2\ninit = "prior"')
+    assert not read_spec(write(tmp_path, prior)).candidates[0].init_from_em
+
+
 def test_mcycle_spec_has_three_mdns():
     spec = read_spec(ROOT / "models" / "mcycle.toml")
     assert [c.name for c in spec.candidates] == ["mdn_k1_h8", "mdn_k2_h8", "mdn_k3_h8"]
@@ -104,6 +110,7 @@ BAD = [
     ("bad covariance", GOOD.replace('"full"', '"banded"'), r"'banded' is not one of"),
     ("bad method", GOOD.replace('"nuts"', '"gibbs"'), r"method: 'gibbs' is not one of"),
     ("map for a mixture", GOOD.replace('"nuts"', '"map"'), r"method: 'map' is not one of"),
+    ("bad init", GOOD.replace("chains = 2", 'chains = 2\ninit = "kmeans"'), r"init: must be \"em\".*'kmeans'"),
     ("bad sampler", GOOD.replace("chains = 2", 'chains = 2\nsampler = "stan"'), r"sampler: 'stan'"),
     ("zero draws", GOOD.replace("draws = 50", "draws = 0"), r"draws: must be an integer >= 1"),
     ("bad target_accept", GOOD.replace("chains = 2", "chains = 2\ntarget_accept = 1.5"), "strictly between 0 and 1"),

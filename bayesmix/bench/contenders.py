@@ -15,12 +15,16 @@ import numpy as np
 
 from bayesmix.bench.cases import Case
 
-CONTENDERS = ("bayesmix", "bayesmix-em", "pymc", "numpyro", "bayesmix-numpyro")
-# Run unless --contenders says otherwise; "bayesmix-numpyro" is a candidate default, not a contender.
-DEFAULT_CONTENDERS = ("bayesmix", "bayesmix-em", "pymc", "numpyro")
+CONTENDERS = ("bayesmix", "bayesmix-prior", "bayesmix-em", "pymc", "numpyro", "bayesmix-numpyro")
+# Run unless --contenders says otherwise. "bayesmix-numpyro" is a candidate default, not a contender;
+# "bayesmix-em" was the EM start before it became fit's default (the same path now, EM seeded apart).
+DEFAULT_CONTENDERS = ("bayesmix", "bayesmix-prior", "pymc", "numpyro")
 DESCRIPTIONS = {
-    "bayesmix": "`bm.fit(bm.models.gmm(...))`, defaults (nutpie on bayesmix's numba kernel)",
-    "bayesmix-em": "`bm.fit(model, init=bm.em(X, K))`: the same, every chain starting at the EM means "
+    "bayesmix": "`bm.fit(bm.models.gmm(...))`, defaults: every chain starts at the EM means (EM's time "
+    "counted in the wall time), nutpie on bayesmix's numba kernel",
+    "bayesmix-prior": "`bm.fit(model, init='prior')`: the same, chains from nutpie's jittered start around the "
+    "prior's central point (bayesmix's default before the EM start)",
+    "bayesmix-em": "`bm.fit(model, init=bm.em(X, K))`: every chain starting at the EM means "
     "(the EM fit's time counted in the wall time)",
     "bayesmix-numpyro": "`bm.fit(bm.models.gmm(...), sampler=\"numpyro\")`: numpyro's NUTS on PyMC's JAX "
     "log-density (float64), chains in parallel",
@@ -54,6 +58,7 @@ class BayesmixContender:
             init=self._start(seed),
             random_seed=seed,
             progressbar=False,
+            target_accept=c.target_accept,
         )
         post = result["posterior"]
         return {
@@ -64,7 +69,12 @@ class BayesmixContender:
         }
 
     def _start(self, seed: int):
-        return None
+        return "auto"
+
+
+class BayesmixPriorContender(BayesmixContender):
+    def _start(self, seed: int):
+        return "prior"
 
 
 class BayesmixEmContender(BayesmixContender):
@@ -122,7 +132,15 @@ class PymcContender:
         c = self.case
         if self.compiled is None:
             self.compiled = nutpie.compile_pymc_model(self._model())
-        trace = nutpie.sample(self.compiled, draws=c.draws, tune=c.tune, chains=c.chains, seed=seed, progress_bar=False)
+        trace = nutpie.sample(
+            self.compiled,
+            draws=c.draws,
+            tune=c.tune,
+            chains=c.chains,
+            seed=seed,
+            progress_bar=False,
+            target_accept=c.target_accept,
+        )
         post = trace.posterior
         return {
             "weights": post["w"].values,
@@ -177,7 +195,7 @@ class NumpyroContender:
         c = self.case
         if self.mcmc is None:
             self.mcmc = MCMC(
-                NUTS(self._model),
+                NUTS(self._model, target_accept_prob=c.target_accept),
                 num_warmup=c.tune,
                 num_samples=c.draws,
                 num_chains=c.chains,
@@ -198,6 +216,7 @@ class NumpyroContender:
 def make(contender: str, case: Case):
     classes = {
         "bayesmix": BayesmixContender,
+        "bayesmix-prior": BayesmixPriorContender,
         "bayesmix-em": BayesmixEmContender,
         "pymc": PymcContender,
         "numpyro": NumpyroContender,
