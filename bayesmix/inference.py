@@ -121,7 +121,8 @@ def fit(
         (``bayesmix.em(..., method="variational_dp")``, components ordered by
         decreasing weight); an MDN starts where PyMC starts it. Every chain
         begins at the EM means, the other parameters at the EM values
-        jittered on the unconstrained scale, so all chains begin in the same
+        jittered on the unconstrained scale (nutpie; PyMC's and numpyro's
+        NUTS start every chain exactly at EM), so all chains begin in the same
         labelling and in the bulk of the posterior. From random starts, one
         of four chains settled in a local mode of posteriordb's
         low_dim_gauss_mix (R-hat 1.59); from the prior's start, ADVI on
