@@ -18,6 +18,7 @@ switching between chains cannot blur it:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import arviz_stats as azs
@@ -33,30 +34,49 @@ NUMPYRO_MAX_TREE_DEPTH = 10
 # The structural parts of a mixture posterior that a sampler moves; deterministic
 # copies (covariances, means from means_ordered) would name the same direction twice.
 SKIPPED = ("covariances", "corr_chol")
+# fit_settings["init"] of a fit whose chains started at a point estimate (bayesmix.fit's init).
+EM_STARTS = ("em", "given", "variational_dp")
+# What to try, clause by clause; EM_START only for a fit that did not start from EM.
+EM_START = "start from EM (init='auto', fit's default, rather than 'prior')"
 REMEDIES = {
     "divergences": (
-        "raise target_accept (e.g. fit(..., target_accept=0.95)) and draw more, start from EM "
-        "(init='auto', fit's default, rather than 'prior'), or try fewer components or a simpler covariance type"
+        "raise target_accept (e.g. fit(..., target_accept=0.95)) and draw more",
+        EM_START,
+        "try fewer components or a simpler covariance type",
     ),
     "tree_depth": (
-        "tune longer (e.g. tune=2000) so the mass matrix adapts, start from EM (init='auto', fit's default), "
-        "try fewer components or a simpler covariance type, or allow deeper trees "
-        "(maxdepth= for nutpie, max_treedepth= for PyMC, default 10)"
+        "tune longer (e.g. tune=2000) so the mass matrix adapts",
+        EM_START,
+        "try fewer components or a simpler covariance type",
+        "allow deeper trees (maxdepth= for nutpie, max_treedepth= for PyMC, default 10)",
     ),
-    "e_bfmi": "tune longer (e.g. tune=2000), or try fewer components or a simpler covariance type",
+    "e_bfmi": ("tune longer (e.g. tune=2000)", "try fewer components or a simpler covariance type"),
 }
 # A network's posterior has no EM start and no covariance types; its levers are its size.
 MDN_REMEDIES = {
     "divergences": (
-        "raise target_accept (e.g. fit(..., target_accept=0.95)), use a smaller network (e.g. hidden=(4,)) "
-        "or fewer components, or fit with method='advi'"
+        "raise target_accept (e.g. fit(..., target_accept=0.95))",
+        "use a smaller network (e.g. hidden=(4,)) or fewer components",
+        "fit with method='advi'",
     ),
     "tree_depth": (
-        "tune longer (e.g. tune=2000), use a smaller network (e.g. hidden=(4,)) or fewer components, allow "
-        "deeper trees (maxdepth= for nutpie, max_treedepth= for PyMC), or fit with method='advi'"
+        "tune longer (e.g. tune=2000)",
+        "use a smaller network (e.g. hidden=(4,)) or fewer components",
+        "allow deeper trees (maxdepth= for nutpie, max_treedepth= for PyMC)",
+        "fit with method='advi'",
     ),
-    "e_bfmi": "tune longer (e.g. tune=2000), or use a smaller network or fewer components",
+    "e_bfmi": ("tune longer (e.g. tune=2000)", "use a smaller network or fewer components"),
 }
+
+
+def started_from_em(attrs: dict) -> bool:
+    """Whether a fit result's chains started at an EM (or variational DP) solution, from its attrs."""
+    return json.loads(attrs.get("fit_settings", "{}")).get("init") in EM_STARTS
+
+
+def _one_sentence(clauses: list[str]) -> str:
+    """'a, b, or c'."""
+    return clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + ", or " + clauses[-1]
 
 
 class SamplerWarning(UserWarning):
@@ -70,11 +90,21 @@ class SamplerProblem:
     message: str
 
 
-def sampler_problems(posterior: xr.Dataset, stats: xr.Dataset, *, family: str = "gmm") -> list[SamplerProblem]:
-    """The NUTS problems in ``stats``, each naming the parameter most implicated and the remedies for ``family``."""
+def sampler_problems(
+    posterior: xr.Dataset, stats: xr.Dataset, *, family: str = "gmm", started_from_em: bool = False
+) -> list[SamplerProblem]:
+    """The NUTS problems in ``stats``, each naming the parameter most implicated and the remedies for ``family``.
+
+    ``started_from_em``: the chains started at an EM (or variational DP) solution, so
+    the remedies leave out starting there.
+    """
     if "diverging" not in stats or posterior.sizes.get("draw", 0) < 4:
         return []  # not NUTS, or too short to say anything
-    remedies = MDN_REMEDIES if family == "mdn" else REMEDIES
+    clauses = MDN_REMEDIES if family == "mdn" else REMEDIES
+    remedies = {
+        kind: _one_sentence([c for c in options if not (started_from_em and c == EM_START)])
+        for kind, options in clauses.items()
+    }
     entries = _parameter_entries(posterior)
     problems = []
     diverging = stats["diverging"].values.astype(bool)

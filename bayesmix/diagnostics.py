@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from bayesmix._density import chunked_over_draws, membership_probabilities
 from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, observed_data_of, thinned_mixture_parameters
-from bayesmix._sampler_checks import sampler_problems
+from bayesmix._sampler_checks import sampler_problems, started_from_em
 from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
@@ -176,9 +176,10 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
         ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
 
     stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
-    problems = sampler_problems(posterior, stats)
+    from_em = started_from_em(result.attrs)
+    problems = sampler_problems(posterior, stats, started_from_em=from_em)
     verdict = _verdict(
-        params, convergence, sampler, problems, table, ari, ll_summary, n_chains, result.attrs.get("method")
+        params, convergence, sampler, problems, table, ari, ll_summary, n_chains, result.attrs.get("method"), from_em
     )
     ok = verdict[0].startswith("No problems")
     return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
@@ -316,7 +317,9 @@ def low_ess_problems(convergence: pd.DataFrame, n_chains: int, what: str) -> lis
     ]
 
 
-def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, n_chains, method) -> list[str]:
+def _verdict(
+    params, convergence, sampler, sampler_problems, baseline, ari, ll, n_chains, method, from_em=False
+) -> list[str]:
     problems: list[str] = []
     variational = method in ("advi", "fullrank_advi")
     if "r_hat" in convergence and not variational:
@@ -326,8 +329,8 @@ def _verdict(params, convergence, sampler, sampler_problems, baseline, ari, ll, 
             if n_far:
                 problems.append(
                     f"R-hat {row['r_hat']:.2f} on {label}: {n_far} of {n} chains disagree after relabelling; "
-                    "the posterior is multimodal beyond label switching (try another K or covariance type, "
-                    "or start from EM with init='auto', fit's default)."
+                    "the posterior is multimodal beyond label switching (try another K or covariance type"
+                    + (")." if from_em else ", or start from EM with init='auto', fit's default).")
                 )
             else:
                 problems.append(

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from bayesmix._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
 from bayesmix._minibatch import minibatch_model
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
-from bayesmix._sampler_checks import SamplerWarning, sampler_problems
+from bayesmix._sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
 from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int, constant_features
 from bayesmix._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
 from bayesmix.baseline import DegenerateSolutionWarning, em
@@ -264,7 +264,8 @@ def fit(
     )
     if method == "nuts":
         posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
-        for problem in sampler_problems(posterior, stats, family=info.family):
+        from_em = init_source in EM_STARTS
+        for problem in sampler_problems(posterior, stats, family=info.family, started_from_em=from_em):
             warnings.warn(problem.message, SamplerWarning, stacklevel=2)
     return result
 

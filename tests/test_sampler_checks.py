@@ -49,6 +49,19 @@ def test_divergences_are_pinned_on_the_parameter_where_they_concentrate():
     assert "target_accept" in problem.message
 
 
+def test_the_em_start_is_advised_only_to_a_fit_that_did_not_start_there():
+    posterior, stats = _synthetic()
+    stats["diverging"] = (("chain", "draw"), np.broadcast_to(np.arange(400) % 50 == 0, (2, 400)))
+    (from_prior,) = sampler_problems(posterior, stats)
+    (from_em,) = sampler_problems(posterior, stats, started_from_em=True)
+    assert "start from EM (init='auto'" in from_prior.message
+    assert "start from EM" not in from_em.message
+    assert from_em.message.endswith(
+        "raise target_accept (e.g. fit(..., target_accept=0.95)) and draw more, "
+        "or try fewer components or a simpler covariance type."
+    )
+
+
 def test_saturated_tree_depth_names_the_slowest_parameter():
     posterior, stats = _synthetic()
     # means[0, x] as a slow random walk: the smallest ESS.
