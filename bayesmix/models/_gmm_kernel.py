@@ -327,7 +327,9 @@ def constrained(theta, packed):
                 factors[b, d, d] = 1.0
         else:
             factor, _ = _correlation_factor(theta[start + b * n_tri : start + (b + 1) * n_tri], dd)
-            factors[b] = factor
+            for i in range(dd):
+                for j in range(dd):
+                    factors[b, i, j] = factor[i, j]
     covariances = np.empty((kk, dd, dd))
     for k in range(kk):
         c = factors[k if n_corr > 1 else 0]
@@ -380,7 +382,8 @@ def _log_likelihood_of_draws(features_first, weights, means, covariances, out):
             m = min(BLOCK_SIZE, n_obs - start)
             _block_log_densities(features_first, start, m, constant, means[s], chol, inverse_diagonal, block)
             _block_log_sum_exp(m, block)
-            out[s, start : start + m] = block.log_total[:m]
+            for i in range(m):
+                out[s, start + i] = block.log_total[i]
 
 
 # --- the likelihood, a block of observations at a time -----------------------------------------
@@ -416,9 +419,12 @@ def _component_factors(covariances, log_weights):
     inverse_diagonal = np.empty((n_components, n_features))  # the passes multiply; they do not divide
     constant = np.empty(n_components)
     for k in range(n_components):
-        chol[k], ok = _cholesky(covariances[k])
+        lower, ok = _cholesky(covariances[k])
         if not ok:
             return chol, inverse_diagonal, constant, False
+        for i in range(n_features):  # loops, not chol[k] = lower: numba compiles that with a formatted shape error
+            for j in range(n_features):
+                chol[k, i, j] = lower[i, j]
         constant[k] = log_weights[k] - n_features * _HALF_LOG_2PI
         for d in range(n_features):
             constant[k] -= np.log(chol[k, d, d])
@@ -473,7 +479,8 @@ def _block_log_sum_exp(m, block):
     of -inf (every weight zero where the point is) gives -inf.
     """
     joint, top, total = block.joint, block.log_total, block.inverse_total
-    top[:m] = joint[0, :m]
+    for i in range(m):
+        top[i] = joint[0, i]
     for k in range(1, joint.shape[0]):
         for i in range(m):
             top[i] = max(top[i], joint[k, i])
@@ -728,7 +735,8 @@ _EXPAND_SIGNATURE = numba.types.int64(
 
 @numba.njit(cache=True)
 def _put(out, start, values):
-    out[start : start + values.size] = values
+    for i in range(values.size):
+        out[start + i] = values.flat[i]
     return start + values.size
 
 
