@@ -24,8 +24,8 @@ model structure, and each new data set whose numbers are constants, pays it
 afresh. The C backend compiles and caches each operation alone and links
 them at run time, so a new model reuses what any earlier one compiled.
 Measured on 2 cores, each backend in its own empty PyTensor cache (the
-experiments of ``benchmarks/compile_cache.py``; figures in the README's
-Performance section): a new model structure, or new data, compiles in 40-50%
+experiments of ``benchmarks/compile_cache.py``; figures in ``benchmarks/HISTORY.md``,
+C against numba): a new model structure, or new data, compiles in 40-50%
 of numba's time once the first model has filled the cache (DP ADVI on other
 data 32 s against 80 s; an MDN of another size 16.7 s against 32.8 s), while
 an empty cache costs about the same (285-295 s for DP ADVI). Running speed is

@@ -96,7 +96,7 @@ def fit(
         compiles for minutes, though each call then costs more. For many long
         fits on one machine, ``backend="c"`` runs ADVI, the MAP or PyMC's
         NUTS on the C backend instead (the figures are in
-        ``bayesmix._compilation`` and the README's Performance section).
+        ``bayesmix._compilation`` and ``benchmarks/HISTORY.md``).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie samples a Gaussian mixture (finite
         or Dirichlet process) with default prior families (Dirichlet or

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    command = "python -m bayesmix.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python -m bayesmix.bench", *(argv if argv is not None else sys.argv[1:])])
     nuts_rows, em_rows = [], []
     if args.report_only:
         measured = json.loads((args.out / "benchmark.json").read_text())

@@ -203,7 +203,7 @@ def gaussian_mixture_likelihood(data: Data, weights, means, chol, *, diagonal: b
     over a batched ``MvNormal`` instead solves one triangular system per
     observation and component, which made NUTS about twenty times slower per
     gradient under nutpie's numba backend (faithful, K=2: 30 s against 1.5 s for
-    4 x 1000 draws, see the README's Performance section). The observed
+    4 x 1000 draws, see ``benchmarks/HISTORY.md``). The observed
     variable keeps a random function, so prior and posterior predictive
     sampling work as before.
     """
