@@ -10,19 +10,19 @@ estimators :class:`BayesianGaussianMixture` and
 """
 
 from bayesmix import datasets, models
-from bayesmix._sampler_checks import SamplerWarning
 from bayesmix._validation import DegenerateDataWarning
 from bayesmix._version import __version__
-from bayesmix.analysis import run_analysis
-from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
+from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em, em_table
+from bayesmix.cli.analysis import run_analysis
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
 from bayesmix.comparison import LOOWarning, compare
-from bayesmix.conditional import predict_components, predict_density, sample_predictive
-from bayesmix.diagnostics import Diagnostics, diagnose
+from bayesmix.diagnostics.mixture_diagnostics import Diagnostics, diagnose
+from bayesmix.diagnostics.sampler_checks import SamplerWarning
 from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
-from bayesmix.inference import fit
+from bayesmix.inference.fitting import fit
 from bayesmix.persistence import load, save
-from bayesmix.prediction import anomaly_scores, predict, predict_proba, sample, score_samples
+from bayesmix.prediction.conditional import predict_components, predict_density, sample_predictive
+from bayesmix.prediction.mixture import anomaly_scores, predict, predict_proba, sample, score_samples
 from bayesmix.priors import Prior
 from bayesmix.relabel import relabel
 

@@ -20,7 +20,6 @@ import xarray as xr
 from bayesmix._validation import Data
 from bayesmix._version import __version__
 from bayesmix.models._base import ModelInfo
-from bayesmix.models._gmm_kernel import log_likelihood_of_draws
 from bayesmix.priors import priors_from_json, priors_to_json
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -38,6 +37,8 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
 
         values = pointwise_log_likelihood(info, posterior)
     else:
+        from bayesmix.inference._gmm_kernel import log_likelihood_of_draws
+
         flat = [flatten_draws(posterior[name]) for name in MIXTURE_PARAMETERS]
         values = log_likelihood_of_draws(info.data.values, *flat)
     coords = {

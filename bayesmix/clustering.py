@@ -13,9 +13,9 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from bayesmix._density import chunked_over_draws, membership_probabilities
 from bayesmix._result import check_result, observed_data_of, thinned_mixture_parameters
 from bayesmix._validation import check_choice, check_positive_int
+from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
 
 LAST_STICK_WARNING = 0.01
 MAX_COCLUSTERING_OBS = 5000

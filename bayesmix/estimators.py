@@ -3,7 +3,7 @@
 They are thin: ``fit`` builds the model with a factory from
 :mod:`bayesmix.models`, starts the sampler at the EM (or variational-DP)
 solution, fits with :func:`bayesmix.fit` and relabels against that solution;
-every prediction is a function of :mod:`bayesmix.prediction` applied to the
+every prediction is a function of :mod:`bayesmix.prediction.mixture` applied to the
 fitted result. Fitted attributes hold posterior means; ``result_`` holds the
 whole posterior as an ``xarray.DataTree``.
 """
@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesmix import prediction
 from bayesmix._validation import check_positive_int
-from bayesmix.baseline import em
-from bayesmix.inference import fit
+from bayesmix.baseline.gaussian import em
+from bayesmix.inference.fitting import fit
 from bayesmix.models import dp_gmm, gmm
 from bayesmix.relabel import relabel
 

@@ -15,9 +15,9 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from bayesmix._density import chunked_over_draws, membership_probabilities
 from bayesmix._result import SAMPLE_DIMS, check_result, flatten_draws, observed_data_of
 from bayesmix._validation import check_choice
+from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
 
 METHODS = ("hungarian", "stephens")
 # Stephens' algorithm holds every draw's membership matrix in memory.

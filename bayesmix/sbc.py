@@ -40,7 +40,7 @@ import xarray as xr
 from scipy.stats import chisquare
 
 from bayesmix._validation import check_choice, check_positive_int
-from bayesmix.inference import SAMPLERS, fit
+from bayesmix.inference.fitting import SAMPLERS, fit
 from bayesmix.models.gmm import gmm
 from bayesmix.priors import Prior
 

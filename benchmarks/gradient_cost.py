@@ -29,7 +29,7 @@ import nutpie
 from nutpie import compile_pymc
 
 import bayesmix as bm
-from bayesmix._compilation import MODES
+from bayesmix.inference._compilation import MODES
 
 
 def per_call_microseconds(function, repeats: int = 3000) -> float:

@@ -17,8 +17,7 @@ import warnings
 import numpy as np
 
 import bayesmix as bm
-from bayesmix import _nutpie_gmm
-from bayesmix.models import _gmm_kernel
+from bayesmix.inference import _gmm_kernel, _nutpie_gmm
 from bayesmix.models._base import get_info
 
 REPEATS = 7

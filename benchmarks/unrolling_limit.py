@@ -21,7 +21,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from pymc.sampling.jax import get_jaxified_graph
 
 import bayesmix as bm
-from bayesmix.models import _linalg
+from bayesmix.components import _linalg
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Which backend compiles each method, and what ``backend=`` accepts (bayesmix/_compilation.py)."""
+"""Which backend compiles each method, and what ``backend=`` accepts (bayesmix/inference/_compilation.py)."""
 
 import warnings
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 import bayesmix as bm
-from bayesmix.baseline import DegenerateSolutionWarning
+from bayesmix.baseline.gaussian import DegenerateSolutionWarning
 
 
 @pytest.mark.parametrize("covariance", ["full", "diag", "spherical", "tied"])

@@ -22,7 +22,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import bayesmix as bm
-from bayesmix.cli import app
+from bayesmix.cli.app import app
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +191,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     result is saved, then run again."""
     spec = write_spec(tmp_path, GMM_ONLY)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bayesmix.cli", "run", str(spec), "--out", str(out), "--workers", "2"]
+    command = [sys.executable, "-m", "bayesmix.cli.app", "run", str(spec), "--out", str(out), "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 300
     while not list(out.glob("*.nc")) and time.monotonic() < deadline and process.poll() is None:

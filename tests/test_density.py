@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from bayesmix._density import chunked_over_draws, membership_probabilities, mixture_log_density
+from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities, mixture_log_density
 
 
 def _random_mixture(rng, S, K, D):
@@ -42,7 +42,7 @@ def test_chunking_gives_the_same_answer():
 
 def test_the_fits_log_likelihood_loop_matches_scipy():
     """bayesmix.models._gmm_kernel.log_likelihood_of_draws, which fills every fit's log_likelihood group."""
-    from bayesmix.models._gmm_kernel import log_likelihood_of_draws
+    from bayesmix.inference._gmm_kernel import log_likelihood_of_draws
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(600, 3))  # blocks of 256 observations: two whole and one partial

@@ -8,8 +8,8 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import bayesmix as bm
-from bayesmix._minibatch import minibatch_model
 from bayesmix.bench.cases import synthetic
+from bayesmix.inference._minibatch import minibatch_model
 from tests.model_graph import GRAPH_CHECK_MODE
 
 

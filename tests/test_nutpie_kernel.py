@@ -1,4 +1,4 @@
-"""The hand-written log-density nutpie samples finite Gaussian mixtures with (bayesmix/_nutpie_gmm.py)."""
+"""The hand-written log-density nutpie samples finite Gaussian mixtures with (bayesmix/inference/_nutpie_gmm.py)."""
 
 import warnings
 
@@ -8,9 +8,9 @@ import pymc as pm
 import pytest
 
 import bayesmix as bm
-from bayesmix import _nutpie_gmm
+from bayesmix.inference import _nutpie_gmm
+from bayesmix.inference._gmm_kernel import constrained, logp_and_gradient, nutpie_callbacks
 from bayesmix.models._base import get_info
-from bayesmix.models._gmm_kernel import constrained, logp_and_gradient, nutpie_callbacks
 
 
 def _three_clusters(n_features: int, per_cluster: int = 40) -> np.ndarray:

@@ -14,7 +14,7 @@ import bayesmix as bm
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261122
 CONFIGURATIONS = {
-    "nutpie": dict(method="nuts", sampler="nutpie"),  # bayesmix's kernel (bayesmix/_nutpie_gmm.py)
+    "nutpie": dict(method="nuts", sampler="nutpie"),  # bayesmix's kernel (bayesmix/inference/_nutpie_gmm.py)
     "nutpie-jax": dict(method="nuts", sampler="nutpie", backend="jax"),
     "pymc": dict(method="nuts", sampler="pymc"),
     "numpyro": dict(method="nuts", sampler="numpyro"),
@@ -73,10 +73,10 @@ def test_random_seed_must_be_an_integer(seed):
 )
 def test_fit_compiles_without_fast_math(monkeypatch, runner, settings):
     # A process that compiles a graph and one that reads it from PyTensor's cache round
-    # differently under fast math (bayesmix/_compilation.py). Checking both across
+    # differently under fast math (bayesmix/inference/_compilation.py). Checking both across
     # processes needs a cold compile of about 4 minutes, so the suite checks the cause:
     # every fit compiles without fast math.
-    import bayesmix.inference as inference
+    import bayesmix.inference.fitting as inference
 
     seen = []
     run = getattr(inference, runner)

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import bayesmix as bm
-from bayesmix._sampler_checks import sampler_problems
+from bayesmix.diagnostics.sampler_checks import sampler_problems
 
 
 def _synthetic(n_chains=2, n_draws=400, seed=0):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bayesmix.cli import app
-from bayesmix.spec import QUICK, SpecError, read_spec
+from bayesmix.cli.app import app
+from bayesmix.cli.spec import QUICK, SpecError, read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

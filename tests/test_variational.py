@@ -8,7 +8,7 @@ import pytest
 from pymc.model.transform.optimization import freeze_dims_and_data
 
 import bayesmix as bm
-from bayesmix._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
+from bayesmix.inference._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
 from tests.model_graph import GRAPH_CHECK_MODE
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bayesmix.models import _gmm_kernel
+from bayesmix.inference import _gmm_kernel
 
 EXTENDED = np.finfo(np.longdouble).eps < 1e-18
 needs_extended = pytest.mark.skipif(

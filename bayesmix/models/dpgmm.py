@@ -9,9 +9,8 @@ import numpy as np
 import pymc as pm
 
 from bayesmix._validation import check_choice, check_data, check_n_components, check_positive_int
-from bayesmix.models._base import ModelInfo, attach_info
-from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
-from bayesmix.models._mixture import (
+from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors
+from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     check_prior_shapes,
     component_means,
@@ -20,6 +19,7 @@ from bayesmix.models._mixture import (
     gaussian_mixture_likelihood,
     variance_floor,
 )
+from bayesmix.models._base import ModelInfo, attach_info
 from bayesmix.priors import Prior, Role, resolve_priors
 
 ROLES = {
@@ -57,7 +57,7 @@ def dp_gmm(
 
     NUTS is the reference when its diagnostics are clean, and with the default
     priors nutpie samples it through bayesmix's hand-written log-density
-    (:mod:`bayesmix._nutpie_gmm`): 4-6 s on faithful with truncation 15, 4 x
+    (:mod:`bayesmix.inference._nutpie_gmm`): 4-6 s on faithful with truncation 15, 4 x
     (500 + 500), on 2 cores, against 84-92 s through PyMC's graph compiled by
     JAX and about 20 s for ``fit(method="advi")`` at truncation 20. With T
     components, most of them empty, the posterior has many nearly flat

@@ -10,9 +10,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesmix._validation import check_choice, check_data, check_n_components
-from bayesmix.models._base import ModelInfo, attach_info
-from bayesmix.models._covariance import COVARIANCE_TYPES, cholesky_factors
-from bayesmix.models._mixture import (
+from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors
+from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     check_prior_shapes,
     component_means,
@@ -21,6 +20,7 @@ from bayesmix.models._mixture import (
     gaussian_mixture_likelihood,
     variance_floor,
 )
+from bayesmix.models._base import ModelInfo, attach_info
 from bayesmix.priors import Prior, Role, resolve_priors
 
 ROLES = {"weights": Role("the prior of the mixture weights", ("Dirichlet",)), **COMPONENT_ROLES}

@@ -11,10 +11,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import logsumexp
 
-from bayesmix._graph_inputs import data_input
 from bayesmix._validation import Data, check_choice, check_data, check_n_components, warn_constant_features
-from bayesmix.models._base import ModelInfo, attach_info, get_info
-from bayesmix.models._network import (
+from bayesmix.mixing.network import (
     ACTIVATIONS,
     NUMPY,
     SCALE_FLOOR,
@@ -22,6 +20,8 @@ from bayesmix.models._network import (
     layer_names,
     mixture_outputs,
 )
+from bayesmix.models._base import ModelInfo, attach_info, get_info
+from bayesmix.models._graph_inputs import data_input
 from bayesmix.priors import Prior, Role, priors_from_json, resolve_priors
 
 FAMILY = "mdn"
@@ -193,7 +193,7 @@ def mdn(
             params[f"w_{head}"] = _weight(resolved["weights"], f"w_{head}", hidden[-1], (last, "component", "output"))
             params[f"b_{head}"] = resolved["biases"].create(f"b_{head}", dims=("component", "output"))
 
-        # Standardization as graph inputs, not constants (see bayesmix._graph_inputs).
+        # Standardization as graph inputs, not constants (see bayesmix.models._graph_inputs).
         x_center, x_spread = data_input("X_mean", x_mean), data_input("X_sd", x_sd)
         y_center, y_spread = data_input("y_mean", y_mean), data_input("y_sd", y_sd)
         X_std = (X_shared - x_center) / x_spread

@@ -10,7 +10,7 @@ from pymc.distributions.transforms import CholeskyCorrTransform
 from scipy import stats
 
 import bayesmix as bm
-from bayesmix.models._correlation import UnrolledCholeskyCorr
+from bayesmix.components._correlation import UnrolledCholeskyCorr
 
 
 def random_correlation_factors(n_batch, n, rng):
@@ -62,7 +62,7 @@ def test_log_jacobian_is_the_log_determinant_of_the_map_to_the_free_entries(n):
 
 def test_model_log_density_is_unchanged(monkeypatch):
     """The full-covariance model's log-density, Jacobian included, equals that under PyMC's own bijector."""
-    from bayesmix.models import _covariance
+    from bayesmix.components import _covariance
 
     X = bm.datasets.load("faithful").to_numpy(float)
     model = bm.models.gmm(X, 3, covariance="full")

@@ -81,7 +81,7 @@ def test_vectorized_components_no_python_loop(faithful, covariance):
     """The likelihood's graph is the same size whatever K: components are batched, never looped.
 
     On two features the covariance factorization and the whitening of the
-    residuals are unrolled into elementwise operations (bayesmix.models._linalg):
+    residuals are unrolled into elementwise operations (bayesmix.components._linalg):
     no batched Cholesky or triangular solve is left, for any covariance type.
     """
     from pytensor.graph.traversal import applys_between

@@ -5,7 +5,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy.linalg import solve_triangular
 
-from bayesmix.models import _linalg
+from bayesmix.components import _linalg
 
 
 def random_covariances(n_batch, n_features, rng):

@@ -11,8 +11,8 @@ from scipy import stats
 from scipy.special import log_softmax, logsumexp
 
 import bayesmix as bm
+from bayesmix.mixing.network import SCALE_FLOOR
 from bayesmix.models._base import get_info
-from bayesmix.models._network import SCALE_FLOOR
 from bayesmix.models.mdn import conditional_moments, mixture_log_density, network_outputs
 from tests.model_graph import GRAPH_CHECK_MODE
 

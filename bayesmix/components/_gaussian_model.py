@@ -10,7 +10,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from bayesmix._validation import Data, constant_features, warn_constant_features
-from bayesmix.models._linalg import gram, log_determinant, whiten
+from bayesmix.components._linalg import gram, log_determinant, whiten
 from bayesmix.priors import Prior, Role
 
 MEAN_DISTRIBUTIONS = ("Normal", "StudentT", "Cauchy", "Laplace", "Logistic")
@@ -195,7 +195,7 @@ def gaussian_mixture_likelihood(data: Data, weights, means, chol, *, diagonal: b
 
     The residuals are whitened by forward substitution through the K small
     factors :math:`L_k`, unrolled over the features into elementwise
-    operations (:mod:`bayesmix.models._linalg`; a division when
+    operations (:mod:`bayesmix.components._linalg`; a division when
     ``diagonal``), so the N x K part is arithmetic that the compilers fuse,
     with no batched triangular solve. Under nutpie's JAX backend this halved
     the cost of one log-density and gradient call (faithful, K = 2, full

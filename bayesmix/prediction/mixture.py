@@ -28,9 +28,9 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
-from bayesmix._density import chunked_over_draws, membership_probabilities, mixture_log_density
 from bayesmix._result import check_result, flatten_draws, observed_data_of, thinned_mixture_parameters
 from bayesmix._validation import Data, check_data, check_positive_int
+from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities, mixture_log_density
 from bayesmix.relabel import relabel
 
 MIXTURE_FAMILIES = ("gmm", "dp_gmm")

@@ -1,6 +1,6 @@
 """The posterior-diagnostics report of a run: one self-contained HTML file, figures embedded.
 
-:func:`write_report` reads what :func:`bayesmix.analysis.run_analysis` saved in
+:func:`write_report` reads what :func:`bayesmix.cli.analysis.run_analysis` saved in
 a folder (``run.json`` and the ``.nc`` results) and writes
 
 * ``comparison.csv``: the PSIS-LOO table of :func:`bayesmix.compare`, one
@@ -33,7 +33,7 @@ from matplotlib.patches import Ellipse
 
 from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
-from bayesmix.analysis import RUN_FILE, baseline_path, result_path
+from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import CONDITIONAL_FAMILIES, PARETO_K_THRESHOLD, comparison_table, loo
 
 __all__ = ["write_report"]
@@ -58,7 +58,7 @@ def write_report(out: str | Path) -> Path:
     Parameters
     ----------
     out : str or path-like
-        A folder written by :func:`bayesmix.analysis.run_analysis`.
+        A folder written by :func:`bayesmix.cli.analysis.run_analysis`.
 
     Returns
     -------

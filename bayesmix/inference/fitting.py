@@ -20,16 +20,16 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from bayesmix._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
-from bayesmix._minibatch import minibatch_model
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
-from bayesmix._sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
 from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int, constant_features
-from bayesmix._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
-from bayesmix.baseline import DegenerateSolutionWarning, em
+from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em
+from bayesmix.components._covariance import initial_values_from_covariances
+from bayesmix.components._gaussian_model import RELATIVE_VARIANCE_FLOOR
+from bayesmix.diagnostics.sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
+from bayesmix.inference._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
+from bayesmix.inference._minibatch import minibatch_model
+from bayesmix.inference._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
 from bayesmix.models._base import ModelInfo, get_info
-from bayesmix.models._covariance import initial_values_from_covariances
-from bayesmix.models._mixture import RELATIVE_VARIANCE_FLOOR
 
 METHODS = ("nuts", "advi", "fullrank_advi", "map")
 # Random restarts of the MAP optimizer; the best optimum is kept.
@@ -96,14 +96,14 @@ def fit(
         compiles for minutes, though each call then costs more. For many long
         fits on one machine, ``backend="c"`` runs ADVI, the MAP or PyMC's
         NUTS on the C backend instead (the figures are in
-        ``bayesmix._compilation`` and ``benchmarks/HISTORY.md``).
+        ``bayesmix.inference._compilation`` and ``benchmarks/HISTORY.md``).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         The NUTS implementation. nutpie samples a Gaussian mixture (finite
         or Dirichlet process) with default prior families (Dirichlet or
         stick-breaking weights with a Gamma or fixed concentration, Normal
         means, HalfNormal scales, LKJ correlations) and at most six features
         through bayesmix's hand-written log-density and gradient
-        (:mod:`bayesmix.models._gmm_kernel`, compiled by numba once per
+        (:mod:`bayesmix.inference._gmm_kernel`, compiled by numba once per
         machine); on faithful, K = 2, a whole fit takes about 0.2 s against
         5-6 s through PyMC's graph compiled by JAX, which nutpie uses
         for every other model (the MDN, other prior families, wider data).
@@ -149,7 +149,7 @@ def fit(
         ADVI of a Gaussian mixture only: estimate the log-likelihood at each
         optimization step from this many rows drawn at random (with
         replacement), scaled by ``n_obs / batch_size`` (minibatch ADVI,
-        :mod:`bayesmix._minibatch`). Each step then costs time proportional
+        :mod:`bayesmix.inference._minibatch`). Each step then costs time proportional
         to ``batch_size`` rather than to the number of observations, and
         Adam's step size decays over the second half of the steps so that
         the gradient noise settles (unless ``obj_optimizer=`` is given). The
@@ -281,7 +281,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
 
         backend = _nutpie_backend(model, info, kwargs.pop("backend", None))
         if backend == "kernel":
-            from bayesmix import _nutpie_gmm
+            from bayesmix.inference import _nutpie_gmm
 
             jitter = None if initial is None else _all_but_means(model)
             compile_model = functools.partial(_nutpie_gmm.compile_model, model, info, initial, jitter)
@@ -353,10 +353,10 @@ def _all_but_means(model: pm.Model) -> set:
 def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
     """What computes the log-density for nutpie: the hand-written kernel, or PyTensor with JAX or numba.
 
-    By default the kernel (:mod:`bayesmix._nutpie_gmm`) wherever the model
+    By default the kernel (:mod:`bayesmix.inference._nutpie_gmm`) wherever the model
     qualifies, else JAX (numba when JAX is not installed).
     """
-    from bayesmix._nutpie_gmm import unsupported
+    from bayesmix.inference._nutpie_gmm import unsupported
 
     reason = unsupported(model, info)
     if requested is None:

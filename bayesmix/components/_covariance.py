@@ -18,8 +18,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesmix.models._correlation import UnrolledCholeskyCorr
-from bayesmix.models._linalg import cholesky, gram, unrolled
+from bayesmix.components._correlation import UnrolledCholeskyCorr
+from bayesmix.components._linalg import cholesky, gram, unrolled
 from bayesmix.priors import Prior
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
@@ -35,7 +35,7 @@ def cholesky_factors(
     :math:`\\Sigma_k + \\operatorname{diag}(\\tau)`, so that the likelihood stays
     bounded, and the posterior proper, where a component could shrink onto
     repeated points. Diagonal factors take the floor elementwise; full and
-    tied ones are refactorized (unrolled for small D, :mod:`bayesmix.models._linalg`).
+    tied ones are refactorized (unrolled for small D, :mod:`bayesmix.components._linalg`).
     """
     chol = _cholesky_factors(covariance, n_components, n_features, priors)
     if variance_floor is None or not np.any(variance_floor):

@@ -18,7 +18,7 @@ Files in ``DIR``:
 ``baselines/<candidate>_map.nc``
     For an MDN fitted by ADVI or NUTS, the MAP fit of the same network.
 ``comparison.csv``, ``report.html``
-    See :func:`bayesmix.comparison.compare` and :mod:`bayesmix.report`.
+    See :func:`bayesmix.comparison.compare` and :mod:`bayesmix.cli.report`.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from bayesmix import persistence
-from bayesmix._sampler_checks import SamplerWarning
 from bayesmix._version import __version__
-from bayesmix.spec import Candidate, DataSpec, Spec, SpecError, read_spec
+from bayesmix.cli.spec import Candidate, DataSpec, Spec, SpecError, read_spec
+from bayesmix.diagnostics.sampler_checks import SamplerWarning
 
 __all__ = ["RunSummary", "run_analysis"]
 
@@ -75,7 +75,7 @@ def run_analysis(
     Parameters
     ----------
     spec : Spec or path
-        A spec file (checked completely by :func:`bayesmix.spec.read_spec`
+        A spec file (checked completely by :func:`bayesmix.cli.spec.read_spec`
         before anything is fitted) or an already read :class:`Spec`.
     out : path, optional
         The output folder; defaults to the spec's ``output``.
@@ -117,7 +117,7 @@ def run_analysis(
         with _client(scheduler, n_workers or min(len(pending), os.cpu_count() or 1)) as client:
             client.subscribe_topic(EVENT_TOPIC, lambda event: notify(event[1]["name"], "started", None))
             _fit_all(client, spec, pending, out, summary, notify)
-    from bayesmix.report import write_report
+    from bayesmix.cli.report import write_report
 
     plan["failed"] = summary.failed
     persistence.write_text_atomic(out / RUN_FILE, json.dumps(plan, indent=2))

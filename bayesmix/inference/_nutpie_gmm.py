@@ -35,8 +35,9 @@ from nutpie.compile_pymc import (
 from pymc.initial_point import make_initial_point_fn
 from scipy.special import gammaln
 
-from bayesmix.models._base import ModelInfo
-from bayesmix.models._gmm_kernel import (
+from bayesmix.components._gaussian_model import data_scale, variance_floor
+from bayesmix.components._linalg import unrolled
+from bayesmix.inference._gmm_kernel import (
     DIAG,
     FULL,
     HEADER,
@@ -45,8 +46,7 @@ from bayesmix.models._gmm_kernel import (
     nutpie_callbacks,
     sizes,
 )
-from bayesmix.models._linalg import unrolled
-from bayesmix.models._mixture import data_scale, variance_floor
+from bayesmix.models._base import ModelInfo
 
 _CODES = {"full": FULL, "diag": DIAG, "spherical": SPHERICAL, "tied": TIED}
 _PRIOR_FORMS = {
@@ -107,7 +107,7 @@ def _has_correlations(info: ModelInfo) -> bool:
 
 
 def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
-    """The data, prior constants and sizes in the layout :mod:`bayesmix.models._gmm_kernel` reads."""
+    """The data, prior constants and sizes in the layout :mod:`bayesmix.inference._gmm_kernel` reads."""
     data = info.data
     n, d, k = data.n_obs, data.n_features, _n_components(info)
     covariance = info.settings["covariance"]

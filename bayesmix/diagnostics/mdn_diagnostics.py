@@ -15,8 +15,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmix._result import check_result
-from bayesmix._sampler_checks import sampler_problems
-from bayesmix.diagnostics import (
+from bayesmix.diagnostics.mixture_diagnostics import (
     HDI_PROB,
     RHAT_MAX,
     Diagnostics,
@@ -27,6 +26,7 @@ from bayesmix.diagnostics import (
     _summary_columns,
     low_ess_problems,
 )
+from bayesmix.diagnostics.sampler_checks import sampler_problems
 from bayesmix.models.mdn import (
     conditional_moments,
     info_from_result,

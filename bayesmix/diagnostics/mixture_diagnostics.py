@@ -12,9 +12,9 @@ import pandas as pd
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
-from bayesmix._density import chunked_over_draws, membership_probabilities
 from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, observed_data_of, thinned_mixture_parameters
-from bayesmix._sampler_checks import sampler_problems, started_from_em
+from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
+from bayesmix.diagnostics.sampler_checks import sampler_problems, started_from_em
 from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
@@ -148,7 +148,7 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     """
     result = check_result(result)
     if result.attrs["bayesmix_family"] == "mdn":
-        from bayesmix._mdn_diagnostics import diagnose_network
+        from bayesmix.diagnostics.mdn_diagnostics import diagnose_network
 
         return diagnose_network(result, baseline)
     if baseline is not None:  # before relabelling, which would report it as its `reference`

@@ -1,9 +1,9 @@
 """How bayesmix compiles the PyTensor graphs it evaluates itself: with JAX.
 
 That is ADVI (its step, its draws and their log-density, see
-:mod:`bayesmix._variational`), the MDN's MAP and PyMC's own NUTS
+:mod:`bayesmix.inference._variational`), the MDN's MAP and PyMC's own NUTS
 (``sampler="pymc"``); nutpie's NUTS compiles with JAX on its own, except for
-the finite mixtures that :mod:`bayesmix._nutpie_gmm` samples through a
+the finite mixtures that :mod:`bayesmix.inference._nutpie_gmm` samples through a
 hand-written numba kernel. JAX
 compiles a model in seconds where PyTensor's C backend spends minutes on an
 empty cache, though each compiled call costs more. Measured on 2 cores, from
@@ -30,7 +30,7 @@ of numba's time once the first model has filled the cache (DP ADVI on other
 data 32 s against 80 s; an MDN of another size 16.7 s against 32.8 s), while
 an empty cache costs about the same (285-295 s for DP ADVI). Running speed is
 about equal since the covariance algebra is unrolled
-(:mod:`bayesmix.models._linalg`): 5,000 ADVI steps on a DP mixture with 20
+(:mod:`bayesmix.components._linalg`): 5,000 ADVI steps on a DP mixture with 20
 components took 17.7-17.9 s against 16.2-18.5 s, an MDN's 5.2-5.7 s against
 6.8-7.2 s.
 

@@ -50,8 +50,8 @@ def run(
     workers: Annotated[int | None, typer.Option(min=1, help="Workers of the local Dask cluster.")] = None,
 ) -> None:
     """Fit every candidate of SPEC on Dask, compare them by PSIS-LOO and write DIR/report.html."""
-    from bayesmix.analysis import run_analysis
-    from bayesmix.spec import SpecError, read_spec
+    from bayesmix.cli.analysis import run_analysis
+    from bayesmix.cli.spec import SpecError, read_spec
 
     try:
         plan = read_spec(spec)
@@ -114,7 +114,7 @@ def report(
     folder: Annotated[Path, typer.Argument(help="An output folder of `bayesmix run`.")],
 ) -> None:
     """Re-render FOLDER/report.html and FOLDER/comparison.csv from the saved results."""
-    from bayesmix.report import write_report
+    from bayesmix.cli.report import write_report
 
     if not (folder / "run.json").is_file():
         _fail(f"{folder}: not a bayesmix run folder (no run.json); run `bayesmix run SPEC --out {folder}` first.")

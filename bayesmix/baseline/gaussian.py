@@ -29,7 +29,7 @@ from bayesmix._validation import (
     constant_features,
     warn_constant_features,
 )
-from bayesmix.models._covariance import COVARIANCE_TYPES
+from bayesmix.components._covariance import COVARIANCE_TYPES
 
 # A component whose smallest variance, relative to the data's variance along
 # the same direction, falls below this has collapsed onto a lower-dimensional set.

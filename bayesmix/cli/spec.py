@@ -58,9 +58,9 @@ import pandas as pd
 import pymc as pm
 
 from bayesmix import datasets, models
-from bayesmix.inference import METHODS, SAMPLERS
-from bayesmix.models._covariance import COVARIANCE_TYPES
-from bayesmix.models._network import ACTIVATIONS
+from bayesmix.components._covariance import COVARIANCE_TYPES
+from bayesmix.inference.fitting import METHODS, SAMPLERS
+from bayesmix.mixing.network import ACTIVATIONS
 from bayesmix.priors import Prior
 
 __all__ = ["Candidate", "DataSpec", "Spec", "SpecError", "read_spec"]

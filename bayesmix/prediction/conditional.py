@@ -34,7 +34,7 @@ from bayesmix._result import check_result, settings_of
 from bayesmix._validation import Data, check_positive_int
 from bayesmix.models._base import ModelInfo
 from bayesmix.models.mdn import iter_outputs, mdn_info, stacked_parameters
-from bayesmix.prediction import DEFAULT_HDI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
+from bayesmix.prediction.mixture import DEFAULT_HDI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
 
 __all__ = ["predict_components", "predict_density", "sample_predictive"]
 _LOG_2PI = np.log(2.0 * np.pi)

@@ -43,7 +43,7 @@ compiled code is cached on disk, where nutpie's numba callbacks compile for
 ``compile_logp`` and ``compile_dlogp`` for every covariance type.
 
 Everything the kernel needs travels in one float64 array (``packed``, built
-by :func:`bayesmix._nutpie_gmm.pack`), so one compiled function serves every
+by :func:`bayesmix.inference._nutpie_gmm.pack`), so one compiled function serves every
 data set and shape: a header of :data:`HEADER` numbers (the total length, N,
 D, K, the covariance code, the LKJ shape, the constant terms, the number of
 coordinates and whether the means are ordered), then the blocks named in
@@ -349,7 +349,7 @@ def log_likelihood_of_draws(x, weights, means, covariances):
     The same arithmetic as the likelihood of :func:`logp_and_gradient`, split
     over the draws between one thread per core (the loop releases the GIL);
     each draw is computed alone, so the result does not depend on the split.
-    numpy's broadcast version (:func:`bayesmix._density.mixture_log_density`)
+    numpy's broadcast version (:func:`bayesmix.components._gaussian_density.mixture_log_density`)
     builds S x K x N x D temporaries: 7.3 s against 0.94 s on one thread for
     4,000 draws at N = 1e4, D = 2, K = 3 (0.47 s on two).
     """
@@ -699,7 +699,7 @@ def logp_and_gradient(theta, gradient, packed):
     return logp
 
 
-# --- nutpie's C callbacks (bayesmix._nutpie_gmm builds the model around them) ------------------
+# --- nutpie's C callbacks (bayesmix.inference._nutpie_gmm builds the model around them) ------------------
 
 
 @functools.cache

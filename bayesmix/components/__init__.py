@@ -1,0 +1,1 @@
+"""Component families: what each mixture component is."""

@@ -1,0 +1,1 @@
+"""How the mixture weights arise: finite Dirichlet weights, Dirichlet-process stick-breaking, the MDN's network."""
