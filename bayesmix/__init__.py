@@ -12,7 +12,7 @@ estimators :class:`BayesianGaussianMixture` and
 from bayesmix import datasets, models
 from bayesmix._validation import DegenerateDataWarning
 from bayesmix._version import __version__
-from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em, em_table
+from bayesmix.baseline import DegenerateSolutionWarning, em, em_table
 from bayesmix.cli.analysis import run_analysis
 from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, point_partition
 from bayesmix.comparison import LOOWarning, compare

@@ -2,7 +2,8 @@
 
 Attrs on the root node:
 
-``bayesmix_family``, ``bayesmix_settings`` (JSON), ``bayesmix_priors`` (JSON),
+``bayesmix_family`` (``"mixture"``, ``"dp_mixture"`` or ``"mdn"``), ``bayesmix_component``
+(the component family), ``bayesmix_settings`` (JSON), ``bayesmix_priors`` (JSON),
 ``bayesmix_version``, ``method``, ``sampler``, ``random_seed``, ``wall_time_s``,
 ``fit_settings`` (JSON). Everything is a str or number so that results
 round-trip through netCDF unchanged.
@@ -10,6 +11,7 @@ round-trip through netCDF unchanged.
 
 from __future__ import annotations
 
+import functools
 import json
 from itertools import product
 from typing import Any
@@ -19,11 +21,11 @@ import xarray as xr
 
 from bayesmix._validation import Data
 from bayesmix._version import __version__
-from bayesmix.models._base import ModelInfo
+from bayesmix.components._mixture_density import chunked_over_draws, mixture_log_density
+from bayesmix.models._base import ModelInfo, kind_of
 from bayesmix.priors import priors_from_json, priors_to_json
 
 SAMPLE_DIMS = ("chain", "draw")
-MIXTURE_PARAMETERS = ("weights", "means", "covariances")
 
 
 def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
@@ -32,15 +34,22 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset
     For an MDN it is the conditional ``log p(y_i | x_i, theta_s)``.
     """
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    if info.family == "mdn":
+    if info.is_conditional:
         from bayesmix.models.mdn import pointwise_log_likelihood
 
         values = pointwise_log_likelihood(info, posterior)
-    else:
+    elif getattr(info.component_family, "dedicated_model", False):
+        # The Gaussian kernel's threaded loop: 4,000 draws at N = 1e4 in 0.7 s against 2.0 s in numpy.
         from bayesmix.inference._gmm_kernel import log_likelihood_of_draws
 
-        flat = [flatten_draws(posterior[name]) for name in MIXTURE_PARAMETERS]
-        values = log_likelihood_of_draws(info.data.values, *flat)
+        values = log_likelihood_of_draws(info.data.values, *mixture_parameters(posterior, info.component_family))
+    else:
+        family = info.component_family
+        values = chunked_over_draws(
+            functools.partial(mixture_log_density, family),
+            info.data.values,
+            *mixture_parameters(posterior, family),
+        )
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
@@ -66,11 +75,16 @@ def flatten_draws(da: xr.DataArray) -> np.ndarray:
     return da.values.reshape(-1, *da.shape[2:])
 
 
-def thinned_mixture_parameters(posterior: xr.Dataset, max_draws: int) -> list[np.ndarray]:
-    """weights, means, covariances with chain and draw stacked, thinned evenly to at most ``max_draws``."""
-    flat = [flatten_draws(posterior[v]) for v in ("weights", "means", "covariances")]
-    step = max(1, -(-flat[0].shape[0] // max_draws))
+def mixture_parameters(posterior: xr.Dataset, family, max_draws: int | None = None) -> list[np.ndarray]:
+    """``weights`` and the family's parameters with chain and draw stacked, thinned evenly to at most ``max_draws``."""
+    flat = [flatten_draws(posterior[v]) for v in ("weights", *family.parameters)]
+    step = 1 if max_draws is None else max(1, -(-flat[0].shape[0] // max_draws))
     return [f[::step] for f in flat]
+
+
+def family_of(result: xr.DataTree):
+    """The component family of a mixture fit result."""
+    return kind_of(result.attrs).component_family
 
 
 def data_groups(info: ModelInfo) -> dict[str, xr.Dataset]:
@@ -80,7 +94,7 @@ def data_groups(info: ModelInfo) -> dict[str, xr.Dataset]:
         {"X": (("obs_id", "feature"), data.values)},
         coords={"obs_id": np.arange(data.n_obs), "feature": data.feature_names},
     )
-    if info.family != "mdn":
+    if not info.is_conditional:
         return {"observed_data": inputs.rename({"X": info.observed})}
     y = info.extras["y"]
     observed = xr.Dataset(
@@ -93,6 +107,7 @@ def data_groups(info: ModelInfo) -> dict[str, xr.Dataset]:
 def result_attrs(info: ModelInfo, *, fit_settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
     attrs = {
         "bayesmix_family": info.family,
+        "bayesmix_component": info.component,
         "bayesmix_settings": json.dumps(info.settings, sort_keys=True),
         "bayesmix_priors": priors_to_json(info.priors),
         "bayesmix_version": __version__,

@@ -8,14 +8,15 @@ are label-invariant, so they need no relabelling.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 import xarray as xr
 
-from bayesmix._result import check_result, observed_data_of, thinned_mixture_parameters
+from bayesmix._result import check_result, family_of, mixture_parameters, observed_data_of
 from bayesmix._validation import check_choice, check_positive_int
-from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
+from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
 
 LAST_STICK_WARNING = 0.01
 MAX_COCLUSTERING_OBS = 5000
@@ -34,9 +35,10 @@ def sample_partitions(result: xr.DataTree, *, max_draws: int = 1000, random_seed
     result = check_result(result)
     max_draws = check_positive_int(max_draws, name="max_draws")
     posterior = result["posterior"].to_dataset()
-    flat = thinned_mixture_parameters(posterior, max_draws)
+    family = family_of(result)
+    flat = mixture_parameters(posterior, family, max_draws)
     X = observed_data_of(result).values
-    probabilities = chunked_over_draws(membership_probabilities, X, *flat)  # (S, N, K)
+    probabilities = chunked_over_draws(functools.partial(membership_probabilities, family), X, *flat)  # (S, N, K)
     rng = np.random.default_rng(random_seed)
     cumulative = probabilities.cumsum(-1)
     u = rng.random((*cumulative.shape[:2], 1))
@@ -75,7 +77,7 @@ def cluster_count(result: xr.DataTree, *, max_draws: int = 1000, random_seed: in
     partitions = sample_partitions(result, max_draws=max_draws, random_seed=random_seed)
     weights = result["posterior"]["weights"]
     occupied = np.array([np.unique(p).size for p in partitions])
-    flat_w = thinned_mixture_parameters(result["posterior"].to_dataset(), max_draws)[0]
+    flat_w = mixture_parameters(result["posterior"].to_dataset(), family_of(result), max_draws)[0]
     effective = 1.0 / (flat_w**2).sum(-1)
     K = weights.sizes["component"]
     counts = np.bincount(occupied, minlength=K + 1)[1:]

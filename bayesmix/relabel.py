@@ -9,15 +9,16 @@ every variable with a ``component`` dimension.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from bayesmix._result import SAMPLE_DIMS, check_result, flatten_draws, observed_data_of
+from bayesmix._result import SAMPLE_DIMS, check_result, family_of, flatten_draws, mixture_parameters, observed_data_of
 from bayesmix._validation import check_choice
-from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
+from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
 
 METHODS = ("hungarian", "stephens")
 # Stephens' algorithm holds every draw's membership matrix in memory.
@@ -50,10 +51,11 @@ def relabel(
             c_{jk} = \sum_d \Big(\frac{\mu^{(s)}_{jd} - \mu^{\mathrm{ref}}_{kd}}{s_d}\Big)^2
                    + \Big(\frac{w^{(s)}_j - w^{\mathrm{ref}}_k}{1/K}\Big)^2,
 
-        means standardized by the data's spread :math:`s_d` and weights by
-        their typical size :math:`1/K`. ``"stephens"`` runs Stephens' (2000)
-        algorithm: starting from the Hungarian labelling, it alternates between
-        the average membership matrix :math:`Q` and, per draw, the permutation
+        :math:`\mu` the family's location (means; Poisson rates), standardized
+        by the data's spread :math:`s_d`, and weights by their typical size
+        :math:`1/K`. ``"stephens"`` runs Stephens' (2000) algorithm: starting
+        from the Hungarian labelling, it alternates between the average
+        membership matrix :math:`Q` and, per draw, the permutation
         minimizing :math:`\sum_i \mathrm{KL}(p^{(s)}_{i\cdot} \,\|\, Q_{i\cdot})`,
         until no draw changes; it uses the whole classification, so it also
         separates components whose means are close.
@@ -78,14 +80,15 @@ def relabel(
     if "component" not in posterior.dims or posterior.sizes["component"] < 2:
         return _with_permutation(result, _identity(posterior), method, "none", 0)
     data = observed_data_of(result)
-    ref_weights, ref_means, ref_label = _reference(result, posterior, reference, data)
+    family = family_of(result)
+    ref_weights, ref_means, ref_label = _reference(result, posterior, reference, data, family.location)
 
     weights = flatten_draws(posterior["weights"])
-    means = flatten_draws(posterior["means"])
+    means = flatten_draws(posterior[family.location])
     perms = _hungarian(weights, means, ref_weights, ref_means, data.values.std(axis=0))
     if method == "stephens":
         responsibilities = None if reference is None else reference["responsibilities"].values
-        perms = _stephens(data.values, posterior, perms, responsibilities, max_iter)
+        perms = _stephens(data.values, posterior, family, perms, responsibilities, max_iter)
 
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     perm_da = xr.DataArray(
@@ -111,16 +114,16 @@ def _identity(posterior: xr.Dataset) -> xr.DataArray:
     return xr.DataArray(np.broadcast_to(np.arange(K), shape).copy(), dims=(*SAMPLE_DIMS, "component"))
 
 
-def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data):
+def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data, location: str):
     K = posterior.sizes["component"]
     if reference is None:
         flat_lp = _draw_log_density(result)
         best = int(np.argmax(flat_lp))
-        return flatten_draws(posterior["weights"])[best], flatten_draws(posterior["means"])[best], "pivot"
-    if not isinstance(reference, xr.Dataset) or not {"weights", "means"} <= set(reference):
+        return flatten_draws(posterior["weights"])[best], flatten_draws(posterior[location])[best], "pivot"
+    if not isinstance(reference, xr.Dataset) or not {"weights", location} <= set(reference):
         raise TypeError(
             "Argument `reference` must be an EM result from bayesmix.em (an xarray.Dataset with "
-            f"weights and means) or None for the pivot draw, but got {type(reference).__name__}."
+            f"weights and {location}) or None for the pivot draw, but got {type(reference).__name__}."
         )
     if reference.sizes.get("component") != K or reference.sizes.get("feature") != data.n_features:
         raise ValueError(
@@ -129,7 +132,7 @@ def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data)
             "run bayesmix.em with the model's number of components."
         )
     label = reference.attrs.get("bayesmix_baseline", "reference")
-    return reference["weights"].values, reference["means"].values, label
+    return reference["weights"].values, reference[location].values, label
 
 
 def _draw_log_density(result: xr.DataTree) -> np.ndarray:
@@ -160,16 +163,16 @@ def _assign(cost: np.ndarray) -> np.ndarray:
     return perms
 
 
-def _stephens(X, posterior, perms, responsibilities, max_iter) -> np.ndarray:
+def _stephens(X, posterior, family, perms, responsibilities, max_iter) -> np.ndarray:
     """Stephens' (2000) KL relabelling, started from ``perms``."""
-    w, mu, cov = (flatten_draws(posterior[v]) for v in ("weights", "means", "covariances"))
-    S, K = w.shape
+    params = mixture_parameters(posterior, family)
+    S, K = params[0].shape
     if S * X.shape[0] * K > _STEPHENS_MAX_ELEMENTS:
         raise ValueError(
             f"method='stephens' would hold {S} draws x {X.shape[0]} observations x {K} components "
             "of membership probabilities in memory; thin the draws first or use method='hungarian'."
         )
-    p = chunked_over_draws(membership_probabilities, X, w, mu, cov)  # (S, N, K)
+    p = chunked_over_draws(functools.partial(membership_probabilities, family), X, *params)  # (S, N, K)
     log_p = np.log(np.clip(p, 1e-300, None))
     rows = np.arange(S)[:, None]
     for _ in range(max_iter):

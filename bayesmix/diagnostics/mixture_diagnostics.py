@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import warnings
 from dataclasses import dataclass, field
@@ -12,15 +13,15 @@ import pandas as pd
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
-from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, observed_data_of, thinned_mixture_parameters
-from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities
+from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, family_of, mixture_parameters, observed_data_of
+from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
 from bayesmix.diagnostics.sampler_checks import sampler_problems, started_from_em
+from bayesmix.models._base import kind_of
 from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
-PARAMETERS = ("weights", "means", "covariances", "alpha")
 # Posterior memberships are averaged over at most this many (evenly thinned) draws.
 MAX_MEMBERSHIP_DRAWS = 1000
 
@@ -147,30 +148,31 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     in the verdict, never averaged away.
     """
     result = check_result(result)
-    if result.attrs["bayesmix_family"] == "mdn":
+    if kind_of(result.attrs).is_conditional:
         from bayesmix.diagnostics.mdn_diagnostics import diagnose_network
 
         return diagnose_network(result, baseline)
+    family = family_of(result)
     if baseline is not None:  # before relabelling, which would report it as its `reference`
-        _check_baseline(baseline, result["posterior"].to_dataset())
+        _check_baseline(baseline, result["posterior"].to_dataset(), family)
     notes = []
     if "relabel" not in result.children:
         result = relabel(result, reference=baseline)
         notes.append("The result had not been relabelled; diagnose() relabelled it first.")
     relabel_summary = result["relabel"].attrs.get("summary", "")
     posterior = result["posterior"].to_dataset()
-    params = _parameter_dataset(posterior)
+    params = _parameter_dataset(posterior, family)
     n_chains = posterior.sizes["chain"]
 
     convergence = _convergence_table(params, n_chains)
     sampler = _sampler_table(result)
     data = observed_data_of(result)
-    memberships = _posterior_memberships(data.values, posterior)
+    memberships = _posterior_memberships(data.values, posterior, family)
     log_lik = _total_log_likelihood(result)
     ll_summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
     table = ari = None
     if baseline is not None:
-        table = _baseline_table(params, baseline)
+        table = _baseline_table(params, baseline, family)
         ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1)))
         em_ll = float(baseline["log_likelihood"])
         ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
@@ -185,17 +187,18 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
 
 
-def _parameter_dataset(posterior: xr.Dataset) -> xr.Dataset:
-    """Weights, means, lower-triangle covariances and alpha; constant entries dropped."""
-    ds = posterior[[v for v in PARAMETERS if v in posterior]]
-    if "covariances" in ds:
-        features = list(ds["feature"].values)
-        lower = xr.DataArray(
-            np.tril(np.ones((len(features), len(features)), bool)),
-            dims=("feature", "feature_bis"),
-            coords={"feature": features, "feature_bis": features},
-        )
-        ds["covariances"] = ds["covariances"].where(lower)
+def _parameter_dataset(posterior: xr.Dataset, family) -> xr.Dataset:
+    """Weights, the family's parameters (matrices by their lower triangle) and alpha."""
+    ds = posterior[[v for v in ("weights", *family.parameters, "alpha") if v in posterior]]
+    for name, da in ds.data_vars.items():
+        if "feature_bis" in da.dims:
+            features = list(ds["feature"].values)
+            lower = xr.DataArray(
+                np.tril(np.ones((len(features), len(features)), bool)),
+                dims=("feature", "feature_bis"),
+                coords={"feature": features, "feature_bis": features},
+            )
+            ds[name] = da.where(lower)
     return ds
 
 
@@ -248,10 +251,10 @@ def _sampler_table(result: xr.DataTree) -> pd.DataFrame:
     return table
 
 
-def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset) -> np.ndarray:
+def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset, family) -> np.ndarray:
     """Posterior mean membership probabilities (n_obs, K) on relabelled components."""
-    flat = thinned_mixture_parameters(posterior, MAX_MEMBERSHIP_DRAWS)
-    return chunked_over_draws(membership_probabilities, X, *flat).mean(axis=0)
+    flat = mixture_parameters(posterior, family, MAX_MEMBERSHIP_DRAWS)
+    return chunked_over_draws(functools.partial(membership_probabilities, family), X, *flat).mean(axis=0)
 
 
 def _total_log_likelihood(result: xr.DataTree) -> np.ndarray:
@@ -259,8 +262,8 @@ def _total_log_likelihood(result: xr.DataTree) -> np.ndarray:
     return ll.sum("obs_id").values.ravel()
 
 
-def _check_baseline(baseline: object, posterior: xr.Dataset) -> None:
-    needed = {"weights", "means", "covariances", "responsibilities", "log_likelihood"}
+def _check_baseline(baseline: object, posterior: xr.Dataset, family) -> None:
+    needed = {"weights", *family.parameters, "responsibilities", "log_likelihood"}
     if not isinstance(baseline, xr.Dataset) or not needed <= set(baseline):
         raise TypeError(
             "Argument `baseline` must be an EM result from bayesmix.em (an xarray.Dataset with "
@@ -273,8 +276,8 @@ def _check_baseline(baseline: object, posterior: xr.Dataset) -> None:
         )
 
 
-def _baseline_table(params: xr.Dataset, baseline: xr.Dataset) -> pd.DataFrame:
-    names = [v for v in ("weights", "means", "covariances") if v in params]
+def _baseline_table(params: xr.Dataset, baseline: xr.Dataset, family) -> pd.DataFrame:
+    names = [v for v in ("weights", *family.parameters) if v in params]
     post = params[names]
     em = baseline[names].where(post[names].isel(chain=0, draw=0).notnull())
     table = pd.concat([_flatten(em, "em"), *_summary_columns(post)], axis=1)

@@ -91,16 +91,18 @@ class SamplerProblem:
 
 
 def sampler_problems(
-    posterior: xr.Dataset, stats: xr.Dataset, *, family: str = "gmm", started_from_em: bool = False
+    posterior: xr.Dataset, stats: xr.Dataset, *, conditional: bool = False, started_from_em: bool = False
 ) -> list[SamplerProblem]:
-    """The NUTS problems in ``stats``, each naming the parameter most implicated and the remedies for ``family``.
+    """The NUTS problems in ``stats``, each naming the parameter most implicated and the remedies.
+
+    ``conditional``: the fit is an MDN's, whose remedies differ from a mixture's.
 
     ``started_from_em``: the chains started at an EM (or variational DP) solution, so
     the remedies leave out starting there.
     """
     if "diverging" not in stats or posterior.sizes.get("draw", 0) < 4:
         return []  # not NUTS, or too short to say anything
-    clauses = MDN_REMEDIES if family == "mdn" else REMEDIES
+    clauses = MDN_REMEDIES if conditional else REMEDIES
     remedies = {
         kind: _one_sentence([c for c in options if not (started_from_em and c == EM_START)])
         for kind, options in clauses.items()

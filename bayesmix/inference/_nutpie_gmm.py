@@ -58,12 +58,12 @@ _PRIOR_FORMS = {
 
 def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
     """Why ``model`` cannot use the hand-written kernel, or None when it can."""
-    if info.family not in ("gmm", "dp_gmm"):
-        return f"the kernel covers Gaussian mixtures, not {info.family!r}"
+    if info.is_conditional or info.component != "gaussian":
+        return f"the kernel covers Gaussian mixtures, not {info.component} components of a {info.family}"
     if not unrolled(info.data.n_features):
         return "more features than the unrolled correlation bijector takes"
     forms = dict(_PRIOR_FORMS)
-    if info.family == "dp_gmm":
+    if info.is_dirichlet_process:
         del forms["weights"]
         if not isinstance(info.priors["alpha"], float):
             forms["alpha"] = ("Gamma", {"alpha", "beta"})
@@ -82,7 +82,7 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
 def _expected_names(info: ModelInfo) -> list[str]:
     """The sampler's values, then the model's variables, in the model's order (as nutpie stores them)."""
     correlations = _has_correlations(info)
-    if info.family == "dp_gmm":
+    if info.is_dirichlet_process:
         alpha = not isinstance(info.priors["alpha"], float)
         values = ["alpha_log__"] * alpha + ["weights_simplex__", "means_standardized__", "scales_log__"]
         names = ["alpha"] * alpha + ["weights", "means", "scales"]
@@ -109,14 +109,14 @@ def _has_correlations(info: ModelInfo) -> bool:
 def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     """The data, prior constants and sizes in the layout :mod:`bayesmix.inference._gmm_kernel` reads."""
     data = info.data
-    n, d, k = data.n_obs, data.n_features, _n_components(info)
+    n, d, k = data.n_obs, data.n_features, info.n_components
     covariance = info.settings["covariance"]
     code = _CODES[covariance]
     if d == 1 and code == FULL:  # the factory's full covariance is diagonal in one dimension
         code = DIAG
     _, _, _, _, n_scales, n_corr = sizes(np.array([0.0, n, d, k, code]))  # the kernel's own count
     priors = info.priors
-    dp = info.family == "dp_gmm"
+    dp = info.is_dirichlet_process
     # Dirichlet(a) weights; a Dirichlet process's stick-breaking prior reads the header instead
     alpha = np.broadcast_to(np.asarray(1.0 if dp else priors["weights"].parameters["a"], float), (k,))
     fixed_concentration, shape, rate = 0.0, 1.0, 1.0
@@ -222,13 +222,9 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
     )
 
 
-def _n_components(info: ModelInfo) -> int:
-    return info.settings["truncation"] if info.family == "dp_gmm" else info.settings["n_components"]
-
-
 def _shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:
     """Shapes of the sampler's values and of the model's variables."""
-    k, d = _n_components(info), info.data.n_features
+    k, d = info.n_components, info.data.n_features
     covariance = info.settings["covariance"]
     scales = {"spherical": (k,), "tied": (d,)}.get(covariance, (k, d))
     n_tri = d * (d - 1) // 2

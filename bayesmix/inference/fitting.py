@@ -21,10 +21,8 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
-from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int, constant_features
+from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int
 from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em
-from bayesmix.components._covariance import initial_values_from_covariances
-from bayesmix.components._gaussian_model import RELATIVE_VARIANCE_FLOOR
 from bayesmix.diagnostics.sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
 from bayesmix.inference._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
 from bayesmix.inference._minibatch import minibatch_model
@@ -40,6 +38,8 @@ DEFAULT_MAP_RESTARTS = 4
 # the inverse problem (K=3, 300 points, 20k steps): 1 and 0.1 gave one mode at x=0.5,
 # 0.03 and below recovered the three branches.
 MDN_ADVI_START_SIGMA = 0.01
+# A Dirichlet-process mixture of a family other than the Gaussian starts at this many EM components.
+DP_EM_START_COMPONENTS = 5
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 # Where fit starts: EM's solution (the variational DP's for a DP mixture), or the sampler's own start.
 INIT_CHOICES = ("auto", "prior")
@@ -203,7 +203,7 @@ def fit(
         random_seed = secrets.randbelow(2**31)
     elif isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer):
         raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
-    if info.family == "mdn" and isinstance(init, xr.Dataset):
+    if info.is_conditional and isinstance(init, xr.Dataset):
         raise ValueError("Argument `init` applies to Gaussian mixtures only; leave it out for an MDN.")
     if not isinstance(init, xr.Dataset | str) or (isinstance(init, str) and init not in INIT_CHOICES):
         error = ValueError if init is None or isinstance(init, str) else TypeError
@@ -212,7 +212,7 @@ def fit(
             "start) or an EM result from bayesmix.em (an xarray.Dataset with weights, means and "
             f"covariances), but got {init!r:.60}."
         )
-    if method == "map" and info.family != "mdn":
+    if method == "map" and not info.is_conditional:
         raise ValueError(
             f"method='map' fits the MDN's point baseline; for a {info.family!r} model the "
             "maximum-likelihood point is bayesmix.em(...), and fit takes 'nuts' or 'advi'."
@@ -227,7 +227,7 @@ def fit(
         raise ValueError(
             f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
         )
-    if info.family == "mdn" and method == "advi" and "start_sigma" not in kwargs:
+    if info.is_conditional and method == "advi" and "start_sigma" not in kwargs:
         sizes = {name: value.size for name, value in model.initial_point().items()}
         kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
 
@@ -265,7 +265,7 @@ def fit(
     if method == "nuts":
         posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
         from_em = init_source in EM_STARTS
-        for problem in sampler_problems(posterior, stats, family=info.family, started_from_em=from_em):
+        for problem in sampler_problems(posterior, stats, conditional=info.is_conditional, started_from_em=from_em):
             warnings.warn(problem.message, SamplerWarning, stacklevel=2)
     return result
 
@@ -283,7 +283,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         if backend == "kernel":
             from bayesmix.inference import _nutpie_gmm
 
-            jitter = None if initial is None else _all_but_means(model)
+            jitter = None if initial is None else _all_but_locations(model, info)
             compile_model = functools.partial(_nutpie_gmm.compile_model, model, info, initial, jitter)
         else:
             compile_kwargs = {"backend": backend, "gradient_backend": "jax" if backend == "jax" else "pytensor"}
@@ -295,7 +295,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
                 model = freeze_dims_and_data(model)
                 compile_kwargs["freeze_model"] = False
                 compile_kwargs["initial_points"] = initial
-                compile_kwargs["jitter_rvs"] = _all_but_means(model)
+                compile_kwargs["jitter_rvs"] = _all_but_locations(model, info)
             compile_model = functools.partial(nutpie.compile_pymc_model, model, **compile_kwargs)
         # One BLAS thread while nutpie samples: its chain threads call back into Python, and
         # OpenBLAS's spinning worker threads then fight them for the cores. Measured on faithful,
@@ -345,9 +345,11 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         return pm.sample(**sample_kwargs, **kwargs)
 
 
-def _all_but_means(model: pm.Model) -> set:
-    """The free variables to jitter around an EM start: every chain starts exactly at the EM means."""
-    return {rv for rv in model.free_RVs if not rv.name.startswith("means")}
+def _all_but_locations(model: pm.Model, info: ModelInfo) -> set:
+    """The free variables to jitter around an EM start: every chain starts exactly at the EM locations
+    (the family's means or rates), so that all chains begin in EM's labelling."""
+    location = info.component_family.location
+    return {rv for rv in model.free_RVs if not rv.name.startswith(location)}
 
 
 def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
@@ -386,9 +388,9 @@ def _checked_batch_size(batch_size: Any, method: str, info: ModelInfo) -> int:
             f"Argument `batch_size` applies to method='advi' and 'fullrank_advi' (minibatch ADVI); "
             f"method={method!r} needs the whole data's log-density. Leave `batch_size` out."
         )
-    if info.family == "mdn":
+    if info.is_conditional:
         raise ValueError(
-            "Argument `batch_size` applies to Gaussian mixtures (gmm, dp_gmm); an MDN is fitted "
+            "Argument `batch_size` applies to mixtures (mixture, dp_mixture, gmm, dp_gmm); an MDN is fitted "
             "on the whole data. Leave `batch_size` out."
         )
     batch_size = check_positive_int(batch_size, name="batch_size")
@@ -522,74 +524,75 @@ def _start(info: ModelInfo, init: xr.Dataset | str, seed: int) -> tuple[xr.Datas
     """The point estimate the chains start from (None: the sampler's own start) and its name."""
     if isinstance(init, xr.Dataset):
         return init, "given"
-    if init == "prior" or info.family == "mdn":
+    if init == "prior" or info.is_conditional:
         return None, "prior"
-    if info.family == "dp_gmm":
-        # Most of the truncation's components end up nearly empty, which is no degeneracy here.
-        method, n_components, n_init = "variational_dp", info.settings["truncation"], 3
-    else:
-        method, n_components, n_init = "em", info.settings["n_components"], 10
+    family = info.component_family
+    seed = int(seed) % (2**31 - 10)
     with warnings.catch_warnings():
         # The factory has warned about constant features already; a degenerate solution is handled below.
         warnings.simplefilter("ignore", DegenerateSolutionWarning)
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        solution = em(
-            info.data.values,
-            n_components,
-            covariance=info.settings["covariance"],
-            method=method,
-            n_init=n_init,
-            random_seed=int(seed) % (2**31 - n_init),
-        )
-    if method == "em" and solution["degenerate"].any():
+        if info.is_dirichlet_process and getattr(family, "dedicated_model", False):
+            # Most of the truncation's components end up nearly empty, which is no degeneracy here.
+            solution = em(
+                info.data.values,
+                info.n_components,
+                covariance=info.settings["covariance"],
+                method="variational_dp",
+                n_init=3,
+                random_seed=seed,
+            )
+            return solution, "variational_dp"
+        if info.is_dirichlet_process:
+            # EM with a few components; the remaining sticks start nearly empty (_initial_values).
+            n_components = min(info.n_components, DP_EM_START_COMPONENTS, info.data.n_obs)
+            solution = family.em(info.data, n_components, covariance=info.settings["covariance"], n_init=3, seed=seed)
+            return solution, "em"
+        solution = family.em(info.data, info.n_components, covariance=info.settings["covariance"], n_init=10, seed=seed)
+    if solution["degenerate"].any():
         return None, "prior (EM's solution is degenerate)"
-    return solution, method
+    return solution, "em"
 
 
 def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:
     """Initial values (constrained scale) of the free variables from an EM result."""
-    if not isinstance(init, xr.Dataset) or not {"weights", "means", "covariances"} <= set(init):
+    family = info.component_family
+    needed = {"weights", *family.parameters}
+    if not isinstance(init, xr.Dataset) or not needed <= set(init):
         raise TypeError(
-            "Argument `init` must be an EM result from bayesmix.em (an xarray.Dataset with "
-            f"weights, means and covariances) but got {type(init).__name__}."
+            f"Argument `init` must be an EM result from bayesmix.em (an xarray.Dataset with "
+            f"{sorted(needed)}) but got {type(init).__name__}."
         )
-    K = info.settings.get("n_components", info.settings.get("truncation"))
-    if init.sizes.get("component") != K or init.sizes.get("feature") != info.data.n_features:
+    K = info.n_components
+    n_given = init.sizes.get("component")
+    fewer_sticks = info.is_dirichlet_process and n_given is not None and n_given < K
+    if (n_given != K and not fewer_sticks) or init.sizes.get("feature") != info.data.n_features:
         raise ValueError(
-            f"Argument `init` has {init.sizes.get('component')} components and "
+            f"Argument `init` has {n_given} components and "
             f"{init.sizes.get('feature')} features but the model has {K} and "
             f"{info.data.n_features}; run bayesmix.em with the model's n_components."
         )
-    weights = np.clip(init["weights"].values, 1e-3, None)
-    means = init["means"].values
-    covariances = init["covariances"].values
-    if info.family == "dp_gmm":
-        order = np.argsort(-weights, kind="stable")  # stick-breaking favours decreasing weights
+    init = init[["weights", *family.parameters]]
+    if info.is_dirichlet_process:
+        order = np.argsort(-init["weights"].values, kind="stable")  # stick-breaking favours decreasing weights
+        # Sticks beyond the solution's components start as copies of its largest, nearly empty.
+        order = np.concatenate([order, np.full(K - n_given, order[0])])
     elif info.settings.get("order_means"):
-        order = np.argsort(means[:, 0])
+        order = np.argsort(init["means"].values[:, 0])
     else:
         order = np.arange(K)
-    weights, means, covariances = (
-        weights[order] / weights[order].sum(),
-        means[order],
-        covariances[order],
-    )
-    constant = constant_features(info.data)
-    if constant.size:
-        # At a constant feature's value the gradient of its means is exactly zero, an
-        # initial point nutpie rejects; start half a floor standard deviation away (a
-        # constant feature's spread counts as 1, so its floor is RELATIVE_VARIANCE_FLOOR).
-        means = means.copy()
-        means[:, constant] += 0.5 * np.sqrt(RELATIVE_VARIANCE_FLOOR)
-    covariance = info.settings["covariance"]
-    if covariance == "tied":
-        covariances = np.broadcast_to(np.average(covariances, axis=0, weights=weights), covariances.shape)
-    values: dict[str, np.ndarray] = {"means": means}
+    init = init.isel(component=order).assign_coords(component=np.arange(K))
+    weights = np.clip(init["weights"].values, 1e-3, None)
+    if fewer_sticks:
+        weights[n_given:] = 1e-3
+    weights = weights / weights.sum()
+    init["weights"] = ("component", weights)
+    values = family.initial_values(init, info.data, info.settings["covariance"])
     if K > 1:
         values["weights"] = weights
     if info.settings.get("order_means") and K > 1:
-        values = {"weights": weights, "means_ordered": means[:, 0]}
+        means = values.pop("means")
+        values["means_ordered"] = means[:, 0]
         if means.shape[1] > 1:
             values["means_other"] = means[:, 1:]
-    values |= initial_values_from_covariances(covariance, np.asarray(covariances))
     return values

@@ -1,7 +1,13 @@
-"""Model factories: each builds and returns a ``pymc.Model`` and never samples."""
+"""Model factories: each builds and returns a ``pymc.Model`` and never samples.
+
+:func:`mixture` and :func:`dp_mixture` take any component family of
+:mod:`bayesmix.components`; :func:`gmm` and :func:`dp_gmm` are their Gaussian
+shortcuts; :func:`mdn` is the Bayesian mixture density network.
+"""
 
 from bayesmix.models.dpgmm import dp_gmm
 from bayesmix.models.gmm import gmm
 from bayesmix.models.mdn import mdn
+from bayesmix.models.mixture import dp_mixture, mixture
 
-__all__ = ["dp_gmm", "gmm", "mdn"]
+__all__ = ["dp_gmm", "dp_mixture", "gmm", "mdn", "mixture"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pymc as pm
 
-from bayesmix._validation import check_choice, check_data, check_n_components, check_positive_int
+from bayesmix._validation import check_choice, check_data
 from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
@@ -17,15 +16,14 @@ from bayesmix.components._gaussian_model import (
     coords_for,
     default_component_priors,
     gaussian_mixture_likelihood,
+    scale_prior_shape,
     variance_floor,
 )
-from bayesmix.models._base import ModelInfo, attach_info
-from bayesmix.priors import Prior, Role, resolve_priors
+from bayesmix.mixing import dirichlet_process
+from bayesmix.models._base import DIRICHLET_PROCESS, ModelInfo, attach_info
+from bayesmix.priors import resolve_priors
 
-ROLES = {
-    "alpha": Role("the prior of the DP concentration", ("Gamma", "Exponential", "HalfNormal", "LogNormal")),
-    **COMPONENT_ROLES,
-}
+ROLES = {"alpha": dirichlet_process.ROLE, **COMPONENT_ROLES}
 
 
 def dp_gmm(
@@ -86,31 +84,22 @@ def dp_gmm(
         length ``truncation``, plus ``alpha`` (a free variable unless fixed).
     """
     data = check_data(X)
-    T = check_positive_int(truncation, name="truncation")
-    if T < 2:
-        raise ValueError(f"Argument `truncation` must be >= 2 but got truncation = {T}.")
-    # More sticks than points cannot be occupied, and the variational start needs one point each.
-    T = check_n_components(T, data.n_obs, name="truncation")
+    T = dirichlet_process.check_truncation(truncation, data.n_obs)
     covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
-    if alpha is not None:
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not alpha > 0:
-            raise ValueError(f"Argument `alpha` must be a positive number or None but got {alpha!r}.")
-        if priors and "alpha" in priors:
-            raise ValueError("Give either a fixed `alpha` or priors['alpha'], not both.")
-    defaults = {"alpha": Prior("Gamma", alpha=1.0, beta=1.0), **default_component_priors(data, covariance)}
+    alpha = dirichlet_process.check_alpha(alpha, priors)
+    defaults = {"alpha": dirichlet_process.DEFAULT_PRIOR, **default_component_priors(data, covariance)}
     resolved = resolve_priors(priors, ROLES, defaults)
     if alpha is not None:
         resolved["alpha"] = float(alpha)
     D = data.n_features
-    scale_shape = {"spherical": (T,), "tied": (D,)}.get(covariance, (T, D))
+    scale_shape = scale_prior_shape(covariance, T, D)
     check_prior_shapes(resolved, {"means": (T, D), "scales": scale_shape})
 
     with pm.Model(coords=coords_for(data, T)) as model:
-        concentration = resolved["alpha"] if alpha is not None else resolved["alpha"].create("alpha")
-        weights = pm.StickBreakingWeights("weights", alpha=concentration, K=T - 1, dims="component")
+        weights = dirichlet_process.stick_breaking_weights(resolved["alpha"], T)
         means = component_means(resolved["means"], data, T)
         chol = cholesky_factors(covariance, T, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha}
-    return attach_info(model, ModelInfo(family="dp_gmm", settings=settings, priors=resolved, data=data))
+    return attach_info(model, ModelInfo(mixing=DIRICHLET_PROCESS, settings=settings, priors=resolved, data=data))

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 
 from bayesmix._validation import check_choice, check_data, check_n_components
 from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors
@@ -18,12 +17,14 @@ from bayesmix.components._gaussian_model import (
     coords_for,
     default_component_priors,
     gaussian_mixture_likelihood,
+    scale_prior_shape,
     variance_floor,
 )
-from bayesmix.models._base import ModelInfo, attach_info
-from bayesmix.priors import Prior, Role, resolve_priors
+from bayesmix.mixing import finite
+from bayesmix.models._base import FINITE, ModelInfo, attach_info
+from bayesmix.priors import resolve_priors
 
-ROLES = {"weights": Role("the prior of the mixture weights", ("Dirichlet",)), **COMPONENT_ROLES}
+ROLES = {"weights": finite.ROLE, **COMPONENT_ROLES}
 
 
 def gmm(
@@ -109,24 +110,17 @@ def gmm(
     covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
     if not isinstance(order_means, bool | np.bool_):
         raise TypeError(f"Argument `order_means` must be True or False but got {order_means!r}.")
-    defaults = {"weights": Prior("Dirichlet", a=1.0), **default_component_priors(data, covariance)}
+    defaults = {"weights": finite.DEFAULT_PRIOR, **default_component_priors(data, covariance)}
     resolved = resolve_priors(priors, ROLES, defaults)
     D = data.n_features
-    scale_shape = {"spherical": (K,), "tied": (D,)}.get(covariance, (K, D))
+    scale_shape = scale_prior_shape(covariance, K, D)
     check_prior_shapes(resolved, {"weights": (K,), "means": (K, D), "scales": scale_shape})
 
     with pm.Model(coords=coords_for(data, K)) as model:
-        weights = _weights(resolved["weights"], K)
+        weights = finite.dirichlet_weights(resolved["weights"], K)
         means = component_means(resolved["means"], data, K, order=order_means)
         chol = cholesky_factors(covariance, K, D, resolved, variance_floor(data, covariance))
         gaussian_mixture_likelihood(data, weights, means, chol, diagonal=covariance in ("diag", "spherical") or D == 1)
 
     settings = {"n_components": K, "covariance": covariance, "order_means": bool(order_means)}
-    return attach_info(model, ModelInfo(family="gmm", settings=settings, priors=resolved, data=data))
-
-
-def _weights(prior: Prior, n_components: int):
-    if n_components == 1:
-        return pm.Deterministic("weights", pt.ones(1), dims="component")
-    a = np.broadcast_to(np.asarray(prior.parameters.get("a", 1.0), float), (n_components,))
-    return pm.Dirichlet("weights", a=a, dims="component")
+    return attach_info(model, ModelInfo(mixing=FINITE, settings=settings, priors=resolved, data=data))

@@ -20,11 +20,10 @@ from bayesmix.mixing.network import (
     layer_names,
     mixture_outputs,
 )
-from bayesmix.models._base import ModelInfo, attach_info, get_info
+from bayesmix.models._base import NETWORK, ModelInfo, attach_info, get_info
 from bayesmix.models._graph_inputs import data_input
 from bayesmix.priors import Prior, Role, priors_from_json, resolve_priors
 
-FAMILY = "mdn"
 # The parameter that scales each allowed prior: it is divided by sqrt(fan_in).
 _SCALE_PARAMETER = {"Normal": "sigma", "StudentT": "sigma", "Laplace": "b"}
 ROLES = {
@@ -221,7 +220,9 @@ def mdn(
         "y_sd": y_sd.tolist(),
         "outputs": y_data.feature_names,
     }
-    info = ModelInfo(family=FAMILY, settings=settings, priors=resolved, data=x_data, observed="y", extras={"y": y_data})
+    info = ModelInfo(
+        mixing=NETWORK, settings=settings, priors=resolved, data=x_data, observed="y", extras={"y": y_data}
+    )
     return attach_info(model, info)
 
 
@@ -304,7 +305,7 @@ def _sample_components(log_weights: np.ndarray, rng: np.random.Generator) -> np.
 def mdn_info(model: object, *, name: str = "model") -> ModelInfo:
     """The :class:`ModelInfo` of a model built by :func:`mdn`, or a clear error."""
     info = get_info(model) if isinstance(model, pm.Model) else None
-    if info is None or info.family != FAMILY:
+    if info is None or not info.is_conditional:
         raise TypeError(
             f"Argument `{name}` must be the pymc.Model built by bayesmix.models.mdn for this fit "
             f"but got {type(model).__name__}{'' if info is None else f' of family {info.family!r}'}."
@@ -381,7 +382,7 @@ def info_from_result(result: Any) -> ModelInfo:
     """Rebuild an MDN's :class:`ModelInfo` from a fit result (settings, priors and data in it)."""
     X, y = result["constant_data"]["X"], result["observed_data"]["y"]
     return ModelInfo(
-        family=FAMILY,
+        mixing=NETWORK,
         settings=json.loads(result.attrs["bayesmix_settings"]),
         priors=priors_from_json(result.attrs["bayesmix_priors"]),
         data=Data(values=np.asarray(X.values, float), feature_names=[str(f) for f in X["feature"].values]),

@@ -20,7 +20,9 @@ New data are validated like training data and must have the same features.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import arviz_stats as azs
 import numpy as np
@@ -28,12 +30,12 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
-from bayesmix._result import check_result, flatten_draws, observed_data_of, thinned_mixture_parameters
+from bayesmix._result import check_result, mixture_parameters, observed_data_of
 from bayesmix._validation import Data, check_data, check_positive_int
-from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities, mixture_log_density
+from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
+from bayesmix.models._base import kind_of
 from bayesmix.relabel import relabel
 
-MIXTURE_FAMILIES = ("gmm", "dp_gmm")
 DEFAULT_HDI_PROB = 0.94
 DEFAULT_MAX_DRAWS = 1000
 DEFAULT_ANOMALY_QUANTILE = 0.01
@@ -45,6 +47,7 @@ class _FittedMixture:
 
     result: xr.DataTree
     training: Data
+    family: Any
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -55,24 +58,25 @@ class _FittedMixture:
         return self.posterior["component"].values
 
     def parameters(self, max_draws: int) -> list[np.ndarray]:
-        """weights, means, covariances, thinned to at most ``max_draws`` draws."""
-        return thinned_mixture_parameters(self.posterior, max_draws)
+        """weights and the family's parameters, thinned to at most ``max_draws`` draws."""
+        return mixture_parameters(self.posterior, self.family, max_draws)
 
 
 def _fitted_mixture(result: object) -> _FittedMixture:
     result = check_result(result)
-    family = result.attrs["bayesmix_family"]
-    if family not in MIXTURE_FAMILIES:
+    kind = kind_of(result.attrs)
+    if kind.is_conditional:
         raise ValueError(
-            f"Argument `result` is a {family!r} fit; these functions need a Gaussian mixture "
-            f"fit of one of {list(MIXTURE_FAMILIES)}."
+            f"Argument `result` is a {kind.family!r} fit, a density of y given x; these functions need a "
+            "mixture fit (bayesmix.models.mixture, dp_mixture, gmm or dp_gmm); for an MDN use "
+            "bayesmix.predict_density, sample_predictive and predict_components."
         )
     if "relabel" not in result.children:
         result = relabel(result)
-    return _FittedMixture(result=result, training=observed_data_of(result))
+    return _FittedMixture(result=result, training=observed_data_of(result), family=kind.component_family)
 
 
-def check_new_data(X_new: object, training: Data, *, name: str = "X_new") -> Data:
+def check_new_data(X_new: object, training: Data, *, name: str = "X_new", family: Any = None) -> Data:
     """Validate new data against the features a model was fitted on.
 
     A DataFrame's columns are matched to the training features by name (and
@@ -88,7 +92,7 @@ def check_new_data(X_new: object, training: Data, *, name: str = "X_new") -> Dat
                 f"{training.feature_names} (missing {missing}, unexpected {extra}); pass the same columns."
             )
         X_new = X_new.set_axis(columns, axis=1)[training.feature_names]
-    data = check_data(X_new, name=name)
+    data = check_data(X_new, name=name) if family is None else family.check_data(X_new, name=name)
     if data.n_features != training.n_features:
         raise ValueError(
             f"Argument `{name}` has {data.n_features} features, but the model was fitted on "
@@ -116,10 +120,10 @@ def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -
 def _per_draw(func, result: object, X_new: object, hdi_prob: object, max_draws: object):
     """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
     fitted = _fitted_mixture(result)
-    data = check_new_data(X_new, fitted.training)
+    data = check_new_data(X_new, fitted.training, family=fitted.family)
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
-    return fitted, data, hdi_prob, chunked_over_draws(func, data.values, *params)
+    return fitted, data, hdi_prob, chunked_over_draws(functools.partial(func, fitted.family), data.values, *params)
 
 
 def _obs_coords(n_obs: int) -> dict:
@@ -306,7 +310,7 @@ def sample(result: xr.DataTree, n: int, *, random_seed: int | None = None) -> xr
     """Draws from the posterior predictive distribution, with their component labels.
 
     Each draw picks a posterior draw uniformly at random, a component from that
-    draw's weights, and a point from that component's Gaussian.
+    draw's weights, and a point from that component (its family's distribution).
 
     Parameters
     ----------
@@ -326,15 +330,13 @@ def sample(result: xr.DataTree, n: int, *, random_seed: int | None = None) -> xr
     fitted = _fitted_mixture(result)
     n = check_positive_int(n, name="n")
     posterior = fitted.posterior
-    weights, means, covariances = (flatten_draws(posterior[v]) for v in ("weights", "means", "covariances"))
+    weights, *params = mixture_parameters(posterior, fitted.family)
     rng = np.random.default_rng(random_seed)
     draw = rng.integers(weights.shape[0], size=n)
     cumulative = weights[draw].cumsum(axis=1)
     u = rng.random((n, 1)) * cumulative[:, -1:]  # the weights sum to 1 up to rounding
     component = np.minimum((u > cumulative).sum(axis=1), weights.shape[1] - 1)
-    chol = np.linalg.cholesky(covariances)[draw, component]  # (n, D, D)
-    z = rng.standard_normal((n, means.shape[-1]))
-    X = means[draw, component] + np.einsum("nij,nj->ni", chol, z)
+    X = fitted.family.sample(rng, *(p[draw, component] for p in params))
     return xr.Dataset(
         {"X": (("sample", "feature"), X), "component": ("sample", fitted.components[component])},
         coords={"sample": np.arange(n), "feature": fitted.training.feature_names},

@@ -1,0 +1,51 @@
+"""What the count families (Poisson, negative binomial) share: validating counts and scaling their priors."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from bayesmix._validation import Data, DegenerateDataWarning, check_data
+
+# Distributions that can serve as the prior of a positive rate or mean.
+POSITIVE_DISTRIBUTIONS = ("Gamma", "LogNormal", "HalfNormal", "Exponential", "InverseGamma", "HalfStudentT", "Weibull")
+
+
+def check_counts(X: Any, *, name: str = "X", family: str) -> Data:
+    """Numeric data whose every cell is a non-negative integer; the error names the rows and columns that are not."""
+    data = check_data(X, name=name)
+    values = data.values
+    bad = (values < 0) | (values != np.round(values))
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        columns = [data.feature_names[j] for j in np.flatnonzero(bad.any(axis=0))]
+        row, col = np.argwhere(bad)[0]
+        shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+        raise ValueError(
+            f"Argument `{name}` must hold counts (non-negative integers) for component={family!r}, but "
+            f"{rows.size} row(s) (positions {shown}) in column(s) {columns} do not, e.g. "
+            f"{values[row, col]!r} in row {row}, column {data.feature_names[col]!r}; pass counts, or choose "
+            "component='gaussian' or 'student_t' for continuous data."
+        )
+    zero = np.flatnonzero((values == 0).all(axis=0))
+    if zero.size:
+        warnings.warn(
+            f"Column(s) {[data.feature_names[j] for j in zero]} are zero in every row and carry no "
+            "information about the components; their rates get a prior scaled to 1 / n_obs so that the "
+            "posterior stays proper. Drop the column(s) to silence this warning.",
+            DegenerateDataWarning,
+            stacklevel=4,
+        )
+    return data
+
+
+def count_scale(data: Data) -> np.ndarray:
+    """Per-feature mean count, at least 1 / n_obs (an all-zero column's prior must stay proper)."""
+    return np.maximum(data.values.mean(axis=0), 1.0 / data.n_obs)
+
+
+def nearly_empty(weights: np.ndarray, n_obs: int, n_features: int) -> np.ndarray:
+    """Components with fewer than D + 1 observations' worth of weight (the Gaussian baseline's rule)."""
+    return weights * n_obs < n_features + 1

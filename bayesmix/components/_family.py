@@ -1,0 +1,92 @@
+"""What a component family answers, so that no pipeline function tests a family's name.
+
+A mixture is a mixing (how the weights arise) times a component family (what
+each component is). Each family module defines one object with the members of
+:class:`ComponentFamily`; the factories, :func:`bayesmix.fit`,
+:func:`bayesmix.relabel`, :func:`bayesmix.diagnose`, the prediction functions
+and the EM baseline ask it instead of testing strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import xarray as xr
+
+from bayesmix._validation import Data
+from bayesmix.priors import Role
+
+
+class ComponentFamily(Protocol):
+    """The questions every component family answers.
+
+    Attributes
+    ----------
+    name : str
+        What users pass as ``component=``.
+    parameters : tuple of str
+        The posterior variables that define the components, in the order
+        :meth:`log_density` and :meth:`sample` take them; each has the
+        ``component`` dim first. The EM baseline uses the same names.
+    location : str
+        The (component, feature) variable that relabelling matches on.
+    covariance_types : tuple of str
+        The ``covariance`` values the family takes; empty where none applies.
+    roles : mapping
+        The prior roles of the component parameters (the weights' prior
+        belongs to the mixing).
+    signature : str
+        The parameters' core shapes in a gufunc signature, e.g. ``"(k,d)"``.
+    """
+
+    name: str
+    parameters: tuple[str, ...]
+    location: str
+    covariance_types: tuple[str, ...]
+    roles: Mapping[str, Role]
+    signature: str
+
+    def check_data(self, X: Any, *, name: str = "X") -> Data:
+        """The data as a :class:`bayesmix._validation.Data`, or a clear error naming the bad cells."""
+
+    def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
+        """Weakly informative priors for the component parameters, scaled to the data."""
+
+    def prior_shapes(self, n_components: int, n_features: int, covariance: str | None) -> dict[str, tuple]:
+        """The shape each prior role's parameters must broadcast to."""
+
+    # Families with ``dedicated_model = True`` (the Gaussian) are built by their own factories;
+    # for the others :func:`bayesmix.models.mixture` calls :meth:`build` and :meth:`logp`.
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
+        """Create the component parameters in the model on the context stack; return the likelihood's
+        inputs: the :attr:`parameters` in order, then any extra input of :meth:`logp` (a Cholesky
+        factor), with the core shapes :attr:`signature` gives."""
+
+    def logp(self, value, *inputs, covariance: str | None, n_features: int):
+        """PyTensor: log-density of every observation under every component, shape (n_obs, K)."""
+
+    def log_density(self, X: np.ndarray, *params: np.ndarray) -> np.ndarray:
+        """numpy: the same, broadcast over leading draw axes of the parameters: (..., n_obs, K)."""
+
+    def sample(self, rng: np.random.Generator, *params: np.ndarray) -> np.ndarray:
+        """One draw per row of the parameters (each already picked per draw and component): (n, D)."""
+
+    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
+        """Free parameters of the components (the weights not included), for BIC and AIC."""
+
+    def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
+        """The maximum-likelihood fit in the posterior's names: ``weights``, the :attr:`parameters`,
+        ``responsibilities``, ``degenerate`` and the scalars ``log_likelihood``, ``n_parameters``,
+        ``bic``, ``aic``, ``icl``, ``converged``, ``n_iter``."""
+
+    def initial_values(self, solution: xr.Dataset, data: Data, covariance: str | None) -> dict[str, np.ndarray]:
+        """Initial values (constrained scale) of the free component parameters from an EM solution."""
+
+    def parameter_dims(self) -> dict[str, tuple[str, ...]]:
+        """The dims of each of :attr:`parameters`."""
+
+
+def broadcast_prior_parameter(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, float), shape)
