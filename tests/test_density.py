@@ -1,7 +1,15 @@
+import functools
+
 import numpy as np
 from scipy import stats
 
-from bayesmix.components._gaussian_density import chunked_over_draws, membership_probabilities, mixture_log_density
+from bayesmix.components._mixture_density import chunked_over_draws
+from bayesmix.components._mixture_density import membership_probabilities as _memberships
+from bayesmix.components._mixture_density import mixture_log_density as _mixture_log_density
+from bayesmix.components.gaussian import FAMILY as GAUSSIAN
+
+mixture_log_density = functools.partial(_mixture_log_density, GAUSSIAN)
+membership_probabilities = functools.partial(_memberships, GAUSSIAN)
 
 
 def _random_mixture(rng, S, K, D):

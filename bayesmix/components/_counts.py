@@ -26,7 +26,7 @@ def check_counts(X: Any, *, name: str = "X", family: str) -> Data:
         raise ValueError(
             f"Argument `{name}` must hold counts (non-negative integers) for component={family!r}, but "
             f"{rows.size} row(s) (positions {shown}) in column(s) {columns} do not, e.g. "
-            f"{values[row, col]!r} in row {row}, column {data.feature_names[col]!r}; pass counts, or choose "
+            f"{values[row, col]:g} in row {row}, column {data.feature_names[col]!r}; pass counts, or choose "
             "component='gaussian' or 'student_t' for continuous data."
         )
     zero = np.flatnonzero((values == 0).all(axis=0))
