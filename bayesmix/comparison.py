@@ -29,13 +29,12 @@ import pandas as pd
 import xarray as xr
 
 from bayesmix._result import check_result
+from bayesmix.models._base import kind_of
 
 __all__ = ["LOOWarning", "compare", "loo"]
 
 # Pareto k above which PSIS-LOO is unreliable for an observation (Vehtari et al. 2017).
 PARETO_K_THRESHOLD = 0.7
-DENSITY_FAMILIES = ("gmm", "dp_gmm")
-CONDITIONAL_FAMILIES = ("mdn",)
 COLUMNS = [
     "rank",
     "elpd_loo",
@@ -172,7 +171,8 @@ def _check_results(results: object) -> dict[str, xr.DataTree]:
             )
         checked[str(name)] = result
     families = {r.attrs["bayesmix_family"] for r in checked.values()}
-    if families & set(CONDITIONAL_FAMILIES) and families - set(CONDITIONAL_FAMILIES):
+    conditional = {kind_of(r.attrs).is_conditional for r in checked.values()}
+    if len(conditional) > 1:
         raise ValueError(
             f"Argument `results` mixes families {sorted(families)}: an MDN's likelihood is p(y | x), a "
             "mixture's p(x), so their elpd are not comparable; compare MDNs only with MDNs."

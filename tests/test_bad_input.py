@@ -193,7 +193,7 @@ OTHER_CASES = {
     "a mixture fit, predict_density": (
         lambda f: bm.predict_density(f, _mdn_fit()[1], [[0.5, 0.25]], [0.0]),
         ValueError,
-        "`result` is a 'gmm' fit",
+        "`result` is a 'mixture' fit",
     ),
     "an mdn fit, predict_proba": (lambda f: bm.predict_proba(_mdn_fit()[0], [[0.5, 0.25]]), ValueError, "'mdn' fit"),
     "not a MAP fit, diagnose an mdn": (

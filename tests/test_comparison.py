@@ -40,7 +40,7 @@ def test_the_true_number_of_components_wins(fits):
     assert worse["elpd_diff"] < -2 * worse["dse"] < 0
     assert table.loc["K=2", "elpd_diff"] == 0 and table["weight"].sum() == pytest.approx(1)
     assert (table["n_high_pareto_k"] == 0).all() and (table["max_pareto_k"] < 0.7).all()
-    assert set(table["family"]) == {"gmm"} and set(table["method"]) == {"nuts"}
+    assert set(table["family"]) == {"mixture"} and set(table["method"]) == {"nuts"}
 
 
 def test_elpd_loo_is_the_lppd_less_p_loo(fits):

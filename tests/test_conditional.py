@@ -178,5 +178,5 @@ def test_compare_refuses_a_map_fit_and_a_mixture(map_fit, advi_fit, faithful_fit
     _, point = map_fit
     with pytest.raises(ValueError, match=r"'MAP' has a single draw .*PSIS-LOO needs posterior draws"):
         bm.compare({"ADVI": advi_fit, "MAP": point})
-    with pytest.raises(ValueError, match=r"mixes families \['gmm', 'mdn'\]"):
+    with pytest.raises(ValueError, match=r"mixes families \['mdn', 'mixture'\]"):
         bm.compare({"ADVI": advi_fit, "gmm": faithful_fit})

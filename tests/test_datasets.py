@@ -30,5 +30,7 @@ def test_faithful_values_match_r():
 
 
 def test_unknown_name_lists_the_names():
-    with pytest.raises(ValueError, match=r"choose one of \['faithful', 'low_dim_gauss_mix', 'mcycle'\]"):
+    with pytest.raises(
+        ValueError, match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'mcycle'\]"
+    ):
         datasets.load("iris")

@@ -23,7 +23,7 @@ def _check_result(result, n_chains, n_draws, n_obs, K=2):
     assert np.isfinite(ll.values).all()
     assert result["observed_data"]["X"].shape[0] == n_obs
     attrs = result.attrs
-    assert attrs["bayesmix_family"] == "gmm"
+    assert attrs["bayesmix_family"] == "mixture" and attrs["bayesmix_component"] == "gaussian"
     assert json.loads(attrs["bayesmix_settings"])["n_components"] == K
     assert "means" in json.loads(attrs["bayesmix_priors"])
     assert attrs["bayesmix_version"] == bm.__version__

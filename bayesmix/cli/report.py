@@ -34,7 +34,8 @@ from matplotlib.patches import Ellipse
 from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
-from bayesmix.comparison import CONDITIONAL_FAMILIES, PARETO_K_THRESHOLD, comparison_table, loo
+from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
+from bayesmix.models._base import FINITE, kind_of
 
 __all__ = ["write_report"]
 
@@ -74,7 +75,7 @@ def write_report(out: str | Path) -> Path:
     saved = [c["name"] for c in plan["candidates"] if result_path(out, c["name"]).exists()]
     results = {name: bm.load(result_path(out, name)) for name in saved}
     sections = [f"<h1>{html.escape(plan['title'])}</h1>", _run_summary(plan, results)]
-    density = {n: r for n, r in results.items() if r.attrs["bayesmix_family"] not in CONDITIONAL_FAMILIES}
+    density = {n: r for n, r in results.items() if not kind_of(r.attrs).is_conditional}
     conditional = {n: r for n, r in results.items() if n not in density}
     em_baselines = {}
     if density:
@@ -196,7 +197,8 @@ def _em_baselines(X: pd.DataFrame, results: dict, plan: dict) -> dict[str, xr.Da
     seeds = {c["name"]: c["seed"] for c in plan["candidates"]}
     baselines = {}
     for name, result in results.items():
-        if result.attrs["bayesmix_family"] == "gmm":
+        kind = kind_of(result.attrs)
+        if kind.mixing == FINITE and kind.component == "gaussian":  # the report's EM is scikit-learn's
             s = settings_of(result)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -270,14 +272,15 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
     import bayesmix as bm
 
     family, method = result.attrs["bayesmix_family"], result.attrs.get("method", "")
+    kind = kind_of(result.attrs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = bm.diagnose(result, baseline=baseline)
     state = "ok" if report.ok else "warn"
     figures = [_convergence_figure(result)]
-    if family == "dp_gmm":
+    if kind.is_dirichlet_process:
         figures.append(_cluster_count_figure(result))
-    if family in CONDITIONAL_FAMILIES:
+    if kind.is_conditional:
         figures.append(_conditional_density_figure(result, baseline))
     else:
         figures.append(_posterior_vs_em_figure(result, baseline))
@@ -310,11 +313,13 @@ def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
         ax.set(xlabel="step", ylabel="ELBO", ylim=(np.percentile(tail, 1) - 3 * tail.std(), elbo.max() + tail.std()))
         return fig, "ELBO history"
     posterior = result["posterior"]
-    if posterior.sizes["chain"] < 2 or result.attrs["bayesmix_family"] == "mdn":
+    kind = kind_of(result.attrs)
+    if posterior.sizes["chain"] < 2 or kind.is_conditional:
         return None, ""
     coords = {}
-    names = ["weights", "means"] if posterior.sizes["component"] > 1 else ["means"]
-    if result.attrs["bayesmix_family"] == "dp_gmm":
+    location = kind.component_family.location
+    names = ["weights", location] if posterior.sizes["component"] > 1 else [location]
+    if kind.is_dirichlet_process:
         mean_weights = posterior["weights"].mean(("chain", "draw")).values
         coords = {"component": posterior["component"].values[np.argsort(mean_weights)[::-1][:3]]}
     pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")

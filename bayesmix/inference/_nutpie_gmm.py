@@ -59,7 +59,8 @@ _PRIOR_FORMS = {
 def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
     """Why ``model`` cannot use the hand-written kernel, or None when it can."""
     if info.is_conditional or info.component != "gaussian":
-        return f"the kernel covers Gaussian mixtures, not {info.component} components of a {info.family}"
+        what = info.family if info.is_conditional else f"{info.component} components"
+        return f"the kernel covers Gaussian mixtures, not {what!r}"
     if not unrolled(info.data.n_features):
         return "more features than the unrolled correlation bijector takes"
     forms = dict(_PRIOR_FORMS)

@@ -23,7 +23,7 @@ def test_truncation_gives_that_many_stick_breaking_weights(faithful):
     assert len(model.coords["component"]) == 7
     assert "StickBreakingWeights" in type(model["weights"].owner.op).__name__
     info = get_info(model)
-    assert info.family == "dp_gmm" and info.settings["truncation"] == 7
+    assert info.family == "dp_mixture" and info.settings["truncation"] == 7
     assert info.priors["alpha"] == bm.Prior("Gamma", alpha=1.0, beta=1.0)
     assert "alpha" in model.named_vars
 
