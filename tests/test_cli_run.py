@@ -172,6 +172,72 @@ def test_run_on_an_existing_cluster_writes_results_comparison_and_report(tmp_pat
     assert len(embedded_images((out / "report.html").read_text())) == len(images)
 
 
+FAMILIES = {
+    "counts": (
+        """
+        seed = 3
+        [data]
+        dataset = "biochemists"
+        columns = ["art"]
+        [baseline]
+        component = "negative_binomial"
+        n_components = [1, 2]
+        [[candidates]]
+        family = "mixture"
+        component = ["poisson", "negative_binomial"]
+        n_components = 2
+        draws = 100
+        tune = 100
+        chains = 2
+        """,
+        # convergence and count frequencies each; the negative binomial's dispersions
+        {"poisson_k2": 2, "negative_binomial_k2": 3},
+        "observed count frequencies against the posterior predictive",
+    ),
+    "heavy tails": (
+        """
+        seed = 3
+        [data]
+        dataset = "hbk"
+        columns = ["X1", "X2"]
+        [[candidates]]
+        family = "mixture"
+        component = ["gaussian", "student_t"]
+        n_components = 2
+        covariance = "diag"
+        draws = 100
+        tune = 100
+        chains = 2
+        """,
+        # convergence and ellipses each; the Student-t's degrees of freedom
+        {"gmm_diag_k2": 2, "student_t_diag_k2": 3},
+        "ellipses of the scale matrices",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FAMILIES)
+def test_the_report_draws_what_each_family_calls_for(tmp_path, loopback_cluster, case):
+    text, figures, marker = FAMILIES[case]
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(
+        app, ["run", str(write_spec(tmp_path, text)), "--out", str(out), "--scheduler", loopback_cluster]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    for name in figures:
+        result = bm.load(out / f"{name}.nc")
+        assert result.attrs["bayesmix_family"] == "mixture" and "relabel" in result.children
+    page = (out / "report.html").read_text()
+    for name, n in figures.items():
+        section = page.split(f"<h2 id='{name}'>")[1].split("<h2")[0]
+        assert len(embedded_images(section)) == n, name
+    assert marker in page
+    has_baseline = "[baseline]" in text
+    # data, comparison and Pareto k, the EM table's section has no figure
+    assert len(embedded_images(page)) == 3 + sum(figures.values())
+    assert ("EM model selection" in page) == has_baseline
+
+
 def test_a_folder_of_another_plan_is_refused_untouched(tmp_path, loopback_cluster):
     out = tmp_path / "out"
     out.mkdir()

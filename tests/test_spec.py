@@ -36,6 +36,16 @@ GOOD = """
     chains = 2
 """
 
+COUNTS = """
+    [data]
+    dataset = "biochemists"
+    columns = ["art", "ment"]
+    [[candidates]]
+    family = "mixture"
+    component = "poisson"
+    n_components = 2
+"""
+
 ADVI = GOOD.replace(
     'method = "nuts"\n    draws = 50\n    tune = 50\n    chains = 2',
     'method = "advi"\n    steps = 100\n    batch_size = 100',
@@ -46,9 +56,14 @@ def test_faithful_spec_is_the_documented_demo():
     spec = read_spec(ROOT / "models" / "faithful.toml")
     names = [c.name for c in spec.candidates]
     assert names == [f"gmm_{cov}_k{k}" for k in (1, 2, 3, 4) for cov in ("full", "tied")] + ["dp_gmm_full_t10"]
-    assert spec.baseline == {"n_components": [1, 2, 3, 4, 5, 6], "covariance": ["full", "tied", "diag", "spherical"]}
+    assert spec.baseline == {
+        "n_components": [1, 2, 3, 4, 5, 6],
+        "covariance": ["full", "tied", "diag", "spherical"],
+        "component": "gaussian",
+    }
     gmm = spec.candidates[2]
-    assert gmm.model_options == {"n_components": 2, "covariance": "full"}
+    assert gmm.family == "mixture"
+    assert gmm.model_options == {"component": "gaussian", "n_components": 2, "covariance": "full"}
     assert gmm.init_from_em and gmm.fit_options == {
         "method": "nuts",
         "draws": 1000,
@@ -97,6 +112,42 @@ def test_csv_data_relative_to_the_spec(tmp_path):
     assert spec.data.frame().shape == (30, 3) and spec.data.columns == ["a", "b"]
 
 
+def test_component_lists_expand_and_covariance_goes_only_where_it_applies(tmp_path):
+    text = COUNTS.replace(
+        'component = "poisson"', 'component = ["poisson", "student_t"]\ncovariance = ["full", "diag"]'
+    )
+    text = text.replace("n_components = 2", "n_components = [1, 2]")
+    spec = read_spec(write(tmp_path, text))
+    assert [c.name for c in spec.candidates] == [
+        "poisson_k1",
+        "poisson_k2",
+        "student_t_full_k1",
+        "student_t_diag_k1",
+        "student_t_full_k2",
+        "student_t_diag_k2",
+    ]
+    assert spec.candidates[1].model_options == {"component": "poisson", "n_components": 2}
+    assert spec.candidates[3].model_options == {"component": "student_t", "n_components": 1, "covariance": "diag"}
+
+
+def test_dp_mixture_candidates_and_a_count_baseline(tmp_path):
+    text = COUNTS.replace('family = "mixture"', 'family = "dp_mixture"').replace("n_components = 2", "truncation = 6")
+    text = text.replace(
+        "[[candidates]]", '[baseline]\ncomponent = "negative_binomial"\nn_components = [1, 2]\n[[candidates]]'
+    )
+    spec = read_spec(write(tmp_path, text))
+    (candidate,) = spec.candidates
+    assert candidate.name == "dp_poisson_t6" and candidate.family == "dp_mixture"
+    assert spec.baseline == {"n_components": [1, 2], "covariance": None, "component": "negative_binomial"}
+
+
+@pytest.mark.parametrize("name", ["biochemists", "hbk"])
+def test_shipped_family_specs_read(name):
+    spec = read_spec(ROOT / "models" / f"{name}.toml")
+    components = {c.model_options["component"] for c in spec.candidates}
+    assert components == ({"poisson", "negative_binomial"} if name == "biochemists" else {"gaussian", "student_t"})
+
+
 BAD = [
     ("unknown top-level key", "colour = 'red'\n" + GOOD, r"top level: unknown key \['colour'\]"),
     ("unknown candidate key", GOOD.replace("chains = 2", "chains = 2\nwarmup = 3"), r"unknown key \['warmup'\]"),
@@ -137,7 +188,24 @@ BAD = [
         ADVI.replace('"gmm"', '"mdn"')
         .replace('covariance = "full"\n', "")
         .replace('dataset = "faithful"', 'dataset = "mcycle"\nx = ["times"]\ny = ["accel"]'),
-        "batch_size: applies to gmm and dp_gmm",
+        "batch_size: applies to mixtures",
+    ),
+    ("unknown component", GOOD.replace('"gmm"', '"mixture"\ncomponent = "gamma"'), r"component: 'gamma' is not one of"),
+    (
+        "covariance for counts",
+        COUNTS.replace("n_components = 2", 'n_components = 2\ncovariance = "full"'),
+        r"covariance: does not apply to component 'poisson'",
+    ),
+    ("component for the gmm shortcut", GOOD.replace("chains = 2", 'chains = 2\ncomponent = "poisson"'), "component"),
+    (
+        "counts of continuous data",
+        GOOD.replace('"gmm"', '"mixture"\ncomponent = "poisson"').replace('covariance = "full"\n', ""),
+        r"poisson_k1\):.*integer",
+    ),
+    (
+        "baseline covariance for counts",
+        COUNTS.replace("[[candidates]]", '[baseline]\ncomponent = "poisson"\ncovariance = ["full"]\n[[candidates]]'),
+        r"\[baseline\] covariance: does not apply",
     ),
     ("repeated candidates", GOOD.replace("[1, 2]", "[2, 2]"), r"\['gmm_full_k2'\] would be fitted twice"),
     ("bad TOML", GOOD + "this is not toml\n", "not valid TOML"),

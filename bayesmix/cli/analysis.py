@@ -137,8 +137,8 @@ def baseline_path(out: Path, name: str) -> Path:
 def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, Any]:
     """Build and fit one candidate; runs on a Dask worker.
 
-    A finite mixture is relabelled to the EM solution of the same K and
-    covariance (and, unless ``init = "prior"``, started there); an MDN fitted by
+    A finite mixture is relabelled to the EM solution of the same component
+    family, K and covariance (and, unless ``init = "prior"``, started there); an MDN fitted by
     ADVI or NUTS also gets its MAP fit, the baseline its diagnostics use.
     """
     import bayesmix as bm
@@ -149,11 +149,13 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
     model = candidate.build(data, frame)
     options = dict(candidate.fit_options)
     baseline = None
-    if candidate.family == "gmm":
+    finite = candidate.family == "mixture"
+    if finite:
         em = bm.em(
             frame[data.columns],
             candidate.model_options["n_components"],
-            covariance=candidate.model_options["covariance"],
+            component=candidate.model_options["component"],
+            covariance=candidate.model_options.get("covariance", "full"),
             random_seed=seed,
         )
         options["init"] = em if candidate.init_from_em else "prior"
@@ -162,7 +164,7 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplerWarning)
         result = bm.fit(model, random_seed=seed, progressbar=False, **options)
-        if candidate.family == "gmm":
+        if finite:
             result = bm.relabel(result, reference=em)
         if candidate.family == "mdn" and options["method"] != "map":
             baseline = bm.fit(model, method="map", random_seed=seed, progressbar=False)

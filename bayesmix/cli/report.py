@@ -7,9 +7,12 @@ a folder (``run.json`` and the ``.nc`` results) and writes
   group per kind of likelihood (mixtures of x; MDNs of y given x);
 * ``report.html``: the data and the EM model-selection table; per candidate
   the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
-  for ADVI), the posterior against EM (component ellipses in 2-D, densities in
-  1-D), the cluster-count posterior of a Dirichlet process, the conditional
-  density of an MDN; the LOO comparison with its plot and the Pareto k plot.
+  for ADVI), the posterior against EM as the component family calls for
+  (ellipses of the covariances or scale matrices in 2-D, densities in 1-D,
+  observed count frequencies against replicated data for counts), the
+  posterior of shape parameters such as Student-t degrees of freedom, the
+  cluster-count posterior of a Dirichlet process, the conditional density of
+  an MDN; the LOO comparison with its plot and the Pareto k plot.
 
 Figures are PNGs in ``data:`` URIs, so the page reads without Python or a
 network. Both files are written to temporary names and renamed.
@@ -132,7 +135,7 @@ def _run_summary(plan: dict, results: dict) -> str:
     failed = plan.get("failed", {})
     rows = "".join(
         f"<li><a href='#{html.escape(c['name'])}'>{html.escape(c['name'])}</a>"
-        f" ({c['family']}, {c['fit_options']['method']})"
+        f" ({', '.join(filter(None, (c['family'], c['model_options'].get('component'))))}, {c['fit_options']['method']})"
         + (f" <span class='fail'>failed: {html.escape(failed[c['name']])}</span>" if c["name"] in failed else "")
         + ("" if c["name"] in results or c["name"] in failed else " <span class='warn'>not fitted yet</span>")
         + "</li>"
@@ -155,7 +158,10 @@ def _data_section(X: pd.DataFrame, heading: str) -> str:
 def _data_figure(X: pd.DataFrame) -> plt.Figure:
     if X.shape[1] == 1:
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.hist(X.iloc[:, 0], bins=30, color="0.6")
+        x = X.iloc[:, 0].to_numpy()
+        integers = np.all(x == np.round(x)) and np.ptp(x) <= 100
+        bins = np.arange(x.min(), x.max() + 2) - 0.5 if integers else 30  # one bar per count
+        ax.hist(x, bins=bins, color="0.6")
         ax.set(xlabel=X.columns[0], ylabel="count")
     else:
         fig, ax = plt.subplots(figsize=(5, 4))
@@ -178,31 +184,39 @@ def _conditional_data_section(result: xr.DataTree) -> str:
 def _em_table_section(X: pd.DataFrame, settings: dict, seed: int) -> str:
     import bayesmix as bm
 
+    component = settings.get("component", "gaussian")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapsed solutions are flagged in the table itself
-        table = bm.em_table(X, settings["n_components"], settings["covariance"], random_seed=seed)
+        table = bm.em_table(X, settings["n_components"], settings["covariance"], component=component, random_seed=seed)
     best = table.attrs["best"]
+    covariance = f"{best['covariance']} covariance, " if best["covariance"] else ""
     return (
-        "<h2>EM model selection</h2><p>Maximum-likelihood fits (scikit-learn) for every K and covariance type, "
-        "as R's mclust tabulates them; lower BIC, AIC and ICL is better. "
-        f"BIC-best: <b>{best['covariance']} covariance, K = {best['n_components']}</b>.</p>"
+        f"<h2>EM model selection</h2><p>Maximum-likelihood fits of {html.escape(component)} mixtures for every K"
+        f"{' and covariance type' if best['covariance'] else ''}, as R's mclust tabulates them; lower BIC, AIC "
+        f"and ICL is better. BIC-best: <b>{covariance}K = {best['n_components']}</b>.</p>"
         + _table(table, digits=6, index=False)
     )
 
 
 def _em_baselines(X: pd.DataFrame, results: dict, plan: dict) -> dict[str, xr.Dataset]:
-    """The EM fit with each finite mixture's K and covariance, seeded as the run seeded it."""
+    """The EM fit of each finite mixture's family, K and covariance, seeded as the run seeded it."""
     import bayesmix as bm
 
     seeds = {c["name"]: c["seed"] for c in plan["candidates"]}
     baselines = {}
     for name, result in results.items():
         kind = kind_of(result.attrs)
-        if kind.mixing == FINITE and kind.component == "gaussian":  # the report's EM is scikit-learn's
+        if kind.mixing == FINITE:
             s = settings_of(result)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                baselines[name] = bm.em(X, s["n_components"], covariance=s["covariance"], random_seed=seeds.get(name))
+                baselines[name] = bm.em(
+                    X,
+                    s["n_components"],
+                    component=kind.component,
+                    covariance=s.get("covariance") or "full",
+                    random_seed=seeds.get(name),
+                )
     return baselines
 
 
@@ -284,6 +298,7 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
         figures.append(_conditional_density_figure(result, baseline))
     else:
         figures.append(_posterior_vs_em_figure(result, baseline))
+        figures.append(_shape_parameters_figure(result, baseline))
     shown = "".join(_png(fig, f"{name}: {alt}") for fig, alt in figures if fig is not None)
     seconds = result.attrs.get("wall_time_s", float("nan"))
     return (
@@ -343,13 +358,20 @@ def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:
     return fig, "number of occupied clusters"
 
 
-def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) -> tuple[plt.Figure, str]:
+def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) -> tuple[plt.Figure | None, str]:
+    """What the component family calls for: count frequencies, a 1-D density, or 2-sd ellipses."""
+    family = kind_of(result.attrs).component_family
     data = observed_data_of(result)
+    if family.discrete:
+        return _count_frequencies(result, data, baseline), "observed count frequencies against the posterior predictive"
+    if data.n_features == 1:
+        return _density_1d(result, data, baseline, family), "posterior predictive density against EM"
+    if family.ellipse is None:
+        return None, ""
     posterior = result["posterior"].to_dataset()
     mean_weights = posterior["weights"].mean(("chain", "draw")).values
     shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
-    if data.n_features == 1:
-        return _density_1d(result, data, baseline), "posterior predictive density against EM"
+    matrix = family.ellipse
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.scatter(data.values[:, 0], data.values[:, 1], s=5, color="0.6")
     flat = posterior.stack(sample=("chain", "draw"))
@@ -360,32 +382,133 @@ def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) ->
             _ellipse(
                 ax,
                 flat["means"].isel(sample=s, component=k).values[:2],
-                flat["covariances"].isel(sample=s, component=k).values[:2, :2],
+                flat[matrix].isel(sample=s, component=k).values[:2, :2],
                 colour,
                 lw=0.4,
                 alpha=0.35,
             )
-        mean = posterior["means"].sel(component=posterior["component"].values[k]).mean(("chain", "draw")).values
-        cov = posterior["covariances"].isel(component=k).mean(("chain", "draw")).values
-        _ellipse(ax, mean[:2], cov[:2, :2], colour, lw=1.6, label=f"component {k}: weight {mean_weights[k]:.2f}")
+        mean = posterior["means"].isel(component=k).mean(("chain", "draw")).values
+        shape = posterior[matrix].isel(component=k).mean(("chain", "draw")).values
+        _ellipse(ax, mean[:2], shape[:2, :2], colour, lw=1.6, label=f"component {k}: weight {mean_weights[k]:.2f}")
     if baseline is not None:
         for k in range(baseline.sizes["component"]):
             _ellipse(
                 ax,
                 baseline["means"].values[k, :2],
-                baseline["covariances"].values[k, :2, :2],
+                baseline[matrix].values[k, :2, :2],
                 "k",
                 lw=1.2,
                 ls="--",
                 label="EM" if k == 0 else None,
             )
+    what = matrix.replace("_", " ")
     ax.set(
         xlabel=data.feature_names[0],
         ylabel=data.feature_names[1],
-        title="2-sd ellipses: posterior mean (bold), 20 draws (thin)",
+        title=f"2-sd ellipses of the {what}: posterior mean (bold), 20 draws (thin)",
     )
     ax.legend(fontsize=7)
-    return fig, "component ellipses, posterior against EM"
+    return fig, f"ellipses of the {what}, posterior against EM"
+
+
+def _count_frequencies(result: xr.DataTree, data, baseline: xr.Dataset | None, n_replicates: int = 100) -> plt.Figure:
+    """Per feature: the observed frequency of each count against replicated data sets of the same size.
+
+    Each replicate draws the data set's size from the mixture at one posterior
+    draw (a posterior predictive check, as bayesplot's ``ppc_bars``); the
+    figure shows their median and 90% interval per count, and EM's
+    probabilities where a baseline is given.
+    """
+    from bayesmix._result import mixture_parameters
+    from bayesmix.components._mixture_density import mixture_log_density
+
+    family = kind_of(result.attrs).component_family
+    weights, *params = mixture_parameters(result["posterior"].to_dataset(), family)
+    rng = np.random.default_rng(0)
+    chosen = np.linspace(0, weights.shape[0] - 1, min(n_replicates, weights.shape[0])).astype(int)
+    observed = data.values.astype(int)
+    top = np.quantile(observed, 0.99, axis=0).astype(int) + 1  # counts above are pooled in the last bar
+    replicated = []
+    for s in chosen:
+        component = rng.choice(weights.shape[1], size=data.n_obs, p=weights[s] / weights[s].sum())
+        replicated.append(family.sample(rng, *(p[s, component] for p in params)).astype(int))
+    shown = data.feature_names[:4]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3), squeeze=False)
+    for j, (ax, feature) in enumerate(zip(axes[0], shown, strict=False)):
+        values = np.arange(top[j] + 1)
+
+        def frequencies(x, j=j, values=values):
+            pooled = np.minimum(x[:, j], top[j])
+            return np.bincount(pooled, minlength=len(values))[: len(values)] / len(x)
+
+        ax.bar(values, frequencies(observed), color="0.8", label="observed")
+        rep = np.array([frequencies(x) for x in replicated])
+        low, median, high = np.quantile(rep, [0.05, 0.5, 0.95], axis=0)
+        ax.errorbar(
+            values,
+            median,
+            yerr=[median - low, high - median],
+            fmt="o",
+            ms=3,
+            color="C0",
+            label="posterior predictive (90%)",
+        )
+        if baseline is not None:
+            em_params = [baseline[name].values for name in family.parameters]
+            others = np.zeros((len(values), data.n_features), dtype=float)
+            others[:, j] = values
+            # The families with discrete data have independent features: the marginal of feature j
+            # is the mixture of its own parameters, so the other columns are left out.
+            marginal = [p[:, j : j + 1] for p in em_params]
+            em_pmf = np.exp(
+                mixture_log_density(family, values[:, None].astype(float), baseline["weights"].values, *marginal)
+            )
+            em_pmf[-1] = max(0.0, 1 - em_pmf[:-1].sum())  # the last bar pools the tail
+            ax.plot(values, em_pmf, "k_", ms=12, mew=1.5, label="EM")
+        ax.set(xlabel=f"{feature} (last bar: {top[j]} or more)", ylabel="frequency")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _shape_parameters_figure(result: xr.DataTree, baseline: xr.Dataset | None) -> tuple[plt.Figure | None, str]:
+    """Posterior densities of the parameters that are neither location nor ellipse (degrees of freedom,
+    dispersions), per component, with EM's estimates."""
+    family = kind_of(result.attrs).component_family
+    names = [n for n in family.parameters if n not in (family.location, family.ellipse)]
+    if not names:
+        return None, ""
+    posterior = result["posterior"].to_dataset()
+    mean_weights = posterior["weights"].mean(("chain", "draw")).values
+    shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
+    panels = []
+    for name in names:
+        extra = [d for d in posterior[name].dims if d not in ("chain", "draw", "component")]
+        labels = posterior[extra[0]].values[:3] if extra else [None]
+        panels.extend((name, label) for label in labels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.8), squeeze=False)
+    for ax, (name, label) in zip(axes[0], panels, strict=True):
+        da = posterior[name]
+        if label is not None:
+            da = da.sel({da.dims[-1]: label})
+        for k in shown:
+            values = da.isel(component=k).values.ravel()
+            ax.hist(
+                np.log10(values), bins=40, density=True, histtype="step", color=f"C{k % 10}", label=f"component {k}"
+            )
+            if baseline is not None and k < baseline.sizes["component"]:
+                em_value = baseline[name].isel(component=k)
+                em_value = em_value.sel({em_value.dims[-1]: label}) if label is not None else em_value
+                ax.axvline(np.log10(float(em_value)), color=f"C{k % 10}", ls="--", lw=1)
+        ax.set(
+            xlabel=f"log10 {name.replace('_', ' ')}" + (f" ({label})" if label is not None else ""), ylabel="density"
+        )
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(
+        "posterior per component (dashed: EM)" if baseline is not None else "posterior per component", fontsize=9
+    )
+    fig.tight_layout()
+    return fig, "posterior of the components' shape parameters"
 
 
 def _ellipse(ax, mean, cov, colour, **kwargs) -> None:
@@ -395,10 +518,9 @@ def _ellipse(ax, mean, cov, colour, **kwargs) -> None:
     ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=colour, **kwargs))
 
 
-def _density_1d(result: xr.DataTree, data, baseline: xr.Dataset | None) -> plt.Figure:
-    from scipy import stats
-
+def _density_1d(result: xr.DataTree, data, baseline: xr.Dataset | None, family) -> plt.Figure:
     import bayesmix as bm
+    from bayesmix.components._mixture_density import mixture_log_density
 
     x = data.values[:, 0]
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 300)
@@ -415,11 +537,8 @@ def _density_1d(result: xr.DataTree, data, baseline: xr.Dataset | None) -> plt.F
         alpha=0.25,
     )
     if baseline is not None:
-        em_density = sum(
-            float(baseline["weights"][k])
-            * stats.norm.pdf(grid, float(baseline["means"][k, 0]), np.sqrt(float(baseline["covariances"][k, 0, 0])))
-            for k in range(baseline.sizes["component"])
-        )
+        em_params = [baseline[name].values for name in family.parameters]
+        em_density = np.exp(mixture_log_density(family, grid[:, None], baseline["weights"].values, *em_params))
         ax.plot(grid, em_density, "k--", lw=1, label="EM")
     ax.set(xlabel=data.feature_names[0], ylabel="density")
     ax.legend(fontsize=8)

@@ -15,11 +15,13 @@ A spec names the data, the candidate models and where the results go::
     [baseline]                      # optional: the EM model-selection table (mixtures)
     n_components = [1, 2, 3, 4, 5, 6]
     covariance = ["full", "tied", "diag", "spherical"]
+    # component = "poisson"         # the family of the EM fits (default "gaussian")
 
     [[candidates]]
-    family = "gmm"                  # gmm, dp_gmm or mdn
+    family = "mixture"              # mixture, dp_mixture or mdn
+    component = "gaussian"          # gaussian, student_t, poisson, negative_binomial (or a list)
     n_components = [1, 2, 3, 4]     # an int or a list: one candidate per value
-    covariance = ["full", "tied"]   # likewise (gmm, dp_gmm)
+    covariance = ["full", "tied"]   # likewise (the families that have a covariance)
     method = "nuts"                 # nuts, advi, fullrank_advi (and map for an MDN)
     draws = 1000
     tune = 1000
@@ -31,13 +33,18 @@ prior overrides as :class:`bayesmix.Prior` mappings, ``{distribution =
 
 * every family: ``method``, ``draws``, ``tune``, ``chains``, ``sampler``,
   ``target_accept`` (NUTS), ``steps`` (ADVI optimization steps) and
-  ``batch_size`` (minibatch ADVI, gmm and dp_gmm only: rows per step);
-* ``gmm``: ``n_components``, ``covariance``, ``init = "em"`` (the default:
-  start every chain at the EM solution) or ``init = "prior"`` (the sampler's
-  own start, see :func:`bayesmix.fit`);
-* ``dp_gmm``: ``truncation``, ``covariance``, ``alpha``;
+  ``batch_size`` (minibatch ADVI, mixtures only: rows per step);
+* ``mixture``: ``component``, ``n_components``, ``covariance`` (Gaussian and
+  Student-t components), ``init = "em"`` (the default: start every chain at
+  the family's EM solution) or ``init = "prior"`` (the sampler's own start,
+  see :func:`bayesmix.fit`);
+* ``dp_mixture``: ``component``, ``truncation``, ``covariance``, ``alpha``;
 * ``mdn``: ``n_components``, ``hidden`` (a list of layer widths),
   ``activation``.
+
+``component``, ``n_components`` and ``covariance`` take a list, expanded into
+one candidate per combination. ``family = "gmm"`` and ``"dp_gmm"`` are kept as
+the Gaussian shortcuts of ``mixture`` and ``dp_mixture``.
 
 :func:`read_spec` checks everything before anything is fitted (it even builds
 every candidate's PyMC model) and raises :class:`SpecError` with a one-line
@@ -58,6 +65,7 @@ import pandas as pd
 import pymc as pm
 
 from bayesmix import datasets, models
+from bayesmix.components import COMPONENTS, get_component
 from bayesmix.components._covariance import COVARIANCE_TYPES
 from bayesmix.inference.fitting import METHODS, SAMPLERS
 from bayesmix.mixing.network import ACTIVATIONS
@@ -65,18 +73,20 @@ from bayesmix.priors import Prior
 
 __all__ = ["Candidate", "DataSpec", "Spec", "SpecError", "read_spec"]
 
-FAMILIES = ("gmm", "dp_gmm", "mdn")
+FAMILIES = ("mixture", "dp_mixture", "mdn")
+# The Gaussian shortcuts, as the factories bm.models.gmm and dp_gmm are.
+GAUSSIAN_SHORTCUTS = {"gmm": "mixture", "dp_gmm": "dp_mixture"}
 TOP_KEYS = {"title", "seed", "output", "data", "baseline", "candidates"}
 DATA_KEYS = {"dataset", "path", "columns", "x", "y"}
-BASELINE_KEYS = {"n_components", "covariance"}
+BASELINE_KEYS = {"n_components", "covariance", "component"}
 FIT_KEYS = {"method", "draws", "tune", "chains", "sampler", "target_accept", "steps", "batch_size"}
 FAMILY_KEYS = {
-    "gmm": {"n_components", "covariance", "init", "priors"},
-    "dp_gmm": {"truncation", "covariance", "alpha", "priors"},
+    "mixture": {"component", "n_components", "covariance", "init", "priors"},
+    "dp_mixture": {"component", "truncation", "covariance", "alpha", "priors"},
     "mdn": {"n_components", "hidden", "activation", "priors"},
 }
 # Keys whose list value expands into one candidate per element.
-GRID_KEYS = ("n_components", "covariance")
+GRID_KEYS = ("component", "n_components", "covariance")
 # Settings of `--quick`: a smoke run that exercises every step in a minute or two.
 QUICK = {"draws": 100, "tune": 100, "chains": 2, "steps": 2000}
 DEFAULT_ADVI_STEPS = 20000
@@ -120,10 +130,8 @@ class Candidate:
         priors = {k: Prior.from_dict(v) if isinstance(v, Mapping) else v for k, v in self.priors.items()}
         if self.family == "mdn":
             return models.mdn(frame[data.x], frame[data.y], priors=priors, **self.model_options)
-        X = frame[data.columns]
-        if self.family == "gmm":
-            return models.gmm(X, priors=priors, **self.model_options)
-        return models.dp_gmm(X, priors=priors, **self.model_options)
+        factory = models.mixture if self.family == "mixture" else models.dp_mixture
+        return factory(frame[data.columns], priors=priors, **self.model_options)
 
 
 @dataclass(frozen=True)
@@ -265,16 +273,30 @@ def _read_data(table: object, path: Path, where: _Where) -> tuple[DataSpec, pd.D
     return replace(data, columns=columns, x=roles.get("x"), y=roles.get("y")), frame
 
 
-def _read_baseline(table: object, data: DataSpec, frame: pd.DataFrame, where: _Where) -> dict[str, list] | None:
+def _read_baseline(table: object, data: DataSpec, frame: pd.DataFrame, where: _Where) -> dict[str, Any] | None:
     if table is None:
         return None
     _check_keys(table, BASELINE_KEYS, where("[baseline]"))
     ks = _int_list(table.get("n_components", list(range(1, 7))), where("[baseline] n_components"), minimum=1)
     if max(ks) > len(frame):
         raise SpecError(where("[baseline] n_components", f"K = {max(ks)} exceeds the {len(frame)} observations"))
-    covariances = _string_list(table.get("covariance", list(COVARIANCE_TYPES)), where("[baseline] covariance"))
-    _check_in(covariances, COVARIANCE_TYPES, where("[baseline] covariance"))
-    return {"n_components": ks, "covariance": covariances}
+    component = table.get("component", "gaussian")
+    _check_in([component], COMPONENTS, where("[baseline] component"))
+    family = get_component(component)
+    if family.covariance_types:
+        covariances = _string_list(
+            table.get("covariance", list(family.covariance_types)), where("[baseline] covariance")
+        )
+        _check_in(covariances, family.covariance_types, where("[baseline] covariance"))
+    elif "covariance" in table:
+        raise SpecError(where("[baseline] covariance", f"does not apply to component {component!r}; remove it"))
+    else:
+        covariances = None
+    try:
+        family.check_data(frame[data.columns], name="[data] columns")
+    except (TypeError, ValueError) as err:
+        raise SpecError(where("[baseline] component", str(err).splitlines()[0].rstrip("."))) from None
+    return {"n_components": ks, "covariance": covariances, "component": component}
 
 
 def _check_in(values: list, allowed, where: str) -> None:
@@ -289,11 +311,12 @@ def _read_candidates(entries: object, data: DataSpec, frame: pd.DataFrame, where
     candidates = []
     for i, entry in enumerate(entries):
         label = f"candidates[{i}]"
-        if not isinstance(entry, dict) or entry.get("family") not in FAMILIES:
+        if not isinstance(entry, dict) or entry.get("family") not in (*FAMILIES, *GAUSSIAN_SHORTCUTS):
             got = entry.get("family") if isinstance(entry, dict) else entry
             raise SpecError(where(f"{label} family", f"must be one of {list(FAMILIES)}, got {got!r}"))
-        family = entry["family"]
-        _check_keys(entry, {"family"} | FIT_KEYS | FAMILY_KEYS[family], where(f"{label} ({family})"))
+        family = GAUSSIAN_SHORTCUTS.get(entry["family"], entry["family"])
+        allowed = FAMILY_KEYS[family] - ({"component"} if entry["family"] in GAUSSIAN_SHORTCUTS else set())
+        _check_keys(entry, {"family"} | FIT_KEYS | allowed, where(f"{label} ({entry['family']})"))
         if family == "mdn" and not (data.x and data.y):
             raise SpecError(where(label, "an mdn candidate needs [data] x and y (the input and output columns)"))
         fit_options = _fit_options(entry, family, where(label), n_obs=len(frame))
@@ -313,29 +336,35 @@ def _read_candidates(entries: object, data: DataSpec, frame: pd.DataFrame, where
 
 
 def _grid(entry: dict, family: str, where: str) -> list[dict[str, Any]]:
-    """One options dict per combination of the list-valued keys."""
-    defaults = {"gmm": {"n_components": 2, "covariance": "full"}, "dp_gmm": {"covariance": "full"}, "mdn": {}}
-    axes = {}
-    for key in GRID_KEYS:
-        if key in FAMILY_KEYS[family] and (key in entry or key in defaults[family]):
-            value = entry.get(key, defaults[family].get(key))
-            if key == "n_components":
-                axes[key] = _int_list(value, f"{where} n_components", minimum=1)
-            else:
-                axes[key] = _string_list(value, f"{where} covariance")
-                _check_in(axes[key], COVARIANCE_TYPES, f"{where} covariance")
-    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    """One options dict per combination of the list-valued keys (a covariance only for the components that have one)."""
+    if family == "mdn":
+        return [
+            {"n_components": k} for k in _int_list(entry.get("n_components", 3), f"{where} n_components", minimum=1)
+        ]
+    components = _string_list(entry.get("component", "gaussian"), f"{where} component")
+    _check_in(components, COMPONENTS, f"{where} component")
+    ks = _int_list(entry.get("n_components", 2), f"{where} n_components", minimum=1) if family == "mixture" else [None]
+    covariances = _string_list(entry.get("covariance", "full"), f"{where} covariance")
+    _check_in(covariances, COVARIANCE_TYPES, f"{where} covariance")
+    if "covariance" in entry and not any(get_component(c).covariance_types for c in components):
+        raise SpecError(f"{where} covariance: does not apply to component {components[0]!r}; remove it.")
+    grid = []
+    for component, k in itertools.product(components, ks):
+        options: dict[str, Any] = {"component": component} | ({"n_components": k} if k is not None else {})
+        types = [c for c in covariances if c in get_component(component).covariance_types] or [None]
+        grid.extend(options | ({"covariance": c} if c else {}) for c in types)
+    return grid
 
 
 def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where: str) -> Candidate:
     options = dict(options)
-    if family == "dp_gmm":
+    if family == "dp_mixture":
         options["truncation"] = _int_list(entry.get("truncation", 20), f"{where} truncation", minimum=2)[0]
         if "alpha" in entry:
             if not isinstance(entry["alpha"], int | float) or entry["alpha"] <= 0:
                 raise SpecError(f"{where} alpha: must be a positive number, got {entry['alpha']!r}.")
             options["alpha"] = float(entry["alpha"])
-        name = f"dp_gmm_{options['covariance']}_t{options['truncation']}"
+        name = f"dp_{_component_label(options)}_t{options['truncation']}"
     elif family == "mdn":
         hidden = entry.get("hidden", [8])
         options["hidden"] = tuple(_int_list(hidden, f"{where} hidden", minimum=1))
@@ -344,7 +373,7 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
         options["activation"] = activation
         name = f"mdn_k{options['n_components']}_h{'x'.join(map(str, options['hidden']))}"
     else:
-        name = f"gmm_{options['covariance']}_k{options['n_components']}"
+        name = f"{_component_label(options)}_k{options['n_components']}"
     init = entry.get("init")
     if init not in (None, "em", "prior"):
         raise SpecError(
@@ -355,6 +384,12 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
     if not isinstance(priors, dict):
         raise SpecError(f"{where} priors: must be a table of role = prior, got {priors!r}.")
     return Candidate(name, family, options, fit_options, init_from_em=init != "prior", priors=priors)
+
+
+def _component_label(options: dict) -> str:
+    """gmm_full, student_t_tied, poisson: the part of a candidate's name its component gives."""
+    component = "gmm" if options["component"] == "gaussian" else options["component"]
+    return f"{component}_{options['covariance']}" if "covariance" in options else component
 
 
 def _fit_options(entry: dict, family: str, where: str, *, n_obs: int) -> dict[str, Any]:
@@ -378,7 +413,7 @@ def _fit_options(entry: dict, family: str, where: str, *, n_obs: int) -> dict[st
         options["n"] = _int_list(entry.get("steps", DEFAULT_ADVI_STEPS), f"{where} steps", minimum=1)[0]
         if "batch_size" in entry:
             if family == "mdn":
-                raise SpecError(f"{where} batch_size: applies to gmm and dp_gmm; an mdn is fitted on the whole data.")
+                raise SpecError(f"{where} batch_size: applies to mixtures; an mdn is fitted on the whole data.")
             batch_size = _int_list(entry["batch_size"], f"{where} batch_size", minimum=1)[0]
             if batch_size >= n_obs:
                 raise SpecError(

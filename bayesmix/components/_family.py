@@ -32,6 +32,12 @@ class ComponentFamily(Protocol):
         ``component`` dim first. The EM baseline uses the same names.
     location : str
         The (component, feature) variable that relabelling matches on.
+    discrete : bool
+        Whether the data are counts (or other integers): the report then draws
+        the observed frequencies against the posterior predictive ones.
+    ellipse : str or None
+        The (component, feature, feature_bis) matrix whose 2-sd ellipses the
+        report draws for continuous data (a covariance or a scale matrix).
     covariance_types : tuple of str
         The ``covariance`` values the family takes; empty where none applies.
     roles : mapping
@@ -44,6 +50,8 @@ class ComponentFamily(Protocol):
     name: str
     parameters: tuple[str, ...]
     location: str
+    discrete: bool
+    ellipse: str | None
     covariance_types: tuple[str, ...]
     roles: Mapping[str, Role]
     signature: str

@@ -36,6 +36,8 @@ class GaussianFamily:
     name = "gaussian"
     parameters = ("means", "covariances")
     location = "means"
+    discrete = False
+    ellipse = "covariances"
     covariance_types = COVARIANCE_TYPES
     roles: ClassVar[dict[str, Role]] = COMPONENT_ROLES
     signature = "(k,d),(k,d,d)"

@@ -17,7 +17,7 @@ it leaves room for strong over-dispersion (:math:`\alpha < 1`) and for nearly
 Poisson components. The EM baseline is bayesmix's own (no maintained Python
 library fits negative-binomial mixtures): the M-step's mean is the weighted
 mean count, its dispersion a one-dimensional maximization of the weighted
-log-likelihood; with one component it reproduces statsmodels' maximum-likelihood fit.
+log-likelihood (safeguarded Newton, every component and feature at once); with one component it reproduces statsmodels' maximum-likelihood fit.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytensor.tensor as pt
 import xarray as xr
-from scipy.optimize import minimize_scalar
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from bayesmix._validation import Data
 from bayesmix.baseline._em import em_dataset, ordered, run_em
@@ -37,12 +36,17 @@ from bayesmix.priors import Prior, Role
 
 # The EM searches log(alpha) here; the upper end is the Poisson limit for any count data.
 _LOG_DISPERSION_BOUNDS = (-8.0, 12.0)
+MAX_NEWTON_STEPS = 50
+# Newton stops when no step in log(alpha) is longer than this.
+STEP_TOLERANCE = 1e-9
 
 
 class NegativeBinomialFamily:
     name = "negative_binomial"
     parameters = ("means", "dispersions")
     location = "means"
+    discrete = True
+    ellipse = None
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {
         "means": Role("the prior of the component mean counts", POSITIVE_DISTRIBUTIONS),
@@ -105,14 +109,8 @@ class NegativeBinomialFamily:
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
         totals = resp.sum(axis=0)
         means = np.maximum((resp.T @ X) / totals[:, None], 1e-10)
-        dispersions = np.empty_like(means)
-        for d in range(X.shape[1]):
-            # The weighted log-likelihood depends on the data only through each count's weight.
-            values, inverse = np.unique(X[:, d], return_inverse=True)
-            for k in range(resp.shape[1]):
-                counts = np.bincount(inverse, weights=resp[:, k], minlength=values.size)
-                dispersions[k, d] = _dispersion(values, counts, means[k, d])
-        return {"means": means, "dispersions": dispersions}
+        start = None if previous is None else previous["dispersions"]
+        return {"means": means, "dispersions": _dispersions(X, resp, means, start)}
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         fit = run_em(
@@ -138,16 +136,49 @@ class NegativeBinomialFamily:
         }
 
 
-def _dispersion(values: np.ndarray, weights: np.ndarray, mean: float) -> float:
-    """The alpha that maximizes sum_j weights_j log NB(values_j | mean, alpha)."""
+def _dispersions(X: np.ndarray, resp: np.ndarray, means: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+    r"""The :math:`\alpha_{kd}` that maximize :math:`\sum_i r_{ik} \log \mathrm{NB}(x_{id} \mid \mu_{kd}, \alpha_{kd})`.
 
-    def negative(log_alpha: float) -> float:
-        a = np.exp(log_alpha)
-        ll = gammaln(values + a) - gammaln(a) + a * np.log(a) - (a + values) * np.log(a + mean)
-        return -float(weights @ ll)
+    Safeguarded Newton in :math:`\log \alpha`, all components and features at
+    once, started at the previous M-step's answer: a step is halved until the
+    weighted log-likelihood does not fall, so every M-step is an ascent (EM's
+    monotonicity holds) and, warm-started, it converges in a few steps.
+    """
+    low, high = _LOG_DISPERSION_BOUNDS
+    # The weighted log-likelihood depends on the data only through each count's total weight.
+    values = np.unique(X)
+    weights = np.stack([resp.T @ (X[:, d][:, None] == values).astype(float) for d in range(X.shape[1])], axis=-1)
+    x = values[:, None, None]  # (V, 1, 1) against weights (K, V, D) -> terms (V, K, D) after moving axes
+    w = np.moveaxis(weights, 1, 0)
+    mu = means[None]
 
-    found = minimize_scalar(negative, bounds=_LOG_DISPERSION_BOUNDS, method="bounded", options={"xatol": 1e-8})
-    return float(np.exp(found.x))
+    def objective(u):
+        a = np.exp(u)[None]
+        return (w * (gammaln(x + a) - gammaln(a) + a * np.log(a) - (a + x) * np.log(a + mu))).sum(0)
+
+    u = np.full(means.shape, 0.0) if start is None else np.log(np.clip(start, np.exp(low), np.exp(high)))
+    current = objective(u)
+    for _ in range(MAX_NEWTON_STEPS):
+        a = np.exp(u)[None]
+        gradient = (w * (digamma(x + a) - digamma(a) + np.log(a) + 1 - np.log(a + mu) - (a + x) / (a + mu))).sum(0)
+        curvature = (w * (polygamma(1, x + a) - polygamma(1, a) + 1 / a - 1 / (a + mu) - (mu - x) / (a + mu) ** 2)).sum(0)
+        a = a[0]
+        g_u, h_u = a * gradient, a * a * curvature + a * gradient  # derivatives in u = log(alpha)
+        step = np.where(h_u < 0, -g_u / np.where(h_u < 0, h_u, -1.0), np.sign(g_u))
+        step = np.clip(u + np.clip(step, -2.0, 2.0), low, high) - u
+        if np.abs(step).max() < STEP_TOLERANCE:
+            break
+        for _ in range(30):  # halve until the objective does not fall (beyond rounding)
+            proposal = u + step
+            value = objective(proposal)
+            worse = value < current - 1e-12 * np.abs(current)
+            if not worse.any():
+                break
+            step = np.where(worse, step / 2, step)
+        if worse.all():  # no step gains anything: the maximum, to rounding
+            break
+        u, current = np.where(worse, u, proposal), np.where(worse, current, value)
+    return np.exp(u)
 
 
 FAMILY = NegativeBinomialFamily()

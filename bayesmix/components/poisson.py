@@ -32,6 +32,8 @@ class PoissonFamily:
     name = "poisson"
     parameters = ("rates",)
     location = "rates"
+    discrete = True
+    ellipse = None
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {"rates": Role("the prior of the component rates", POSITIVE_DISTRIBUTIONS)}
     signature = "(k,d)"

@@ -63,6 +63,8 @@ class StudentTFamily:
     name = "student_t"
     parameters = ("means", "scale_matrices", "degrees_of_freedom")
     location = "means"
+    discrete = False
+    ellipse = "scale_matrices"
     covariance_types = COVARIANCE_TYPES
     roles: ClassVar[dict[str, Role]] = {
         **COMPONENT_ROLES,
