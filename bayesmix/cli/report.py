@@ -135,7 +135,7 @@ def _run_summary(plan: dict, results: dict) -> str:
     failed = plan.get("failed", {})
     rows = "".join(
         f"<li><a href='#{html.escape(c['name'])}'>{html.escape(c['name'])}</a>"
-        f" ({', '.join(filter(None, (c['family'], c['model_options'].get('component'))))}, {c['fit_options']['method']})"
+        f" ({_family_label(c)}, {c['fit_options']['method']})"
         + (f" <span class='fail'>failed: {html.escape(failed[c['name']])}</span>" if c["name"] in failed else "")
         + ("" if c["name"] in results or c["name"] in failed else " <span class='warn'>not fitted yet</span>")
         + "</li>"
@@ -148,6 +148,11 @@ def _run_summary(plan: dict, results: dict) -> str:
         f"seed {plan['seed']}, bayesmix {html.escape(plan['bayesmix_version'])}.{quick}</p>"
         f"<p>Candidates:</p><ul>{rows}</ul>"
     )
+
+
+def _family_label(candidate: dict) -> str:
+    component = candidate["model_options"].get("component")
+    return f"{candidate['family']} of {component}" if component else candidate["family"]
 
 
 def _data_section(X: pd.DataFrame, heading: str) -> str:

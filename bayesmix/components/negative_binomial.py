@@ -17,7 +17,8 @@ it leaves room for strong over-dispersion (:math:`\alpha < 1`) and for nearly
 Poisson components. The EM baseline is bayesmix's own (no maintained Python
 library fits negative-binomial mixtures): the M-step's mean is the weighted
 mean count, its dispersion a one-dimensional maximization of the weighted
-log-likelihood (safeguarded Newton, every component and feature at once); with one component it reproduces statsmodels' maximum-likelihood fit.
+log-likelihood (safeguarded Newton, every component and feature at once);
+with one component it reproduces statsmodels' maximum-likelihood fit.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ def _dispersions(X: np.ndarray, resp: np.ndarray, means: np.ndarray, start: np.n
     current = objective(u)
     for _ in range(MAX_NEWTON_STEPS):
         a = np.exp(u)[None]
-        gradient = (w * (digamma(x + a) - digamma(a) + np.log(a) + 1 - np.log(a + mu) - (a + x) / (a + mu))).sum(0)
-        curvature = (w * (polygamma(1, x + a) - polygamma(1, a) + 1 / a - 1 / (a + mu) - (mu - x) / (a + mu) ** 2)).sum(0)
+        gradient = digamma(x + a) - digamma(a) + np.log(a) + 1 - np.log(a + mu) - (a + x) / (a + mu)
+        curvature = polygamma(1, x + a) - polygamma(1, a) + 1 / a - 1 / (a + mu) - (mu - x) / (a + mu) ** 2
+        gradient, curvature = (w * gradient).sum(0), (w * curvature).sum(0)
         a = a[0]
         g_u, h_u = a * gradient, a * a * curvature + a * gradient  # derivatives in u = log(alpha)
         step = np.where(h_u < 0, -g_u / np.where(h_u < 0, h_u, -1.0), np.sign(g_u))
