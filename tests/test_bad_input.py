@@ -23,6 +23,8 @@ EMPTY = np.empty((0, 2))
 TEXT = pd.DataFrame({"a": [1.0, 2.0, 3.0], "colour": ["red", "green", "blue"]})
 CUBE = np.zeros((4, 2, 2))
 TWO_POINTS = np.array([[0.0, 1.0], [1.0, 0.0]])
+NOT_COUNTS = np.array([[1.0, 2.0], [3.0, -1.0], [0.0, 2.5], [4.0, 1.0]])
+NO_FEATURES = np.zeros((5, 0))
 
 BAD_DATA = {
     "NaN": (NAN_ROWS, ValueError, r"NaN or infinite values in 2 row\(s\) \(positions 1, 3\)|contains NaN"),
@@ -38,6 +40,13 @@ DATA_TAKERS = {
     "em_table": lambda fitted, X: bm.em_table(X, [1, 2]),
     "models.gmm": lambda fitted, X: bm.models.gmm(X, 2),
     "models.dp_gmm": lambda fitted, X: bm.models.dp_gmm(X, truncation=2),
+    "models.mixture, student_t": lambda fitted, X: bm.models.mixture(X, 2, component="student_t"),
+    "models.mixture, poisson": lambda fitted, X: bm.models.mixture(X, 2, component="poisson"),
+    "models.dp_mixture, negative_binomial": lambda fitted, X: bm.models.dp_mixture(
+        X, truncation=2, component="negative_binomial"
+    ),
+    "em, poisson": lambda fitted, X: bm.em(X, 2, component="poisson"),
+    "em_table, negative_binomial": lambda fitted, X: bm.em_table(X, [1, 2], component="negative_binomial"),
     "predict_proba": lambda fitted, X: bm.predict_proba(fitted, X),
     "predict": lambda fitted, X: bm.predict(fitted, X),
     "score_samples": lambda fitted, X: bm.score_samples(fitted, X),
@@ -201,6 +210,48 @@ OTHER_CASES = {
         TypeError,
         "`baseline` of an MDN fit must be its MAP fit",
     ),
+    "negative and fractional counts, mixture": (
+        lambda f: bm.models.mixture(NOT_COUNTS, 2, component="poisson"),
+        ValueError,
+        r"must hold counts \(non-negative integers\) for component='poisson', but 2 row\(s\) \(positions 1, 2\) "
+        r"in column\(s\) \['x1'\]",
+    ),
+    "negative counts, dp_mixture": (
+        lambda f: bm.models.dp_mixture(NOT_COUNTS, truncation=2, component="negative_binomial"),
+        ValueError,
+        r"e\.g\. -1 in row 1, column 'x1'",
+    ),
+    "fractional counts, em": (
+        lambda f: bm.em(NOT_COUNTS[[0, 2, 3]], 1, component="poisson"),
+        ValueError,
+        r"1 row\(s\) \(positions 1\).*2\.5",
+    ),
+    "no features, student_t": (
+        lambda f: bm.models.mixture(NO_FEATURES, 1, component="student_t"),
+        ValueError,
+        r"`X` is empty \(shape \(5, 0\)\); pass at least one observation of at least one feature",
+    ),
+    "unknown component, mixture": (
+        lambda f: bm.models.mixture(TWO_POINTS, 1, component="gamma"),
+        ValueError,
+        r"Unknown component 'gamma'; choose one of \['gaussian', 'student_t', 'poisson', 'negative_binomial'",
+    ),
+    "unknown component, dp_mixture": (
+        lambda f: bm.models.dp_mixture(TWO_POINTS, truncation=2, component=None),
+        ValueError,
+        "Unknown component None",
+    ),
+    "unknown component, em": (lambda f: bm.em(TWO_POINTS, 1, component="t"), ValueError, "Unknown component 't'"),
+    "unknown component, em_table": (
+        lambda f: bm.em_table(TWO_POINTS, [1], component="gamma"),
+        ValueError,
+        "Unknown component 'gamma'",
+    ),
+    "covariances for counts, em_table": (
+        lambda f: bm.em_table(NOT_COUNTS.clip(0).round(), [1], ["full"], component="poisson"),
+        ValueError,
+        r"`covariances` does not apply to component='poisson'",
+    ),
     "inverse problem n = 0": (lambda f: bm.datasets.inverse_problem(0), ValueError, "`n`"),
     "sbc replicates = 0": (lambda f: simulation_based_calibration(0), ValueError, "`n_replicates` must be >= 1"),
 }
@@ -230,6 +281,15 @@ def test_bad_data(fitted, function, data):
         DATA_TAKERS[function](fitted, X)
     _assert_raised_by_bayesmix(excinfo)
     assert "`X" in str(excinfo.value) or "Argument" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("component", ["poisson", "negative_binomial"])
+def test_an_all_zero_count_column_warns_like_a_constant_feature(component):
+    X = np.c_[np.zeros(20), np.arange(20) % 5]
+    with pytest.warns(bm.DegenerateDataWarning, match=r"Column\(s\) \['x0'\] are zero in every row.*Drop the column"):
+        bm.models.mixture(X, 2, component=component)
+    with pytest.warns(bm.DegenerateDataWarning, match=r"\['x0'\] are zero in every row"):
+        bm.em(X, 2, component=component, n_init=1)
 
 
 @pytest.mark.parametrize("case", list(OTHER_CASES), ids=str)
