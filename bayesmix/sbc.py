@@ -1,15 +1,16 @@
-r"""Simulation-based calibration (Talts et al. 2018) of the finite mixture and its fit.
+r"""Simulation-based calibration (Talts et al. 2018) of finite mixtures and their fit.
 
-For a 1-D mixture with K = 2 ordered means, each replicate draws parameters
-from the prior, data from the model given those parameters, fits the model to
-the data with :func:`bayesmix.fit`, and records the rank of every true
-parameter among ``n_ranks - 1`` (thinned) posterior draws. If the model, the
-sampler and the whole pipeline are right, each rank is uniform on
-``0 .. n_ranks - 1``; a chi-square test on ``n_bins`` equal bins checks it per
-parameter.
+For a 1-D mixture with K = 2, each replicate draws parameters from the prior,
+data from the model given those parameters, fits the model to the data with
+:func:`bayesmix.fit`, and records the rank of every true parameter among
+``n_ranks - 1`` (thinned) posterior draws. If the model, the sampler and the
+whole pipeline are right, each rank is uniform on ``0 .. n_ranks - 1``; a
+chi-square test on ``n_bins`` equal bins checks it per parameter.
 
-The prior is fixed, not scaled to the data (the default priors of
-:func:`bayesmix.models.gmm` depend on the data, which SBC cannot use):
+The priors are fixed, not scaled to the data (the default priors depend on the
+data, which SBC cannot use). Two setups, by ``component``:
+
+``"gaussian"`` (ordered means, so that the labels are identified):
 
 .. math::
 
@@ -21,9 +22,24 @@ The prior is fixed, not scaled to the data (the default priors of
 The model's variance floor (:math:`10^{-6}` of the data variance) is left out
 of the simulation; its effect is far below what SBC can resolve.
 
-Run the larger check from the command line::
+``"poisson"`` (unordered rates, as :func:`bayesmix.models.mixture` builds them):
+
+.. math::
+
+    w \sim \operatorname{Dirichlet}(2, 2), \quad
+    \lambda_k \sim \operatorname{Gamma}(2, 0.25), \quad
+    x_i \sim \textstyle\sum_k w_k \operatorname{Poisson}(\lambda_k).
+
+Its labels switch freely, so the ranks are taken of functions that do not
+depend on the labels: the smaller and the larger rate and the weight of the
+component with the smaller rate. The prior and the posterior are both
+symmetric in the labels, so these ranks are uniform exactly when the fit is
+calibrated.
+
+Run the larger checks from the command line::
 
     python -m bayesmix.sbc --replicates 200 --jobs 2
+    python -m bayesmix.sbc --component poisson --replicates 200 --jobs 2
 """
 
 from __future__ import annotations
@@ -42,6 +58,7 @@ from scipy.stats import chisquare
 from bayesmix._validation import check_choice, check_positive_int
 from bayesmix.inference.fitting import SAMPLERS, fit
 from bayesmix.models.gmm import gmm
+from bayesmix.models.mixture import mixture
 from bayesmix.priors import Prior
 
 PRIORS = {
@@ -50,6 +67,8 @@ PRIORS = {
     "scales": Prior("HalfNormal", sigma=1.0),
 }
 PARAMETERS = ("weights[0]", "means[0]", "means[1]", "scales[0]", "scales[1]")
+POISSON_PRIORS = {"weights": Prior("Dirichlet", a=2.0), "rates": Prior("Gamma", alpha=2.0, beta=0.25)}
+POISSON_PARAMETERS = ("weights[low]", "rates[low]", "rates[high]")
 
 
 @dataclass
@@ -92,7 +111,7 @@ class CalibrationResult:
 
 
 def simulate(rng: np.random.Generator, n_obs: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """One draw of the parameters from the prior, and data given them."""
+    """One draw of the Gaussian setup's parameters from the prior, and data given them."""
     weights = rng.dirichlet([2.0, 2.0])
     means = np.sort(rng.normal(0.0, 2.0, size=2))
     scales = np.abs(rng.normal(0.0, 1.0, size=2))
@@ -103,15 +122,29 @@ def simulate(rng: np.random.Generator, n_obs: int) -> tuple[dict[str, np.ndarray
     return truth, X
 
 
-def replicate_ranks(
-    seed: int, n_obs: int, draws: int, tune: int, chains: int, n_ranks: int, sampler: str
-) -> tuple[np.ndarray, int]:
-    """Ranks of the true parameters among ``n_ranks - 1`` thinned draws, and the divergences."""
-    truth, X = simulate(np.random.default_rng(seed), n_obs)
+def simulate_poisson(rng: np.random.Generator, n_obs: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One draw of the Poisson setup's parameters from the prior, and counts given them."""
+    weights = rng.dirichlet([2.0, 2.0])
+    rates = rng.gamma(2.0, 1 / 0.25, size=2)
+    labels = rng.choice(2, size=n_obs, p=weights)
+    X = rng.poisson(rates[labels]).astype(float)
+    return _label_free(weights[None], rates[None]), X
+
+
+def _label_free(weights: np.ndarray, rates: np.ndarray) -> dict[str, np.ndarray]:
+    """The smaller and larger rate and the smaller-rate component's weight, per draw (rows)."""
+    low = np.argmin(rates, axis=1)
+    rows = np.arange(len(rates))
+    return {
+        "weights[low]": weights[rows, low],
+        "rates[low]": rates[rows, low],
+        "rates[high]": rates[rows, 1 - low],
+    }
+
+
+def _gaussian_draws(X: np.ndarray, fit_options: dict) -> tuple[dict[str, np.ndarray], int]:
     model = gmm(X, 2, covariance="diag", priors=PRIORS, order_means=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sampler warnings are counted, not printed
-        result = fit(model, draws=draws, tune=tune, chains=chains, sampler=sampler, random_seed=seed, progressbar=False)
+    result = fit(model, **fit_options)
     posterior = result["posterior"].to_dataset()
     flat = {
         "weights[0]": posterior["weights"].isel(component=0).values.ravel(),
@@ -120,10 +153,39 @@ def replicate_ranks(
         "scales[0]": posterior["scales"].isel(component=0, feature=0).values.ravel(),
         "scales[1]": posterior["scales"].isel(component=1, feature=0).values.ravel(),
     }
+    return flat, int(result["sample_stats"]["diverging"].sum())
+
+
+def _poisson_draws(X: np.ndarray, fit_options: dict) -> tuple[dict[str, np.ndarray], int]:
+    model = mixture(X[:, None], 2, component="poisson", priors=POISSON_PRIORS)
+    result = fit(model, **fit_options)
+    posterior = result["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    weights = posterior["weights"].transpose("sample", "component").values
+    rates = posterior["rates"].isel(feature=0).transpose("sample", "component").values
+    return _label_free(weights, rates), int(result["sample_stats"]["diverging"].sum())
+
+
+# component -> (simulate, posterior draws of the checked parameters, their names)
+SETUPS = {
+    "gaussian": (simulate, _gaussian_draws, PARAMETERS),
+    "poisson": (simulate_poisson, _poisson_draws, POISSON_PARAMETERS),
+}
+
+
+def replicate_ranks(
+    seed: int, n_obs: int, draws: int, tune: int, chains: int, n_ranks: int, sampler: str, component: str = "gaussian"
+) -> tuple[np.ndarray, int]:
+    """Ranks of the true parameters among ``n_ranks - 1`` thinned draws, and the divergences."""
+    simulator, posterior_draws, names = SETUPS[component]
+    truth, X = simulator(np.random.default_rng(seed), n_obs)
+    options = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "random_seed": seed}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sampler warnings are counted, not printed
+        flat, divergences = posterior_draws(X, options | {"progressbar": False})
     # Evenly thinned draws, so that autocorrelation does not make the ranks overdispersed.
     keep = np.linspace(0, chains * draws - 1, n_ranks - 1).round().astype(int)
-    ranks = np.array([(flat[name][keep] < truth[name]).sum() for name in PARAMETERS])
-    return ranks, int(result["sample_stats"]["diverging"].sum())
+    ranks = np.array([(flat[name][keep] < np.squeeze(truth[name])).sum() for name in names])
+    return ranks, divergences
 
 
 def uniformity_test(ranks: xr.DataArray, n_ranks: int, n_bins: int) -> tuple[pd.Series, pd.DataFrame]:
@@ -149,8 +211,9 @@ def simulation_based_calibration(
     sampler: str = "nutpie",
     n_jobs: int = 1,
     random_seed: int = 0,
+    component: str = "gaussian",
 ) -> CalibrationResult:
-    """Run SBC for ``gmm`` (1-D, K = 2, ordered means) fitted by NUTS.
+    """Run SBC for a 1-D, K = 2 mixture fitted by NUTS.
 
     Parameters
     ----------
@@ -169,6 +232,9 @@ def simulation_based_calibration(
     n_jobs : int, default 1
         Replicates fitted in parallel processes.
     random_seed : int, default 0
+    component : {"gaussian", "poisson"}, default "gaussian"
+        Which setup (see the module docstring): ``gmm`` with ordered means, or
+        ``mixture(component="poisson")`` with label-free summaries.
 
     Returns
     -------
@@ -181,6 +247,7 @@ def simulation_based_calibration(
     n_ranks, n_bins = check_positive_int(n_ranks, name="n_ranks"), check_positive_int(n_bins, name="n_bins")
     n_jobs = check_positive_int(n_jobs, name="n_jobs")
     sampler = check_choice(sampler, SAMPLERS, name="sampler")
+    component = check_choice(component, SETUPS, name="component")
     if n_obs < 2:
         raise ValueError(f"Argument `n_obs` must be >= 2 for K = 2 components but got n_obs = {n_obs}.")
     if n_ranks - 1 > chains * draws:
@@ -191,7 +258,7 @@ def simulation_based_calibration(
     if n_ranks % n_bins:
         raise ValueError(f"Argument `n_bins` ({n_bins}) must divide n_ranks ({n_ranks}) so that bins are equal.")
     seeds = [random_seed + i for i in range(n_replicates)]
-    args = (n_obs, draws, tune, chains, n_ranks, sampler)
+    args = (n_obs, draws, tune, chains, n_ranks, sampler, component)
     start = time.perf_counter()
     if n_jobs == 1:
         outputs = [replicate_ranks(seed, *args) for seed in seeds]
@@ -201,7 +268,7 @@ def simulation_based_calibration(
     ranks = xr.DataArray(
         np.array([r for r, _ in outputs]),
         dims=("replicate", "parameter"),
-        coords={"replicate": np.arange(n_replicates), "parameter": list(PARAMETERS)},
+        coords={"replicate": np.arange(n_replicates), "parameter": list(SETUPS[component][2])},
         name="rank",
     )
     p_values, bin_counts = uniformity_test(ranks, n_ranks, n_bins)
@@ -216,14 +283,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bins", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--component", choices=list(SETUPS), default="gaussian")
     args = parser.parse_args(argv)
     result = simulation_based_calibration(
-        args.replicates, n_obs=args.n_obs, n_bins=args.bins, n_jobs=args.jobs, random_seed=args.seed
+        args.replicates,
+        n_obs=args.n_obs,
+        n_bins=args.bins,
+        n_jobs=args.jobs,
+        random_seed=args.seed,
+        component=args.component,
     )
     print(result.to_markdown())
     verdict = "uniform" if result.uniform() else "NOT uniform"
     print(
-        f"\nRanks {verdict} at level 0.01 (Bonferroni over {len(PARAMETERS)} parameters); "
+        f"\nRanks {verdict} at level 0.01 (Bonferroni over {len(result.p_values)} parameters); "
         f"{int((result.divergences > 0).sum())} of {args.replicates} fits had divergences; "
         f"{result.wall_time_s:.0f} s."
     )

@@ -1,15 +1,22 @@
-"""Simulation-based calibration of gmm (1-D, K = 2, ordered means) fitted with NUTS.
+"""Simulation-based calibration of gmm (1-D, K = 2, ordered means) and of a Poisson mixture, fitted with NUTS.
 
-The small version runs here (20 replicates, short chains, about 80 s);
-the larger one is `python -m bayesmix.sbc --replicates 200 --jobs 2`, whose
-result is in the README.
+The small versions run here (20 replicates, short chains, about 80 s and 40 s);
+the larger ones are `python -m bayesmix.sbc [--component poisson] --replicates 200 --jobs 2`,
+whose results are in the README.
 """
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from bayesmix.sbc import PARAMETERS, simulate, simulation_based_calibration, uniformity_test
+from bayesmix.sbc import (
+    PARAMETERS,
+    POISSON_PARAMETERS,
+    simulate,
+    simulate_poisson,
+    simulation_based_calibration,
+    uniformity_test,
+)
 
 
 @pytest.mark.slow
@@ -18,6 +25,29 @@ def test_ranks_of_the_true_parameters_are_uniform():
     assert result.ranks.sizes == {"replicate": 20, "parameter": len(PARAMETERS)}
     assert int(result.ranks.min()) >= 0 and int(result.ranks.max()) <= 99
     assert result.uniform(level=0.01), result.to_markdown()
+
+
+@pytest.mark.slow
+def test_poisson_mixture_ranks_of_label_free_summaries_are_uniform():
+    result = simulation_based_calibration(
+        20, n_obs=100, draws=200, tune=300, chains=2, n_bins=4, random_seed=0, component="poisson"
+    )
+    assert list(result.ranks["parameter"].values) == list(POISSON_PARAMETERS)
+    assert int(result.ranks.min()) >= 0 and int(result.ranks.max()) <= 99
+    assert result.uniform(level=0.01), result.to_markdown()
+
+
+def test_poisson_simulation_draws_from_the_prior():
+    rng = np.random.default_rng(2)
+    draws = [simulate_poisson(rng, 200) for _ in range(3000)]
+    low = np.array([float(t["rates[low]"][0]) for t, _ in draws])
+    high = np.array([float(t["rates[high]"][0]) for t, _ in draws])
+    assert (low <= high).all()
+    # Gamma(2, rate 0.25) has mean 8: the smaller and larger of two average to 8 together.
+    assert (low.mean() + high.mean()) / 2 == pytest.approx(8.0, abs=0.25)
+    assert np.mean([float(t["weights[low]"][0]) for t, _ in draws]) == pytest.approx(0.5, abs=0.015)
+    counts = np.concatenate([X for _, X in draws[:50]])
+    assert (counts >= 0).all() and (counts == np.round(counts)).all()
 
 
 def _ranks(values):
@@ -60,6 +90,7 @@ def test_simulation_draws_from_the_prior():
         ({"n_ranks": 1000}, "needs n_ranks - 1 <= chains \\* draws"),
         ({"n_bins": 7}, "`n_bins` \\(7\\) must divide n_ranks"),
         ({"sampler": "hmc"}, "Unknown sampler"),
+        ({"component": "student_t"}, "Unknown component 'student_t'"),
     ],
 )
 def test_bad_arguments(kwargs, message):

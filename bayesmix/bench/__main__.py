@@ -17,10 +17,17 @@ from bayesmix.bench.contenders import CONTENDERS, DEFAULT_CONTENDERS
 from bayesmix.bench.report import markdown, plot
 from bayesmix.persistence import write_text_atomic
 
-_CHILD = "import json, sys; from bayesmix.bench.measure import {function}; print(json.dumps({function}(*{args!r})))"
+_CHILD = "import json, sys; from {module} import {function}; print(json.dumps({function}(*{args!r})))"
 
 
-def _in_fresh_process(function: str, args: tuple, chains: int, timeout: float, cold_cache: bool = False) -> dict:
+def _in_fresh_process(
+    function: str,
+    args: tuple,
+    chains: int,
+    timeout: float,
+    cold_cache: bool = False,
+    module: str = "bayesmix.bench.measure",
+) -> dict:
     """Run a measurement in a new interpreter, so no compiled code is shared between contenders.
 
     With ``cold_cache`` the interpreter gets empty PyTensor and numba caches
@@ -31,7 +38,7 @@ def _in_fresh_process(function: str, args: tuple, chains: int, timeout: float, c
     env = dict(os.environ)
     # numpyro runs chains in parallel on one XLA host device each; the flag must be set before JAX starts.
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={chains}".strip()
-    code = _CHILD.format(function=function, args=args)
+    code = _CHILD.format(module=module, function=function, args=args)
     empty_cache = tempfile.TemporaryDirectory(prefix="bayesmix-bench-cache-") if cold_cache else nullcontext()
     with empty_cache as cache:
         if cold_cache:
