@@ -6,8 +6,10 @@ import warnings
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from bayesmix._validation import Data, DegenerateDataWarning, check_data
+from bayesmix.baseline._em import em_dataset, ordered, run_em
 
 # Distributions that can serve as the prior of a positive rate or mean.
 POSITIVE_DISTRIBUTIONS = ("Gamma", "LogNormal", "HalfNormal", "Exponential", "InverseGamma", "HalfStudentT", "Weibull")
@@ -49,3 +51,21 @@ def count_scale(data: Data) -> np.ndarray:
 def nearly_empty(weights: np.ndarray, n_obs: int, n_features: int) -> np.ndarray:
     """Components with fewer than D + 1 observations' worth of weight (the Gaussian baseline's rule)."""
     return weights * n_obs < n_features + 1
+
+
+def count_em(family, data: Data, n_components: int, *, n_init: int, seed: int, **options) -> xr.Dataset:
+    """EM of a count family (:func:`bayesmix.baseline._em.run_em` with the family's density and M-step),
+    started from k-means on log(1 + x), ordered by location, flagged where a component is nearly empty."""
+    fit = run_em(
+        data.values,
+        n_components,
+        log_density=family.log_density,
+        m_step=family.m_step,
+        start_features=np.log1p(data.values),
+        n_init=n_init,
+        seed=seed,
+        **options,
+    )
+    fit = ordered(fit, family.location)
+    fit["degenerate"] = nearly_empty(fit["weights"], data.n_obs, data.n_features)
+    return em_dataset(family, data, fit, covariance=None, attrs={"n_init": n_init, "random_seed": seed})

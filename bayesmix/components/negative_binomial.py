@@ -31,8 +31,7 @@ import xarray as xr
 from scipy.special import digamma, gammaln, polygamma
 
 from bayesmix._validation import Data
-from bayesmix.baseline._em import em_dataset, ordered, run_em
-from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_scale, nearly_empty
+from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
 from bayesmix.priors import Prior, Role
 
 # The EM searches log(alpha) here; the upper end is the Poisson limit for any count data.
@@ -114,20 +113,7 @@ class NegativeBinomialFamily:
         return {"means": means, "dispersions": _dispersions(X, resp, means, start)}
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
-        fit = run_em(
-            data.values,
-            n_components,
-            log_density=self.log_density,
-            m_step=self.m_step,
-            start_features=np.log1p(data.values),
-            n_init=n_init,
-            seed=seed,
-            tol=1e-9,
-            max_iter=3000,
-        )
-        fit = ordered(fit, self.location)
-        fit["degenerate"] = nearly_empty(fit["weights"], data.n_obs, data.n_features)
-        return em_dataset(self, data, fit, covariance=None, attrs={"n_init": n_init, "random_seed": seed})
+        return count_em(self, data, n_components, n_init=n_init, seed=seed, tol=1e-9, max_iter=3000)
 
     def initial_values(self, solution, data: Data, covariance: str | None) -> dict[str, np.ndarray]:
         return {

@@ -23,8 +23,7 @@ import xarray as xr
 from scipy.special import gammaln
 
 from bayesmix._validation import Data
-from bayesmix.baseline._em import em_dataset, ordered, run_em
-from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_scale, nearly_empty
+from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
 from bayesmix.priors import Prior, Role
 
 
@@ -77,18 +76,7 @@ class PoissonFamily:
         return {"rates": (resp.T @ X) / resp.sum(axis=0)[:, None]}
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
-        fit = run_em(
-            data.values,
-            n_components,
-            log_density=self.log_density,
-            m_step=self.m_step,
-            start_features=np.log1p(data.values),
-            n_init=n_init,
-            seed=seed,
-        )
-        fit = ordered(fit, self.location)
-        fit["degenerate"] = nearly_empty(fit["weights"], data.n_obs, data.n_features)
-        return em_dataset(self, data, fit, covariance=None, attrs={"n_init": n_init, "random_seed": seed})
+        return count_em(self, data, n_components, n_init=n_init, seed=seed)
 
     def initial_values(self, solution, data: Data, covariance: str | None) -> dict[str, np.ndarray]:
         # A rate of exactly zero is on the boundary of the log transform's domain.

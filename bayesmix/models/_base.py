@@ -24,18 +24,12 @@ FAMILY_OF_MIXING = {FINITE: "mixture", DIRICHLET_PROCESS: "dp_mixture", NETWORK:
 _LEGACY_FAMILIES = {"gmm": (FINITE, "gaussian"), "dp_gmm": (DIRICHLET_PROCESS, "gaussian")}
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """Mixing, component family, settings, resolved priors and training data of a bayesmix model."""
+class _MixtureKind:
+    """What :class:`ModelInfo` and :class:`ResultKind` answer alike from their ``mixing`` and ``component``."""
 
     mixing: str
+    component: str
     settings: dict[str, Any]
-    priors: dict[str, Any]
-    data: Data
-    component: str = "gaussian"
-    # Name of the observed variable.
-    observed: str = "X"
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -57,10 +51,24 @@ class ModelInfo:
 
     @property
     def component_family(self):
-        """The :mod:`bayesmix.components` family of this model's components."""
+        """The :mod:`bayesmix.components` family of the components."""
         from bayesmix.components import get_component
 
         return get_component(self.component)
+
+
+@dataclass(frozen=True)
+class ModelInfo(_MixtureKind):
+    """Mixing, component family, settings, resolved priors and training data of a bayesmix model."""
+
+    mixing: str
+    settings: dict[str, Any]
+    priors: dict[str, Any]
+    data: Data
+    component: str = "gaussian"
+    # Name of the observed variable.
+    observed: str = "X"
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def attach_info(model: pm.Model, info: ModelInfo) -> pm.Model:
@@ -74,30 +82,12 @@ def get_info(model: pm.Model) -> ModelInfo | None:
 
 
 @dataclass(frozen=True)
-class ResultKind:
+class ResultKind(_MixtureKind):
     """What a fit result is: its mixing, component family and settings (read from its attrs)."""
 
     mixing: str
     component: str
     settings: dict[str, Any]
-
-    @property
-    def family(self) -> str:
-        return FAMILY_OF_MIXING[self.mixing]
-
-    @property
-    def is_dirichlet_process(self) -> bool:
-        return self.mixing == DIRICHLET_PROCESS
-
-    @property
-    def is_conditional(self) -> bool:
-        return self.mixing == NETWORK
-
-    @property
-    def component_family(self):
-        from bayesmix.components import get_component
-
-        return get_component(self.component)
 
 
 def kind_of(attrs: dict[str, Any]) -> ResultKind:
