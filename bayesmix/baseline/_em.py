@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
@@ -130,3 +131,20 @@ def em_dataset(family, data: Data, fit: dict[str, Any], *, covariance: str | Non
         coords=coords,
         attrs={"bayesmix_baseline": "em", "component": family.name, "n_components": K, **attrs},
     )
+
+
+def selection_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The EM table from one row per fit: ``best`` marks the BIC-best fit that is not degenerate
+    (the BIC-best of all when every fit is), and ``table.attrs["best"]`` names its covariance and K."""
+    table = pd.DataFrame(rows)
+    candidates = table[~table["degenerate"]]
+    if candidates.empty:
+        candidates = table
+    best = candidates["bic"].idxmin()
+    table["best"] = table.index == best
+    covariance = table.loc[best, "covariance"]
+    table.attrs["best"] = {
+        "covariance": None if covariance is None else str(covariance),
+        "n_components": int(table.loc[best, "n_components"]),
+    }
+    return table

@@ -29,6 +29,7 @@ from bayesmix._validation import (
     constant_features,
     warn_constant_features,
 )
+from bayesmix.baseline._em import selection_table
 from bayesmix.components._covariance import COVARIANCE_TYPES
 
 # A component whose smallest variance, relative to the data's variance along
@@ -214,16 +215,7 @@ def em_table(
                     "degenerate": is_degenerate,
                 }
             )
-    table = pd.DataFrame(rows)
-    candidates = table[~table["degenerate"]]
-    if candidates.empty:
-        candidates = table
-    best = candidates["bic"].idxmin()
-    table["best"] = table.index == best
-    table.attrs["best"] = {
-        "covariance": str(table.loc[best, "covariance"]),
-        "n_components": int(table.loc[best, "n_components"]),
-    }
+    table = selection_table(rows)
     if degenerate:
         warnings.warn(
             f"Degenerate EM solutions (collapsed or nearly empty components), excluded from "

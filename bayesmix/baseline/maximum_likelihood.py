@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from bayesmix._validation import DegenerateDataWarning, check_choice, check_n_components, check_positive_int
 from bayesmix.baseline import gaussian
+from bayesmix.baseline._em import selection_table
 from bayesmix.baseline.gaussian import DegenerateSolutionWarning
 
 SCALAR_FIELDS = ("log_likelihood", "n_parameters", "bic", "aic", "icl", "converged")
@@ -171,12 +172,4 @@ def em_table(
                     "degenerate": bool(fit["degenerate"].any()),
                 }
             )
-    table = pd.DataFrame(rows)
-    candidates = table[~table["degenerate"]] if (~table["degenerate"]).any() else table
-    best = candidates["bic"].idxmin()
-    table["best"] = table.index == best
-    table.attrs["best"] = {
-        "covariance": table.loc[best, "covariance"],
-        "n_components": int(table.loc[best, "n_components"]),
-    }
-    return table
+    return selection_table(rows)
