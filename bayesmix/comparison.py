@@ -87,7 +87,9 @@ def compare(results: Mapping[str, xr.DataTree], *, method: str = "stacking") -> 
         At least two fits from :func:`bayesmix.fit` to the same observations,
         keyed by the names to show. Finite and Dirichlet-process mixtures can
         be compared with each other; MDNs only with MDNs, since their
-        likelihood is conditional on x. MAP fits have a single draw and
+        likelihood is conditional on x; discrete component families (Poisson,
+        negative binomial) only with discrete ones, since their elpd are log
+        probabilities where a continuous family's are log densities. MAP fits have a single draw and
         cannot be compared by PSIS-LOO.
     method : {"stacking", "bb-pseudo-bma", "pseudo-bma"}, default "stacking"
         How the model weights are computed (arviz-stats' ``compare``).
@@ -176,6 +178,16 @@ def _check_results(results: object) -> dict[str, xr.DataTree]:
         raise ValueError(
             f"Argument `results` mixes families {sorted(families)}: an MDN's likelihood is p(y | x), a "
             "mixture's p(x), so their elpd are not comparable; compare MDNs only with MDNs."
+        )
+    kinds = {name: kind_of(r.attrs) for name, r in checked.items()}
+    discrete = sorted(n for n, k in kinds.items() if not k.is_conditional and k.component_family.discrete)
+    continuous = sorted(n for n, k in kinds.items() if not k.is_conditional and not k.component_family.discrete)
+    if discrete and continuous:
+        raise ValueError(
+            f"Argument `results` mixes discrete component families ({', '.join(map(repr, discrete))}: "
+            f"probabilities of counts) with continuous ones ({', '.join(map(repr, continuous))}: densities); "
+            "their elpd are on different scales and not comparable. Compare discrete families with discrete "
+            "ones (e.g. Poisson against negative binomial) and continuous with continuous."
         )
     first_name, first = next(iter(checked.items()))
     reference = _observations(first)

@@ -92,3 +92,21 @@ def test_bad_results_are_refused(argument, message):
 def test_bad_method_is_refused(fits):
     with pytest.raises(ValueError, match="Argument `method` must be one of"):
         bm.compare(fits, method="bic")
+
+
+def test_discrete_and_continuous_families_are_not_compared():
+    """A Poisson's elpd is a log probability, a Gaussian's a log density: not comparable on the same counts."""
+    counts = bm.datasets.load("biochemists")[["art"]].iloc[:120]
+    options = {"draws": 50, "tune": 50, "chains": 2, "random_seed": 0, "progressbar": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = {
+            component: bm.fit(bm.models.mixture(counts, 1, component=component), **options)
+            for component in ("poisson", "negative_binomial", "gaussian")
+        }
+    with pytest.raises(
+        ValueError, match=r"mixes discrete component families \('negative_binomial', 'poisson'.*\('gaussian'"
+    ):
+        bm.compare(fitted)
+    table = bm.compare({k: fitted[k] for k in ("poisson", "negative_binomial")})
+    assert set(table.index) == {"poisson", "negative_binomial"}

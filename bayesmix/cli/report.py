@@ -4,7 +4,8 @@
 a folder (``run.json`` and the ``.nc`` results) and writes
 
 * ``comparison.csv``: the PSIS-LOO table of :func:`bayesmix.compare`, one
-  group per kind of likelihood (mixtures of x; MDNs of y given x);
+  group per kind of likelihood (mixtures of x with continuous components;
+  mixtures of counts; MDNs of y given x);
 * ``report.html``: the data and the EM model-selection table; per candidate
   the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
   for ADVI), the posterior against EM as the component family calls for
@@ -90,8 +91,16 @@ def write_report(out: str | Path) -> Path:
     if conditional:
         sections.append(_conditional_data_section(next(iter(conditional.values()))))
 
+    # LOO compares like with like: densities of x, probabilities of counts, densities of y given x.
+    counts = {n: r for n, r in density.items() if kind_of(r.attrs).component_family.discrete}
+    continuous = {n: r for n, r in density.items() if n not in counts}
+    groups = (
+        ("Mixtures of x", continuous),
+        ("Mixtures of counts", counts),
+        ("Mixture density networks, y given x", conditional),
+    )
     tables = []
-    for label, group in (("Mixtures of x", density), ("Mixture density networks, y given x", conditional)):
+    for label, group in groups:
         if len(group) >= 2:
             section, table = _comparison_section(label, group)
             sections.append(section)
