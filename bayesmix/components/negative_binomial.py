@@ -47,6 +47,7 @@ class NegativeBinomialFamily:
     location = "means"
     discrete = True
     ellipse = None
+    nutpie_backend = "numba"
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {
         "means": Role("the prior of the component mean counts", POSITIVE_DISTRIBUTIONS),

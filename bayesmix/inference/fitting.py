@@ -106,7 +106,9 @@ def fit(
         (:mod:`bayesmix.inference._gmm_kernel`, compiled by numba once per
         machine); on faithful, K = 2, a whole fit takes about 0.2 s against
         5-6 s through PyMC's graph compiled by JAX, which nutpie uses
-        for every other model (the MDN, other prior families, wider data).
+        for the other models (the MDN, other prior families, wider data,
+        Student-t components) except the count families, whose graph numba
+        compiles (see ``nutpie_backend`` in :mod:`bayesmix.components._family`).
         ``backend="kernel"``, ``"jax"`` or ``"numba"`` chooses for nutpie
         (the kernel only where the model qualifies);
         ``result.attrs["nuts_backend"]`` records which ran. "numpyro" needs
@@ -356,13 +358,17 @@ def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
     """What computes the log-density for nutpie: the hand-written kernel, or PyTensor with JAX or numba.
 
     By default the kernel (:mod:`bayesmix.inference._nutpie_gmm`) wherever the model
-    qualifies, else JAX (numba when JAX is not installed).
+    qualifies, else the component family's choice (``nutpie_backend``: JAX, or numba
+    for the count families; numba too when JAX is not installed).
     """
     from bayesmix.inference._nutpie_gmm import unsupported
 
     reason = unsupported(model, info)
     if requested is None:
-        return "kernel" if reason is None else "jax" if find_spec("jax") is not None else "numba"
+        if reason is None:
+            return "kernel"
+        preferred = "jax" if info.is_conditional else info.component_family.nutpie_backend
+        return preferred if preferred == "numba" or find_spec("jax") is not None else "numba"
     requested = check_choice(requested, NUTPIE_BACKENDS, name="backend")
     if requested == "kernel" and reason is not None:
         raise ValueError(
