@@ -469,8 +469,6 @@ def _count_frequencies(result: xr.DataTree, data, baseline: xr.Dataset | None, n
         )
         if baseline is not None:
             em_params = [baseline[name].values for name in family.parameters]
-            others = np.zeros((len(values), data.n_features), dtype=float)
-            others[:, j] = values
             # The families with discrete data have independent features: the marginal of feature j
             # is the mixture of its own parameters, so the other columns are left out.
             marginal = [p[:, j : j + 1] for p in em_params]

@@ -25,6 +25,7 @@ from bayesmix.diagnostics.mixture_diagnostics import (
     _sampler_table,
     _summary_columns,
     low_ess_problems,
+    no_problems_message,
 )
 from bayesmix.diagnostics.sampler_checks import sampler_problems
 from bayesmix.models.mdn import (
@@ -162,7 +163,4 @@ def _verdict(functionals, convergence, problems, table, ll, n_chains, n_draws, m
         found.append("Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated.")
     if found:
         return found
-    message = f"No problems: every R-hat <= {RHAT_MAX}" if n_chains > 1 else "No problems"
-    if "ess_bulk" in convergence:
-        message += f", smallest bulk ESS {convergence['ess_bulk'].min():.0f}"
-    return [message + "."]
+    return [no_problems_message(convergence, n_chains) + "."]

@@ -307,6 +307,14 @@ def _chain_disagreement(params: xr.Dataset, label: str) -> tuple[int, int]:
     return int(len(chain_means) - group_sizes.max()), len(chain_means)
 
 
+def no_problems_message(convergence: pd.DataFrame, n_chains: int) -> str:
+    """The start of a clean verdict: R-hat (with several chains) and the smallest bulk ESS."""
+    message = f"No problems: every R-hat <= {RHAT_MAX}" if n_chains > 1 else "No problems"
+    if "ess_bulk" in convergence:
+        message += f", smallest bulk ESS {convergence['ess_bulk'].min():.0f}"
+    return message
+
+
 def low_ess_problems(convergence: pd.DataFrame, n_chains: int, what: str) -> list[str]:
     """The verdict line for bulk or tail ESS below 100 per chain, naming the worst entry (or none)."""
     need = ESS_MIN_PER_CHAIN * n_chains
@@ -365,9 +373,7 @@ def _verdict(
         problems.append("Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated.")
     if problems:
         return problems
-    message = f"No problems: every R-hat <= {RHAT_MAX}" if n_chains > 1 else "No problems"
-    if "ess_bulk" in convergence:
-        message += f", smallest bulk ESS {convergence['ess_bulk'].min():.0f}"
+    message = no_problems_message(convergence, n_chains)
     if "divergences" in sampler:
         message += ", no divergences"
     if baseline is not None:
