@@ -46,6 +46,8 @@ DATA_TAKERS = {
         X, truncation=2, component="negative_binomial"
     ),
     "em, poisson": lambda fitted, X: bm.em(X, 2, component="poisson"),
+    "models.mixture, bernoulli": lambda fitted, X: bm.models.mixture(X, 2, component="bernoulli"),
+    "em, bernoulli": lambda fitted, X: bm.em(X, 2, component="bernoulli"),
     "em_table, negative_binomial": lambda fitted, X: bm.em_table(X, [1, 2], component="negative_binomial"),
     "predict_proba": lambda fitted, X: bm.predict_proba(fitted, X),
     "predict": lambda fitted, X: bm.predict(fitted, X),
@@ -225,6 +227,12 @@ OTHER_CASES = {
         lambda f: bm.em(NOT_COUNTS[[0, 2, 3]], 1, component="poisson"),
         ValueError,
         r"1 row\(s\) \(positions 1\).*2\.5",
+    ),
+    "answers other than 0/1, bernoulli": (
+        lambda f: bm.models.mixture(pd.DataFrame({"q1": [0, 1, 1], "q2": [1, 0, 3]}), 2, component="bernoulli"),
+        ValueError,
+        r"must hold 0/1 or boolean answers for component='bernoulli', but column\(s\) \['q2'\] do not, e\.g\. 3 "
+        r"in row 2, column 'q2'",
     ),
     "no features, student_t": (
         lambda f: bm.models.mixture(NO_FEATURES, 1, component="student_t"),

@@ -5,7 +5,7 @@ from bayesmix import datasets
 
 
 def test_names_lists_shipped_sets():
-    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "mcycle"]
+    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "lsat6", "mcycle"]
 
 
 @pytest.mark.parametrize(
@@ -14,6 +14,7 @@ def test_names_lists_shipped_sets():
         ("faithful", (272, 2), ["eruptions", "waiting"]),
         ("mcycle", (133, 2), ["times", "accel"]),
         ("low_dim_gauss_mix", (1000, 1), ["y"]),
+        ("lsat6", (1000, 5), ["Q1", "Q2", "Q3", "Q4", "Q5"]),
     ],
 )
 def test_load_returns_dataframe_without_rownames(name, shape, columns):
@@ -31,6 +32,6 @@ def test_faithful_values_match_r():
 
 def test_unknown_name_lists_the_names():
     with pytest.raises(
-        ValueError, match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'mcycle'\]"
+        ValueError, match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'lsat6', 'mcycle'\]"
     ):
         datasets.load("iris")

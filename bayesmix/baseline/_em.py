@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
 from bayesmix._validation import Data
@@ -63,7 +62,7 @@ def run_em(
             params = m_step(X, resp, params)
             with np.errstate(divide="ignore"):
                 joint = log_density(X, *params.values()) + np.log(weights)
-            total = logsumexp(joint, axis=1)
+            total = _logsumexp_rows(joint)
             log_likelihood = float(total.sum())
             resp = np.exp(joint - total[:, None])
             if abs(log_likelihood - previous_ll) <= tol * abs(log_likelihood):
@@ -81,6 +80,14 @@ def run_em(
         if best is None or fit["log_likelihood"] > best["log_likelihood"]:
             best = fit
     return best
+
+
+def _logsumexp_rows(joint: np.ndarray) -> np.ndarray:
+    """log sum_k exp(joint[i, k]) per row: scipy's logsumexp costs 20x more on EM's small matrices
+    (lsat6, K = 3: 4.3 of 6.0 s of the EM), and its sign and weight options are not needed here."""
+    top = joint.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return top + np.log(np.exp(joint - top[:, None]).sum(axis=1))
 
 
 def ordered(fit: dict[str, Any], location: str) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def em(
     families it is the family's own EM (:mod:`bayesmix.baseline._em`, with
     the M-step in the family's module of :mod:`bayesmix.components`): the
     Student-t's ECM, the Poisson's closed form, the negative binomial's
-    weighted mean and one-dimensional dispersion search. Each runs from
+    weighted mean and one-dimensional dispersion search, the Bernoulli's
+    weighted answer rates (latent class analysis). Each runs from
     ``n_init`` k-means starts (start ``i`` seeded ``random_seed + i``) and
     keeps the highest likelihood.
 
@@ -45,9 +46,9 @@ def em(
     ----------
     X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
     n_components : int
-    component : {"gaussian", "student_t", "poisson", "negative_binomial"}, default "gaussian"
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli"}, default "gaussian"
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
-        For the Gaussian and Student-t; ignored by the count families.
+        For the Gaussian and Student-t; ignored by the count and Bernoulli families.
     n_init : int, default 10
     random_seed : int, optional
         Drawn and recorded in attrs when omitted.
@@ -58,9 +59,10 @@ def em(
         ``weights`` (component), the family's parameters with the posterior's
         names and dims (Gaussian ``means``, ``covariances``; Student-t
         ``means``, ``scale_matrices``, ``degrees_of_freedom``; Poisson
-        ``rates``; negative binomial ``means``, ``dispersions``),
-        ``responsibilities`` (obs_id, component), ``degenerate`` (component:
-        collapsed or fewer than ``n_features + 1`` points), and the scalars
+        ``rates``; negative binomial ``means``, ``dispersions``; Bernoulli
+        ``probabilities``), ``responsibilities`` (obs_id, component),
+        ``degenerate`` (component: collapsed or fewer than ``n_features + 1``
+        points; a Bernoulli class with less than one row's weight), and the scalars
         ``log_likelihood``, ``n_parameters``, ``bic``, ``aic``, ``icl``
         (scikit-learn's sign: lower is better), ``converged``, ``n_iter``.
         Components are sorted by the first feature of their location.

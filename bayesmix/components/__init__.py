@@ -9,11 +9,18 @@ Adding a family is one module and one line here.
 from __future__ import annotations
 
 from bayesmix._validation import check_choice
-from bayesmix.components import gaussian, negative_binomial, poisson, student_t
+from bayesmix.components import bernoulli, gaussian, negative_binomial, poisson, student_t
 from bayesmix.components._family import ComponentFamily
 
 COMPONENTS: dict[str, ComponentFamily] = {
-    family.name: family for family in (gaussian.FAMILY, student_t.FAMILY, poisson.FAMILY, negative_binomial.FAMILY)
+    family.name: family
+    for family in (
+        gaussian.FAMILY,
+        student_t.FAMILY,
+        poisson.FAMILY,
+        negative_binomial.FAMILY,
+        bernoulli.FAMILY,
+    )
 }
 
 

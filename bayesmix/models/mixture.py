@@ -47,20 +47,22 @@ def mixture(
     ----------
     X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
         The data; DataFrame column names become the ``feature`` coordinate.
-        Count families need non-negative integers.
+        Count families need non-negative integers, the Bernoulli 0/1 or
+        boolean answers.
     n_components : int
         Number of components K.
-    component : {"gaussian", "student_t", "poisson", "negative_binomial"}, default "gaussian"
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli"}, default "gaussian"
         The component family. ``"gaussian"`` gives exactly
         :func:`bayesmix.models.gmm`'s model.
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
         Covariance (Gaussian) or scale-matrix (Student-t) structure; the count
-        families have none and ignore it.
+        and Bernoulli families have none and ignore it.
     priors : dict, optional
         Overrides of the default priors, keyed by role: ``"weights"`` and the
         family's roles (Gaussian and Student-t: ``"means"``, ``"scales"``,
         ``"lkj_eta"``, Student-t also ``"degrees_of_freedom"``; Poisson
-        ``"rates"``; negative binomial ``"means"`` and ``"dispersions"``).
+        ``"rates"``; negative binomial ``"means"`` and ``"dispersions"``;
+        Bernoulli ``"probabilities"``).
     order_means : bool, default False
         Gaussian components only: see :func:`bayesmix.models.gmm`.
 
@@ -69,8 +71,8 @@ def mixture(
     pymc.Model
         ``weights`` (component), the family's parameters (component first:
         Student-t ``means``, ``scale_matrices``, ``degrees_of_freedom``;
-        Poisson ``rates``; negative binomial ``means``, ``dispersions``) and
-        the observed ``X`` (obs_id, feature).
+        Poisson ``rates``; negative binomial ``means``, ``dispersions``;
+        Bernoulli ``probabilities``) and the observed ``X`` (obs_id, feature).
 
     Examples
     --------

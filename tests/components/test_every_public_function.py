@@ -12,17 +12,19 @@ from bayesmix.components import get_component
 ART = bm.datasets.load("biochemists")[["art", "ment"]].iloc[:200]
 HBK = bm.datasets.load("hbk")[["X1", "X2"]]
 FAITHFUL = bm.datasets.load("faithful")
+LSAT6 = bm.datasets.load("lsat6").iloc[::4]
 
 CASES = {
     "gaussian": (FAITHFUL, "full"),
     "student_t": (HBK, "diag"),
     "poisson": (ART, None),
     "negative_binomial": (ART, None),
+    "bernoulli": (LSAT6, None),
 }
 FIT = {"draws": 150, "tune": 200, "chains": 2, "progressbar": False}
 
 
-@pytest.fixture(scope="module", params=[*CASES, "dp_poisson", "dp_student_t"])
+@pytest.fixture(scope="module", params=[*CASES, "dp_poisson", "dp_student_t", "dp_bernoulli"])
 def fitted(request):
     name = request.param
     dp = name.startswith("dp_")
@@ -78,8 +80,10 @@ def test_prediction_functions(fitted):
     assert scores.sizes["obs_id"] == len(X)
     draws = bm.sample(result, 50, random_seed=0)
     assert draws["X"].shape == (50, X.shape[1])
-    if component in ("poisson", "negative_binomial"):
+    if get_component(component).discrete:
         assert (draws["X"] >= 0).all() and (draws["X"] == np.round(draws["X"])).all()
+    if component == "bernoulli":
+        assert set(np.unique(draws["X"])) <= {0.0, 1.0}
 
 
 def test_save_load_round_trip(fitted, tmp_path):
