@@ -213,6 +213,26 @@ FAMILIES = {
         {"gmm_diag_k2": 2, "student_t_diag_k2": 3},
         "ellipses of the scale matrices",
     ),
+    "binary items": (
+        """
+        seed = 3
+        [data]
+        dataset = "lsat6"
+        [baseline]
+        component = "bernoulli"
+        n_components = [1, 2]
+        [[candidates]]
+        family = "mixture"
+        component = "bernoulli"
+        n_components = [1, 2]
+        draws = 100
+        tune = 100
+        chains = 2
+        """,
+        # convergence and the latent class profile each
+        {"bernoulli_k1": 2, "bernoulli_k2": 2},
+        "latent class profile, posterior against EM",
+    ),
 }
 
 

@@ -141,11 +141,13 @@ def test_dp_mixture_candidates_and_a_count_baseline(tmp_path):
     assert spec.baseline == {"n_components": [1, 2], "covariance": None, "component": "negative_binomial"}
 
 
-@pytest.mark.parametrize("name", ["biochemists", "hbk"])
-def test_shipped_family_specs_read(name):
+@pytest.mark.parametrize(
+    ("name", "components"),
+    [("biochemists", {"poisson", "negative_binomial"}), ("hbk", {"gaussian", "student_t"}), ("lsat6", {"bernoulli"})],
+)
+def test_shipped_family_specs_read(name, components):
     spec = read_spec(ROOT / "models" / f"{name}.toml")
-    components = {c.model_options["component"] for c in spec.candidates}
-    assert components == ({"poisson", "negative_binomial"} if name == "biochemists" else {"gaussian", "student_t"})
+    assert {c.model_options["component"] for c in spec.candidates} == components
 
 
 BAD = [

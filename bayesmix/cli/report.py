@@ -10,7 +10,8 @@ a folder (``run.json`` and the ``.nc`` results) and writes
   the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
   for ADVI), the posterior against EM as the component family calls for
   (ellipses of the covariances or scale matrices in 2-D, densities in 1-D,
-  observed count frequencies against replicated data for counts), the
+  observed count frequencies against replicated data for counts, the latent
+  class profile of binary items), the
   posterior of shape parameters such as Student-t degrees of freedom, the
   cluster-count posterior of a Dirichlet process, the conditional density of
   an MDN; the LOO comparison with its plot and the Pareto k plot.
@@ -91,12 +92,12 @@ def write_report(out: str | Path) -> Path:
     if conditional:
         sections.append(_conditional_data_section(next(iter(conditional.values()))))
 
-    # LOO compares like with like: densities of x, probabilities of counts, densities of y given x.
-    counts = {n: r for n, r in density.items() if kind_of(r.attrs).component_family.discrete}
-    continuous = {n: r for n, r in density.items() if n not in counts}
+    # LOO compares like with like: densities of x, probabilities of discrete x, densities of y given x.
+    discrete = {n: r for n, r in density.items() if kind_of(r.attrs).component_family.discrete}
+    continuous = {n: r for n, r in density.items() if n not in discrete}
     groups = (
         ("Mixtures of x", continuous),
-        ("Mixtures of counts", counts),
+        ("Mixtures of discrete x (counts, answers)", discrete),
         ("Mixture density networks, y given x", conditional),
     )
     tables = []
@@ -170,7 +171,12 @@ def _data_section(X: pd.DataFrame, heading: str) -> str:
 
 
 def _data_figure(X: pd.DataFrame) -> plt.Figure:
-    if X.shape[1] == 1:
+    if X.isin([0, 1]).all().all():  # binary items: how often each is answered 1
+        fig, ax = plt.subplots(figsize=(max(4.5, 0.45 * X.shape[1] + 2), 3))
+        ax.bar(np.arange(X.shape[1]), X.mean().to_numpy(), color="0.6")
+        ax.set(xticks=np.arange(X.shape[1]), ylim=(0, 1), ylabel="share answering 1")
+        ax.set_xticklabels(X.columns, rotation=45 if X.shape[1] > 8 else 0)
+    elif X.shape[1] == 1:
         fig, ax = plt.subplots(figsize=(5, 3))
         x = X.iloc[:, 0].to_numpy()
         integers = np.all(x == np.round(x)) and np.ptp(x) <= 100
@@ -376,6 +382,8 @@ def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) ->
     """What the component family calls for: count frequencies, a 1-D density, or 2-sd ellipses."""
     family = kind_of(result.attrs).component_family
     data = observed_data_of(result)
+    if family.profile is not None:
+        return _profile_figure(result, baseline, family.profile), "latent class profile, posterior against EM"
     if family.discrete:
         return _count_frequencies(result, data, baseline), "observed count frequencies against the posterior predictive"
     if data.n_features == 1:
@@ -423,6 +431,39 @@ def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) ->
     )
     ax.legend(fontsize=7)
     return fig, f"ellipses of the {what}, posterior against EM"
+
+
+def _profile_figure(result: xr.DataTree, baseline: xr.Dataset | None, name: str) -> plt.Figure:
+    """The latent class profile (poLCA's and StepMix's picture): per class, the probability of each item's
+    answer, posterior median with its 90% interval, EM's estimate as a dash."""
+    posterior = result["posterior"].to_dataset()
+    mean_weights = posterior["weights"].mean(("chain", "draw")).values
+    shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
+    da = posterior[name]
+    features = [str(f) for f in da["feature"].values]
+    low, median, high = (da.quantile(q, ("chain", "draw")).values for q in (0.05, 0.5, 0.95))
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.45 * len(features) + 2), 3.6))
+    x = np.arange(len(features))
+    offsets = np.linspace(-0.2, 0.2, len(shown)) if len(shown) > 1 else [0.0]
+    for k, dx in zip(shown, offsets, strict=True):
+        colour = f"C{k % 10}"
+        ax.errorbar(
+            x + dx,
+            median[k],
+            yerr=[median[k] - low[k], high[k] - median[k]],
+            fmt="o-",
+            ms=4,
+            lw=1,
+            color=colour,
+            label=f"class {k}: weight {mean_weights[k]:.2f}",
+        )
+        if baseline is not None and k < baseline.sizes["component"]:
+            ax.plot(x + dx, baseline[name].values[k], "_", color="k", ms=10, mew=1.5, label="EM" if k == 0 else None)
+    ax.set(xticks=x, ylim=(-0.02, 1.02), ylabel="probability of answering 1", title="posterior median, 90% interval")
+    ax.set_xticklabels(features, rotation=45 if len(features) > 8 else 0, ha="right" if len(features) > 8 else "center")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def _count_frequencies(result: xr.DataTree, data, baseline: xr.Dataset | None, n_replicates: int = 100) -> plt.Figure:

@@ -38,6 +38,10 @@ class ComponentFamily(Protocol):
     ellipse : str or None
         The (component, feature, feature_bis) matrix whose 2-sd ellipses the
         report draws for continuous data (a covariance or a scale matrix).
+    profile : str or None
+        The (component, feature) answer probabilities that the report draws as
+        a latent class profile (each class's probability per item with its
+        interval), for families of binary or categorical items.
     nutpie_backend : {"jax", "numba"}
         What compiles PyMC's graph when nutpie samples it (the Gaussian's own
         kernel aside). Numba compiles slowly but samples without calling back
@@ -59,6 +63,7 @@ class ComponentFamily(Protocol):
     location: str
     discrete: bool
     ellipse: str | None
+    profile: str | None
     nutpie_backend: str
     covariance_types: tuple[str, ...]
     roles: Mapping[str, Role]

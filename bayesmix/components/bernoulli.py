@@ -66,6 +66,7 @@ class BernoulliFamily:
     location = "probabilities"
     discrete = True
     ellipse = None
+    profile = "probabilities"
     nutpie_backend = "numba"
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {

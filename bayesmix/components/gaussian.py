@@ -38,6 +38,7 @@ class GaussianFamily:
     location = "means"
     discrete = False
     ellipse = "covariances"
+    profile = None
     nutpie_backend = "jax"
     covariance_types = COVARIANCE_TYPES
     roles: ClassVar[dict[str, Role]] = COMPONENT_ROLES

@@ -47,6 +47,7 @@ class NegativeBinomialFamily:
     location = "means"
     discrete = True
     ellipse = None
+    profile = None
     nutpie_backend = "numba"
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {

@@ -33,6 +33,7 @@ class PoissonFamily:
     location = "rates"
     discrete = True
     ellipse = None
+    profile = None
     nutpie_backend = "numba"
     covariance_types = ()
     roles: ClassVar[dict[str, Role]] = {"rates": Role("the prior of the component rates", POSITIVE_DISTRIBUTIONS)}

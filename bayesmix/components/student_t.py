@@ -65,6 +65,7 @@ class StudentTFamily:
     location = "means"
     discrete = False
     ellipse = "scale_matrices"
+    profile = None
     nutpie_backend = "jax"
     covariance_types = COVARIANCE_TYPES
     roles: ClassVar[dict[str, Role]] = {
