@@ -9,10 +9,10 @@ from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
 
 
-@pytest.mark.parametrize("component", ["student_t", "poisson", "negative_binomial"])
+@pytest.mark.parametrize("component", ["student_t", "poisson", "negative_binomial", "bernoulli"])
 def test_simulated_data_fit_the_family(component):
     X = simulate(component, 500)
-    assert X.shape == (500, 2 if component == "student_t" else 1)
+    assert X.shape == (500, {"student_t": 2, "bernoulli": 20}.get(component, 1))
     get_component(component).check_data(X)  # counts are non-negative integers
 
 
@@ -25,6 +25,7 @@ POINTS = {
         "scale_matrices": [[[1.0, 0.3], [0.3, 2.0]], [[0.5, -0.1], [-0.1, 0.8]]],
         "degrees_of_freedom": [3.0, 12.0],
     },
+    "bernoulli": {"weights": [0.2, 0.3, 0.5], "probabilities": np.linspace(0.05, 0.95, 60).reshape(3, 20)},
 }
 
 
@@ -39,6 +40,8 @@ def test_hand_written_pymc_likelihood_is_bayesmix_s(component):
     values = {"weights_simplex__": model.rvs_to_transforms[model["weights"]].forward(point["weights"]).eval()}
     if component == "poisson":
         values["rate_log__"] = np.log(point["rates"][:, 0])
+    elif component == "bernoulli":
+        values["probabilities_logodds__"] = np.log(point["probabilities"] / (1 - point["probabilities"]))
     elif component == "negative_binomial":
         values["mean_log__"] = np.log(point["means"][:, 0])
         values["dispersion_log__"] = np.log(point["dispersions"][:, 0])
@@ -49,7 +52,9 @@ def test_hand_written_pymc_likelihood_is_bayesmix_s(component):
             chol = np.linalg.cholesky(point["scale_matrices"][k])
             transform = model.rvs_to_transforms[model[f"chol{k}"]]
             values[f"chol{k}_cholesky-cov-packed__"] = transform.forward(pt.as_tensor(chol[np.tril_indices(2)])).eval()
-    got = model.compile_fn(model.observedlogp, point_fn=True)(values)
+    # PyMC has no multivariate Bernoulli to mix: its latent class likelihood is a Potential
+    likelihood = model.potentiallogp if component == "bernoulli" else model.observedlogp
+    got = model.compile_fn(likelihood, point_fn=True)(values)
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 

@@ -1,23 +1,29 @@
 """The component families against hand-written PyMC and numpyro: ``python -m bayesmix.bench.families``.
 
-For each new family (Student-t, Poisson, negative binomial) and N = 1e3, 1e4,
-1e5, every contender samples the same posterior (bayesmix's default priors
-for the data, written out for the hand-written models) from simulated data
-with K = 2:
+For each new family (Student-t, Poisson, negative binomial, Bernoulli) and
+N = 1e3, 1e4, 1e5, every contender samples the same posterior (bayesmix's
+default priors for the data, written out for the hand-written models) from
+simulated data with K = 2 (the Bernoulli: latent class analysis of 20 items,
+K = 3):
 
 * ``bayesmix``: ``bm.fit(bm.models.mixture(X, 2, component=...))`` with its
   defaults (EM start, nutpie);
 * ``pymc``: ``pm.Mixture`` of the same components (``pm.MvStudentT`` with an
-  ``LKJCholeskyCov`` per component, ``pm.Poisson``, ``pm.NegativeBinomial``),
+  ``LKJCholeskyCov`` per component, ``pm.Poisson``, ``pm.NegativeBinomial``;
+  PyMC has no multivariate Bernoulli to mix, so latent class analysis is the
+  ``pm.Potential`` of its marginal likelihood that PyMC users write),
   compiled by ``nutpie.compile_pymc_model`` (numba);
-* ``numpyro``: ``MixtureSameFamily`` of ``MultivariateStudentT``, ``Poisson``
-  or ``NegativeBinomial2``, NUTS with parallel chains and numpyro's defaults.
+* ``numpyro``: ``MixtureSameFamily`` of ``MultivariateStudentT``, ``Poisson``,
+  ``NegativeBinomial2`` or ``Bernoulli(...).to_event(1)``, NUTS with parallel
+  chains and numpyro's defaults.
 
 Each is timed on its second fit in one process (compilation reused where the
 contender's API allows; ``bm.fit`` compiles again, which counts against it),
 and its draws are relabelled to the family's EM fit before the smallest bulk
 ESS over the weights and the family's parameters is taken. The figure of
-merit is that ESS per second.
+merit is that ESS per second. For the Bernoulli the benchmark also times
+the EM baseline, ``bm.em`` against StepMix's ``StepMix(measurement="binary")``,
+both with 10 starts.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ import xarray as xr
 from bayesmix.components import get_component
 from bayesmix.persistence import write_text_atomic
 
-FAMILIES = ("student_t", "poisson", "negative_binomial")
+FAMILIES = ("student_t", "poisson", "negative_binomial", "bernoulli")
+# Latent class analysis is benchmarked where its users work: 20 items, three classes.
+N_COMPONENTS = {"bernoulli": 3}
+N_ITEMS = 20
 CONTENDERS = ("bayesmix", "pymc", "numpyro")
 SIZES = (1_000, 10_000, 100_000)
 
@@ -51,13 +60,22 @@ class FamilyCase:
     chains: int = 4
 
     @property
+    def n_components(self) -> int:
+        return N_COMPONENTS.get(self.component, 2)
+
+    @property
     def name(self) -> str:
         return f"{self.component} N={self.X.shape[0]:.0e}".replace("+0", "")
 
 
 def simulate(component: str, n_obs: int, seed: int = 0) -> np.ndarray:
-    """K = 2, weights 0.6 and 0.4: 2-D Student-t (nu 4 and 8), or 1-D counts (means 2 and 9)."""
+    """K = 2, weights 0.6 and 0.4: 2-D Student-t (nu 4 and 8), or 1-D counts (means 2 and 9); or
+    K = 3, weights 0.5, 0.3, 0.2 over 20 binary items with answer probabilities drawn from Beta(0.7, 0.7)."""
     rng = np.random.default_rng(seed)
+    if component == "bernoulli":
+        probabilities = rng.beta(0.7, 0.7, size=(3, N_ITEMS))
+        labels = rng.choice(3, size=n_obs, p=[0.5, 0.3, 0.2])
+        return (rng.random((n_obs, N_ITEMS)) < probabilities[labels]).astype(float)
     labels = rng.choice(2, size=n_obs, p=[0.6, 0.4])
     if component == "student_t":
         means = np.array([[-3.0, 0.0], [3.0, 1.0]])
@@ -79,7 +97,7 @@ def default_priors(case: FamilyCase) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        priors = get_info(bm.models.mixture(case.X, 2, component=case.component)).priors
+        priors = get_info(bm.models.mixture(case.X, case.n_components, component=case.component)).priors
     return {k: (np.asarray(v, float) if not hasattr(v, "parameters") else v.parameters) for k, v in priors.items()}
 
 
@@ -87,7 +105,7 @@ def _bayesmix(case: FamilyCase, seed: int) -> dict:
     import bayesmix as bm
 
     result = bm.fit(
-        bm.models.mixture(case.X, 2, component=case.component),
+        bm.models.mixture(case.X, case.n_components, component=case.component),
         draws=case.draws,
         tune=case.tune,
         chains=case.chains,
@@ -109,8 +127,13 @@ class _PymcContender:
 
         c, p = self.case, default_priors(self.case)
         with pm.Model() as model:
-            w = pm.Dirichlet("weights", a=np.full(2, p["weights"]["a"]))
-            if c.component == "student_t":
+            w = pm.Dirichlet("weights", a=np.full(c.n_components, p["weights"]["a"]))
+            if c.component == "bernoulli":
+                prior = p["probabilities"]
+                pi = pm.Beta("probabilities", prior["alpha"], prior["beta"], shape=(c.n_components, c.X.shape[1]))
+                log_p = pm.math.dot(c.X, pm.math.log(pi).T) + pm.math.dot(1.0 - c.X, pm.math.log1p(-pi).T)
+                pm.Potential("x", pm.math.logsumexp(pm.math.log(w) + log_p, axis=1).sum())
+            elif c.component == "student_t":
                 components, means, scales = [], [], []
                 nu = pm.Gamma("degrees_of_freedom", **p["degrees_of_freedom"], shape=2)
                 for k in range(2):
@@ -142,7 +165,11 @@ class _PymcContender:
         if self.compiled is None:
             self.compiled = nutpie.compile_pymc_model(self._model())
         trace = nutpie.sample(self.compiled, draws=c.draws, tune=c.tune, chains=c.chains, seed=seed, progress_bar=False)
-        names = {"student_t": ("means", "scale_matrices", "degrees_of_freedom"), "poisson": ("rates",)}
+        names = {
+            "student_t": ("means", "scale_matrices", "degrees_of_freedom"),
+            "poisson": ("rates",),
+            "bernoulli": ("probabilities",),
+        }
         names = ("weights", *names.get(c.component, ("means", "dispersions")))
         draws = {name: trace.posterior[name].values for name in names}
         return draws | {"divergences": int(trace.sample_stats["diverging"].sum())}
@@ -158,7 +185,14 @@ class _NumpyroContender:
         import numpyro.distributions as dist
 
         c, p = self.case, self.priors
-        w = numpyro.sample("weights", dist.Dirichlet(jnp.full(2, p["weights"]["a"])))
+        w = numpyro.sample("weights", dist.Dirichlet(jnp.full(c.n_components, p["weights"]["a"])))
+        if c.component == "bernoulli":
+            prior = p["probabilities"]
+            shape = (c.n_components, c.X.shape[1])
+            pi = numpyro.sample("probabilities", dist.Beta(prior["alpha"], prior["beta"]).expand(shape).to_event(2))
+            component = dist.Bernoulli(probs=pi).to_event(1)
+            numpyro.sample("x", dist.MixtureSameFamily(dist.Categorical(w), component), obs=X)
+            return
         if c.component == "student_t":
             with numpyro.plate("component", 2):
                 mu = numpyro.sample(
@@ -197,7 +231,9 @@ class _NumpyroContender:
             )
         self.mcmc.run(jax.random.PRNGKey(seed), np.asarray(c.X), extra_fields=("diverging",))
         s = {k: np.asarray(v, float) for k, v in self.mcmc.get_samples(group_by_chain=True).items()}
-        if c.component == "student_t":
+        if c.component == "bernoulli":
+            names = ("weights", "probabilities")
+        elif c.component == "student_t":
             chol = s["sd"][..., :, None] * s["corr"]
             s["scale_matrices"] = chol @ np.swapaxes(chol, -1, -2)
             names = ("weights", "means", "scale_matrices", "degrees_of_freedom")
@@ -220,7 +256,7 @@ def min_bulk_ess(case: FamilyCase, draws: dict, reference: xr.Dataset) -> tuple[
     family = get_component(case.component)
     dims = family.parameter_dims() | {"weights": ("component",)}
     D = case.X.shape[1]
-    coords = {"component": np.arange(2), "feature": [f"x{d}" for d in range(D)]}
+    coords = {"component": np.arange(case.n_components), "feature": [f"x{d}" for d in range(D)]}
     coords["feature_bis"] = coords["feature"]
     posterior = xr.Dataset(
         {name: (("chain", "draw", *dims[name]), value) for name, value in draws.items() if name != "divergences"},
@@ -241,7 +277,7 @@ def measure(component: str, n_obs: int, contender: str, seed: int = 1, draws: in
 
     warnings.simplefilter("ignore")
     case = FamilyCase(component, simulate(component, n_obs), draws=draws, tune=draws)
-    reference = bm.em(case.X, 2, component=component, random_seed=0)
+    reference = bm.em(case.X, case.n_components, component=component, random_seed=0)
     runner = {"bayesmix": lambda: lambda s: _bayesmix(case, s), "pymc": lambda: _PymcContender(case)}
     runner = runner.get(contender, lambda: _NumpyroContender(case))()
     start = time.perf_counter()
@@ -264,7 +300,33 @@ def measure(component: str, n_obs: int, contender: str, seed: int = 1, draws: in
     }
 
 
-def markdown(rows: list[dict], command: str, failed: list[str] = ()) -> str:
+def em_times(n_obs: int, seed: int = 0) -> dict:
+    """Seconds and log-likelihood of the Bernoulli EM baseline: ``bm.em`` against StepMix, 10 starts each."""
+    from stepmix.stepmix import StepMix
+
+    import bayesmix as bm
+
+    warnings.simplefilter("ignore")
+    X = simulate("bernoulli", n_obs, seed)
+    K = N_COMPONENTS["bernoulli"]
+    start = time.perf_counter()
+    ours = bm.em(X, K, component="bernoulli", n_init=10, random_seed=seed)
+    ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = StepMix(n_components=K, measurement="binary", n_init=10, random_state=seed, verbose=0, progress_bar=0).fit(
+        X
+    )
+    theirs_s = time.perf_counter() - start
+    return {
+        "n_obs": n_obs,
+        "bayesmix_s": ours_s,
+        "bayesmix_log_likelihood": float(ours["log_likelihood"]),
+        "stepmix_s": theirs_s,
+        "stepmix_log_likelihood": float(theirs.score(X)) * n_obs,
+    }
+
+
+def markdown(rows: list[dict], command: str, failed: list[str] = (), em_rows: list[dict] = ()) -> str:
     lines = [
         "# Component families: bayesmix against hand-written PyMC and numpyro",
         "",
@@ -285,6 +347,19 @@ def markdown(rows: list[dict], command: str, failed: list[str] = ()) -> str:
                 f"| {case} | {r['contender']} | {r['draws']} | {r['second_s']:.1f} ({r['first_s']:.1f}) | "
                 f"{r['min_bulk_ess']:.0f} | {r['max_rhat']:.3f} | {r['divergences']} | {r['ess_per_s']:.1f} | {ratio} |"
             )
+    if em_rows:
+        lines += [
+            "",
+            f"EM baseline, Bernoulli, {N_ITEMS} items, K = {N_COMPONENTS['bernoulli']}, 10 starts each:",
+            "",
+            "| N | bm.em s | log-likelihood | StepMix s | log-likelihood |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {r['n_obs']:.0e} | {r['bayesmix_s']:.1f} | {r['bayesmix_log_likelihood']:.2f} | "
+                f"{r['stepmix_s']:.1f} | {r['stepmix_log_likelihood']:.2f} |"
+                for r in em_rows
+            ),
+        ]
     lines += ["", *(f"* not measured: {entry}" for entry in failed)] if failed else []
     return "\n".join(lines) + "\n"
 
@@ -302,7 +377,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python -m bayesmix.bench.families", *(argv if argv is not None else sys.argv[1:])])
-    rows, failed = [], []
+    rows, failed, em_rows = [], [], []
+    if "bernoulli" in args.components:
+        for n_obs in args.sizes:
+            em_rows.append(em_times(n_obs))
+            print(em_rows[-1], flush=True)
     for component in args.components:
         for n_obs in args.sizes:
             for contender in args.contenders:
@@ -319,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"R-hat {row['max_rhat']:.3f}  ESS/s {row['ess_per_s']:7.1f}",
                     flush=True,
                 )
-                write_text_atomic(args.out / "benchmark.json", json.dumps({"rows": rows, "command": command}, indent=1))
-    write_text_atomic(args.out / "benchmark.md", markdown(rows, command, failed))
+                record = {"rows": rows, "em": em_rows, "command": command}
+                write_text_atomic(args.out / "benchmark.json", json.dumps(record, indent=1))
+    write_text_atomic(args.out / "benchmark.md", markdown(rows, command, failed, em_rows))
     print(f"\nWrote {args.out / 'benchmark.md'}")
     return 0
 
