@@ -94,6 +94,8 @@ def data_groups(info: ModelInfo) -> dict[str, xr.Dataset]:
         {"X": (("obs_id", "feature"), data.values)},
         coords={"obs_id": np.arange(data.n_obs), "feature": data.feature_names},
     )
+    if data.categories is not None:  # the labels behind the codes, for prediction on new data
+        inputs["X"].attrs["categories"] = json.dumps(data.categories)
     if not info.is_conditional:
         return {"observed_data": inputs.rename({"X": info.observed})}
     y = info.extras["y"]
@@ -147,4 +149,9 @@ def priors_of(result: xr.DataTree) -> dict[str, Any]:
 
 def observed_data_of(result: xr.DataTree) -> Data:
     da = next(iter(result["observed_data"].data_vars.values()))
-    return Data(values=np.asarray(da.values, float), feature_names=[str(f) for f in da["feature"].values])
+    categories = da.attrs.get("categories")
+    return Data(
+        values=np.asarray(da.values, float),
+        feature_names=[str(f) for f in da["feature"].values],
+        categories=None if categories is None else tuple(tuple(c) for c in json.loads(categories)),
+    )

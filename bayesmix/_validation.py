@@ -21,10 +21,16 @@ class DegenerateDataWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Data:
-    """A validated data matrix with its feature names."""
+    """A validated data matrix with its feature names.
+
+    Categorical data hold codes: ``values[i, d]`` indexes the union of the
+    features' categories (:func:`bayesmix.components.categorical.category_union`),
+    and ``categories[d]`` lists feature ``d``'s own labels.
+    """
 
     values: np.ndarray  # (n_obs, n_features), float64
     feature_names: list[str]
+    categories: tuple[tuple[str, ...], ...] | None = None
 
     @property
     def n_obs(self) -> int:

@@ -85,7 +85,11 @@ def relabel(
 
     weights = flatten_draws(posterior["weights"])
     means = flatten_draws(posterior[family.location])
-    perms = _hungarian(weights, means, ref_weights, ref_means, data.values.std(axis=0))
+    spread = data.values.std(axis=0)
+    if means.ndim > 3:  # (component, feature, category) probabilities: matched on one scale, all of them
+        means, ref_means = means.reshape(*means.shape[:2], -1), np.reshape(ref_means, (ref_means.shape[0], -1))
+        spread = np.ones(means.shape[-1])
+    perms = _hungarian(weights, means, ref_weights, ref_means, spread)
     if method == "stephens":
         responsibilities = None if reference is None else reference["responsibilities"].values
         perms = _stephens(data.values, posterior, family, perms, responsibilities, max_iter)

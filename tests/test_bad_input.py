@@ -71,6 +71,16 @@ def _mdn_fit():
     return bm.fit(model, method="map", n_init=1, random_seed=0, progressbar=False), model
 
 
+ISLANDS = pd.DataFrame({"island": ["Biscoe", "Dream", "Biscoe", "Torgersen"] * 5, "smoker": ["no", "yes"] * 10})
+
+
+@functools.cache
+def _categorical_fit():
+    """A short fit of a categorical mixture, built once."""
+    model = bm.models.mixture(ISLANDS, 2, component="categorical")
+    return bm.fit(model, draws=20, tune=20, chains=1, random_seed=0, progressbar=False)
+
+
 def _model(fitted):
     return bm.models.gmm(np.random.default_rng(0).normal(size=(30, 2)), 2, covariance="diag")
 
@@ -233,6 +243,27 @@ OTHER_CASES = {
         ValueError,
         r"must hold 0/1 or boolean answers for component='bernoulli', but column\(s\) \['q2'\] do not, e\.g\. 3 "
         r"in row 2, column 'q2'",
+    ),
+    "an answer training never saw, predict_proba": (
+        lambda f: bm.predict_proba(_categorical_fit(), ISLANDS.assign(island=["Fernandina"] + ["Dream"] * 19)),
+        ValueError,
+        r"`X_new`: column 'island' has value\(s\) \['Fernandina'\] that the model was not fitted on; its "
+        r"categories are \['Biscoe', 'Dream', 'Torgersen'\]",
+    ),
+    "measurements as categories, categorical": (
+        lambda f: bm.models.mixture(NOT_COUNTS, 2, component="categorical"),
+        ValueError,
+        r"column 'x1' holds numbers that are not category codes, e\.g\. 2\.5.*component='gaussian'",
+    ),
+    "infinite code, categorical em": (
+        lambda f: bm.em(INF_ROW, 2, component="categorical"),
+        ValueError,
+        r"column 'x0' holds numbers that are not category codes, e\.g\. inf",
+    ),
+    "missing answers, categorical": (
+        lambda f: bm.models.dp_mixture(ISLANDS.mask(ISLANDS == "Dream"), truncation=3, component="categorical"),
+        ValueError,
+        r"`X` contains NaN or missing values in 5 row\(s\) \(positions 1, 5, 9, 13, 17\)",
     ),
     "no features, student_t": (
         lambda f: bm.models.mixture(NO_FEATURES, 1, component="student_t"),

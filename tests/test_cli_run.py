@@ -233,6 +233,26 @@ FAMILIES = {
         {"bernoulli_k1": 2, "bernoulli_k2": 2},
         "latent class profile, posterior against EM",
     ),
+    "categorical items": (
+        """
+        seed = 3
+        [data]
+        dataset = "biochemists"
+        columns = ["fem", "mar", "kid5"]
+        [baseline]
+        component = "categorical"
+        n_components = [1, 2]
+        [[candidates]]
+        family = "mixture"
+        component = "categorical"
+        n_components = [1, 2]
+        draws = 100
+        tune = 100
+        chains = 2
+        """,
+        {"categorical_k1": 2, "categorical_k2": 2},
+        "latent class profile, posterior against EM",
+    ),
 }
 
 

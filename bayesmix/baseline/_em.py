@@ -24,6 +24,7 @@ import xarray as xr
 from sklearn.cluster import KMeans
 
 from bayesmix._validation import Data
+from bayesmix.components._family import family_coords
 
 # Share of a k-means start's membership spread over all components, so no component starts empty.
 _START_SMOOTHING = 0.05
@@ -91,8 +92,10 @@ def _logsumexp_rows(joint: np.ndarray) -> np.ndarray:
 
 
 def ordered(fit: dict[str, Any], location: str) -> dict[str, Any]:
-    """The fit with its components sorted by the location's first feature (ties by the next)."""
-    order = np.lexsort(fit["parameters"][location].T[::-1])
+    """The fit with its components sorted by the location's first feature (ties by the next; a
+    (component, feature, category) location by its first feature's first category, then the next)."""
+    key = fit["parameters"][location]
+    order = np.lexsort(key.reshape(key.shape[0], -1).T[::-1])
     return {
         **fit,
         "weights": fit["weights"][order],
@@ -114,12 +117,13 @@ def criteria(log_likelihood: float, responsibilities: np.ndarray, n_parameters: 
 def em_dataset(family, data: Data, fit: dict[str, Any], *, covariance: str | None, attrs: dict) -> xr.Dataset:
     """An EM fit in the posterior's names and dims, with BIC, AIC and ICL, as the Gaussian baseline returns it."""
     K = len(fit["weights"])
-    n_parameters = K - 1 + family.n_parameters(K, data.n_features, covariance)
+    n_parameters = K - 1 + family.n_parameters(K, data, covariance)
     scores = criteria(fit["log_likelihood"], fit["responsibilities"], n_parameters, data.n_obs)
     dims = family.parameter_dims()
     coords = {"component": np.arange(K), "feature": data.feature_names, "obs_id": np.arange(data.n_obs)}
     if any("feature_bis" in d for d in dims.values()):
         coords["feature_bis"] = data.feature_names
+    coords |= family_coords(family, data)
     scalars = {
         "log_likelihood": fit["log_likelihood"],
         "n_parameters": n_parameters,

@@ -37,8 +37,8 @@ def em(
     families it is the family's own EM (:mod:`bayesmix.baseline._em`, with
     the M-step in the family's module of :mod:`bayesmix.components`): the
     Student-t's ECM, the Poisson's closed form, the negative binomial's
-    weighted mean and one-dimensional dispersion search, the Bernoulli's
-    weighted answer rates (latent class analysis). Each runs from
+    weighted mean and one-dimensional dispersion search, the Bernoulli's and
+    the categorical's weighted answer rates (latent class analysis). Each runs from
     ``n_init`` k-means starts (start ``i`` seeded ``random_seed + i``) and
     keeps the highest likelihood.
 
@@ -46,9 +46,9 @@ def em(
     ----------
     X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
     n_components : int
-    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli"}, default "gaussian"
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}, default "gaussian"
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
-        For the Gaussian and Student-t; ignored by the count and Bernoulli families.
+        For the Gaussian and Student-t; ignored by the other families.
     n_init : int, default 10
     random_seed : int, optional
         Drawn and recorded in attrs when omitted.
@@ -60,7 +60,7 @@ def em(
         names and dims (Gaussian ``means``, ``covariances``; Student-t
         ``means``, ``scale_matrices``, ``degrees_of_freedom``; Poisson
         ``rates``; negative binomial ``means``, ``dispersions``; Bernoulli
-        ``probabilities``), ``responsibilities`` (obs_id, component),
+        and categorical ``probabilities``), ``responsibilities`` (obs_id, component),
         ``degenerate`` (component: collapsed or fewer than ``n_features + 1``
         points; a Bernoulli class with less than one row's weight), and the scalars
         ``log_likelihood``, ``n_parameters``, ``bic``, ``aic``, ``icl``

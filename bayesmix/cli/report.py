@@ -357,6 +357,11 @@ def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
     if kind.is_dirichlet_process:
         mean_weights = posterior["weights"].mean(("chain", "draw")).values
         coords = {"component": posterior["component"].values[np.argsort(mean_weights)[::-1][:3]]}
+    # at most 4 features (and, for categorical items, the first item's own categories) keep the grid readable
+    if posterior.sizes.get("feature", 0) > 4:
+        coords["feature"] = posterior["feature"].values[:4]
+    if "category" in posterior[location].dims:
+        coords["category"] = list(observed_data_of(result).categories[0])
     pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")
     return pc.viz["figure"].item(), "rank plots after relabelling"
 
@@ -435,33 +440,48 @@ def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) ->
 
 def _profile_figure(result: xr.DataTree, baseline: xr.Dataset | None, name: str) -> plt.Figure:
     """The latent class profile (poLCA's and StepMix's picture): per class, the probability of each item's
-    answer, posterior median with its 90% interval, EM's estimate as a dash."""
+    answer, posterior median with its 90% interval, EM's estimate as a dash. Binary items share one panel
+    (the probability of answering 1); an item of several categories gets a panel of its own (up to 6)."""
     posterior = result["posterior"].to_dataset()
     mean_weights = posterior["weights"].mean(("chain", "draw")).values
     shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
     da = posterior[name]
-    features = [str(f) for f in da["feature"].values]
     low, median, high = (da.quantile(q, ("chain", "draw")).values for q in (0.05, 0.5, 0.95))
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.45 * len(features) + 2), 3.6))
-    x = np.arange(len(features))
+    em = None if baseline is None else baseline[name].values
+    if "category" not in da.dims:
+        features = [str(f) for f in da["feature"].values]
+        panels = [(None, features, slice(None), "probability of answering 1")]
+    else:
+        categories = observed_data_of(result).categories
+        union = [str(c) for c in da["category"].values]
+        panels = [
+            (d, list(labels), [union.index(label) for label in labels], f"{da['feature'].values[d]}: probability")
+            for d, labels in enumerate(categories[:6])
+        ]
+    width = sum(max(2.6, 0.45 * len(labels) + 1.2) for _, labels, _, _ in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, width), 3.6), squeeze=False, sharey=True)
     offsets = np.linspace(-0.2, 0.2, len(shown)) if len(shown) > 1 else [0.0]
-    for k, dx in zip(shown, offsets, strict=True):
-        colour = f"C{k % 10}"
-        ax.errorbar(
-            x + dx,
-            median[k],
-            yerr=[median[k] - low[k], high[k] - median[k]],
-            fmt="o-",
-            ms=4,
-            lw=1,
-            color=colour,
-            label=f"class {k}: weight {mean_weights[k]:.2f}",
-        )
-        if baseline is not None and k < baseline.sizes["component"]:
-            ax.plot(x + dx, baseline[name].values[k], "_", color="k", ms=10, mew=1.5, label="EM" if k == 0 else None)
-    ax.set(xticks=x, ylim=(-0.02, 1.02), ylabel="probability of answering 1", title="posterior median, 90% interval")
-    ax.set_xticklabels(features, rotation=45 if len(features) > 8 else 0, ha="right" if len(features) > 8 else "center")
-    ax.legend(fontsize=7)
+    for ax, (d, labels, columns, ylabel) in zip(axes[0], panels, strict=True):
+        x = np.arange(len(labels))
+        for k, dx in zip(shown, offsets, strict=True):
+            pick = (k, columns) if d is None else (k, d, columns)
+            ax.errorbar(
+                x + dx,
+                median[pick],
+                yerr=[median[pick] - low[pick], high[pick] - median[pick]],
+                fmt="o-",
+                ms=4,
+                lw=1,
+                color=f"C{k % 10}",
+                label=f"class {k}: weight {mean_weights[k]:.2f}",
+            )
+            if em is not None and k < em.shape[0]:
+                ax.plot(x + dx, em[pick], "_", color="k", ms=10, mew=1.5, label="EM" if k == shown[0] else None)
+        rotate = len(labels) > 8
+        ax.set(xticks=x, ylim=(-0.02, 1.02), ylabel=ylabel)
+        ax.set_xticklabels(labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("latent class profile: posterior median and 90% interval", fontsize=9)
     fig.tight_layout()
     return fig
 

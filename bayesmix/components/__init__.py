@@ -9,7 +9,7 @@ Adding a family is one module and one line here.
 from __future__ import annotations
 
 from bayesmix._validation import check_choice
-from bayesmix.components import bernoulli, gaussian, negative_binomial, poisson, student_t
+from bayesmix.components import bernoulli, categorical, gaussian, negative_binomial, poisson, student_t
 from bayesmix.components._family import ComponentFamily
 
 COMPONENTS: dict[str, ComponentFamily] = {
@@ -20,6 +20,7 @@ COMPONENTS: dict[str, ComponentFamily] = {
         poisson.FAMILY,
         negative_binomial.FAMILY,
         bernoulli.FAMILY,
+        categorical.FAMILY,
     )
 }
 

@@ -94,7 +94,7 @@ class ComponentFamily(Protocol):
     def sample(self, rng: np.random.Generator, *params: np.ndarray) -> np.ndarray:
         """One draw per row of the parameters (each already picked per draw and component): (n, D)."""
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
         """Free parameters of the components (the weights not included), for BIC and AIC."""
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
@@ -107,6 +107,15 @@ class ComponentFamily(Protocol):
 
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         """The dims of each of :attr:`parameters`."""
+
+    # Optional: ``coords(data)`` gives the coordinates of dims beyond component and feature (the
+    # categorical family's ``category``); read it through :func:`family_coords`.
+
+
+def family_coords(family: ComponentFamily, data: Data) -> dict[str, list]:
+    """The coordinates a family adds to the model's and the EM's (none for most families)."""
+    coords = getattr(family, "coords", None)
+    return {} if coords is None else coords(data)
 
 
 def broadcast_prior_parameter(value: Any, shape: tuple[int, ...]) -> np.ndarray:

@@ -109,8 +109,8 @@ class BernoulliFamily:
     def sample(self, rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
         return (rng.random(probabilities.shape) < probabilities).astype(float)
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
-        return n_components * n_features
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
+        return n_components * data.n_features
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
         # rounding can put a weighted mean of 0/1 answers a hair outside [0, 1]

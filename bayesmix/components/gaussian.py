@@ -66,8 +66,8 @@ class GaussianFamily:
         chol = np.linalg.cholesky(covariances)
         return means + np.einsum("nij,nj->ni", chol, rng.standard_normal(means.shape))
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
-        K, D = n_components, n_features
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
+        K, D = n_components, data.n_features
         covariance_parameters = {"full": K * D * (D + 1) // 2, "diag": K * D, "spherical": K, "tied": D * (D + 1) // 2}
         return K * D + covariance_parameters[covariance]
 

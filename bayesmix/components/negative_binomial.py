@@ -105,8 +105,8 @@ class NegativeBinomialFamily:
         # A Poisson whose rate is Gamma(alpha, alpha / mu): the negative binomial's definition.
         return rng.poisson(rng.gamma(dispersions, means / dispersions)).astype(float)
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
-        return 2 * n_components * n_features
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
+        return 2 * n_components * data.n_features
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
         totals = resp.sum(axis=0)

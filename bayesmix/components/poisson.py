@@ -71,8 +71,8 @@ class PoissonFamily:
     def sample(self, rng: np.random.Generator, rates: np.ndarray) -> np.ndarray:
         return rng.poisson(rates).astype(float)
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
-        return n_components * n_features
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
+        return n_components * data.n_features
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
         return {"rates": (resp.T @ X) / resp.sum(axis=0)[:, None]}

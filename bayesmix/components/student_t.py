@@ -143,8 +143,8 @@ class StudentTFamily:
         z = np.einsum("nij,nj->ni", chol, rng.standard_normal(means.shape))
         return means + z * np.sqrt(dof / rng.chisquare(dof))[:, None]
 
-    def n_parameters(self, n_components: int, n_features: int, covariance: str | None) -> int:
-        K, D = n_components, n_features
+    def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
+        K, D = n_components, data.n_features
         scale_parameters = {"full": K * D * (D + 1) // 2, "diag": K * D, "spherical": K, "tied": D * (D + 1) // 2}
         return K * D + scale_parameters[covariance] + K
 

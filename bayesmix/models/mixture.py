@@ -12,7 +12,7 @@ import pytensor.tensor as pt
 
 from bayesmix._validation import Data, check_choice, check_n_components
 from bayesmix.components import get_component
-from bayesmix.components._family import ComponentFamily
+from bayesmix.components._family import ComponentFamily, family_coords
 from bayesmix.components._gaussian_model import check_prior_shapes, coords_for
 from bayesmix.mixing import dirichlet_process, finite
 from bayesmix.models._base import DIRICHLET_PROCESS, FINITE, ModelInfo, attach_info
@@ -48,21 +48,23 @@ def mixture(
     X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
         The data; DataFrame column names become the ``feature`` coordinate.
         Count families need non-negative integers, the Bernoulli 0/1 or
-        boolean answers.
+        boolean answers; the categorical takes text, pandas Categorical,
+        boolean or integer-coded columns.
     n_components : int
         Number of components K.
-    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli"}, default "gaussian"
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}, default "gaussian"
         The component family. ``"gaussian"`` gives exactly
         :func:`bayesmix.models.gmm`'s model.
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
         Covariance (Gaussian) or scale-matrix (Student-t) structure; the count
-        and Bernoulli families have none and ignore it.
+        Bernoulli and categorical families have none and ignore it.
     priors : dict, optional
         Overrides of the default priors, keyed by role: ``"weights"`` and the
         family's roles (Gaussian and Student-t: ``"means"``, ``"scales"``,
         ``"lkj_eta"``, Student-t also ``"degrees_of_freedom"``; Poisson
         ``"rates"``; negative binomial ``"means"`` and ``"dispersions"``;
-        Bernoulli ``"probabilities"``).
+        Bernoulli ``"probabilities"``; categorical ``"probabilities"``, a
+        number: the concentration of each item's Dirichlet prior, 1 by default).
     order_means : bool, default False
         Gaussian components only: see :func:`bayesmix.models.gmm`.
 
@@ -72,7 +74,9 @@ def mixture(
         ``weights`` (component), the family's parameters (component first:
         Student-t ``means``, ``scale_matrices``, ``degrees_of_freedom``;
         Poisson ``rates``; negative binomial ``means``, ``dispersions``;
-        Bernoulli ``probabilities``) and the observed ``X`` (obs_id, feature).
+        Bernoulli ``probabilities``; categorical ``probabilities``
+        (component, feature, category) over the union of the items'
+        categories) and the observed ``X`` (obs_id, feature).
 
     Examples
     --------
@@ -97,7 +101,7 @@ def mixture(
         priors, roles, {"weights": finite.DEFAULT_PRIOR, **family.default_priors(data, covariance)}
     )
     check_prior_shapes(resolved, {"weights": (K,), **family.prior_shapes(K, data.n_features, covariance)})
-    with pm.Model(coords=coords_for(data, K)) as model:
+    with pm.Model(coords=coords_for(data, K) | family_coords(family, data)) as model:
         weights = finite.dirichlet_weights(resolved["weights"], K)
         _likelihood(family, data, weights, family.build(data, K, resolved, covariance), covariance)
     settings = {"n_components": K, "covariance": covariance}
@@ -153,7 +157,7 @@ def dp_mixture(
     if alpha is not None:
         resolved["alpha"] = alpha
     check_prior_shapes(resolved, family.prior_shapes(T, data.n_features, covariance))
-    with pm.Model(coords=coords_for(data, T)) as model:
+    with pm.Model(coords=coords_for(data, T) | family_coords(family, data)) as model:
         weights = dirichlet_process.stick_breaking_weights(resolved["alpha"], T)
         _likelihood(family, data, weights, family.build(data, T, resolved, covariance), covariance)
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha}

@@ -92,13 +92,18 @@ def check_new_data(X_new: object, training: Data, *, name: str = "X_new", family
                 f"{training.feature_names} (missing {missing}, unexpected {extra}); pass the same columns."
             )
         X_new = X_new.set_axis(columns, axis=1)[training.feature_names]
-    data = check_data(X_new, name=name) if family is None else family.check_data(X_new, name=name)
+    if family is None:
+        data = check_data(X_new, name=name)
+    elif training.categories is not None:  # coded against the training categories; an unseen one is an error
+        data = family.check_data(X_new, name=name, like=training)
+    else:
+        data = family.check_data(X_new, name=name)
     if data.n_features != training.n_features:
         raise ValueError(
             f"Argument `{name}` has {data.n_features} features, but the model was fitted on "
             f"{training.n_features} features {training.feature_names}; pass data with the same features."
         )
-    return Data(values=data.values, feature_names=training.feature_names)
+    return Data(values=data.values, feature_names=training.feature_names, categories=training.categories)
 
 
 def _default_names(names: list[str]) -> bool:

@@ -13,6 +13,8 @@ ART = bm.datasets.load("biochemists")[["art", "ment"]].iloc[:200]
 HBK = bm.datasets.load("hbk")[["X1", "X2"]]
 FAITHFUL = bm.datasets.load("faithful")
 LSAT6 = bm.datasets.load("lsat6").iloc[::4]
+# gender, marriage and number of young children as three categorical items
+HOUSEHOLD = bm.datasets.load("biochemists")[["fem", "mar", "kid5"]].iloc[:200]
 
 CASES = {
     "gaussian": (FAITHFUL, "full"),
@@ -20,6 +22,7 @@ CASES = {
     "poisson": (ART, None),
     "negative_binomial": (ART, None),
     "bernoulli": (LSAT6, None),
+    "categorical": (HOUSEHOLD, None),
 }
 FIT = {"draws": 150, "tune": 200, "chains": 2, "progressbar": False}
 
@@ -84,6 +87,9 @@ def test_prediction_functions(fitted):
         assert (draws["X"] >= 0).all() and (draws["X"] == np.round(draws["X"])).all()
     if component == "bernoulli":
         assert set(np.unique(draws["X"])) <= {0.0, 1.0}
+    if component == "categorical":  # codes into the category coordinate, each in its own feature's categories
+        allowed = (result["posterior"]["probabilities"].mean(("chain", "draw", "component")) > 0).values
+        assert allowed[np.arange(X.shape[1]), draws["X"].values.astype(int)].all()
 
 
 def test_save_load_round_trip(fitted, tmp_path):

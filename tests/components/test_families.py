@@ -16,10 +16,17 @@ RNG = np.random.default_rng(7)
 COUNTS = RNG.poisson([[2.0, 6.0]], size=(40, 2)).astype(float)
 CONTINUOUS = RNG.standard_t(4, size=(40, 3)) + np.array([0.0, 1.0, -2.0])
 BINARY = (RNG.random((40, 4)) < [0.2, 0.5, 0.7, 0.9]).astype(float)
+ANSWERS = pd.DataFrame(
+    {
+        "smoker": RNG.choice(["no", "yes"], 40),
+        "island": pd.Categorical(RNG.choice(["Biscoe", "Dream"], 40), categories=["Biscoe", "Dream", "Torgersen"]),
+        "rating": RNG.choice([1, 2, 3, 4], 40),
+    }
+)
 
 
 def test_the_registry_lists_every_family_and_refuses_unknown_names():
-    assert set(COMPONENTS) == {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli"}
+    assert set(COMPONENTS) == {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}
     with pytest.raises(ValueError, match=r"Unknown component 'gamma'; choose one of \['gaussian', 'student_t'"):
         get_component("gamma")
 
@@ -48,6 +55,29 @@ def test_bernoulli_log_density_matches_scipy_with_answers_on_the_boundary():
     assert np.isneginf(got[0, BINARY[:, 0] == 1, 0]).all() and np.isfinite(got[0, BINARY[:, 0] == 0, 0]).all()
 
 
+def test_categorical_codes_keep_every_features_own_labels():
+    data = get_component("categorical").check_data(ANSWERS)
+    # a Categorical's declared categories are kept, in order, even one that no row uses
+    assert data.categories == (("no", "yes"), ("Biscoe", "Dream", "Torgersen"), ("1", "2", "3", "4"))
+    union = ["no", "yes", "Biscoe", "Dream", "Torgersen", "1", "2", "3", "4"]
+    decoded = np.array(union)[data.values.astype(int)]
+    np.testing.assert_array_equal(decoded, ANSWERS.astype(str).to_numpy())
+
+
+def test_categorical_log_density_matches_scipy():
+    data = get_component("categorical").check_data(ANSWERS)
+    probabilities = np.zeros((3, 2, 3, 9))  # (draws, K, D, categories of the union)
+    for d, columns in enumerate([[0, 1], [2, 3, 4], [5, 6, 7, 8]]):
+        probabilities[..., d, columns] = RNG.dirichlet(np.ones(len(columns)), size=(3, 2))
+    got = get_component("categorical").log_density(data.values, probabilities)
+    one_hot = data.values[:, :, None] == np.arange(9)  # (N, D, categories)
+    want = np.zeros_like(got)
+    for s_, k in np.ndindex(3, 2):
+        for d in range(3):
+            want[s_, :, k] += stats.multinomial.logpmf(one_hot[:, d], 1, probabilities[s_, k, d])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_student_t_log_density_matches_scipy():
     A = RNG.normal(size=(2, 3, 3))
     scale = A @ np.swapaxes(A, -1, -2) + np.eye(3)
@@ -63,6 +93,7 @@ def test_student_t_log_density_matches_scipy():
         ("poisson", None, COUNTS),
         ("negative_binomial", None, COUNTS),
         ("bernoulli", None, BINARY),
+        ("categorical", None, ANSWERS),
         *[("student_t", cov, CONTINUOUS) for cov in ("full", "diag", "spherical", "tied")],
         ("student_t", "full", CONTINUOUS[:, :1]),
     ],
@@ -76,7 +107,7 @@ def test_the_models_log_likelihood_equals_the_numpy_density(component, covarianc
     names = ["weights", *family.parameters]
     outputs = model.replace_rvs_by_values([model[n] for n in names])
     values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
-    want = mixture_log_density(family, X, *values).sum()
+    want = mixture_log_density(family, family.check_data(X).values, *values).sum()
     np.testing.assert_allclose(logp_X, want, rtol=1e-9)
 
 
@@ -147,6 +178,37 @@ def test_bernoulli_em_reaches_stepmixs_maximum_on_lsat6(n_components):
         assert float(ours["log_likelihood"]) == pytest.approx(-2493.4367, abs=1e-4)
 
 
+def test_categorical_em_reaches_stepmixs_maximum():
+    """Three items of 2, 3 and 4 answers, two classes; StepMix codes each item 0..C-1, bayesmix keeps labels."""
+    from stepmix.stepmix import StepMix  # a dev dependency (pyproject's dev extra): never skipped
+
+    rng = np.random.default_rng(5)
+    z = rng.random(800) < 0.4
+    items = {
+        "a": ([0.8, 0.2], [0.3, 0.7]),
+        "b": ([0.6, 0.3, 0.1], [0.1, 0.3, 0.6]),
+        "c": ([0.4, 0.3, 0.2, 0.1], [0.1, 0.1, 0.2, 0.6]),
+    }
+    codes = np.column_stack([[rng.choice(len(p[0]), p=p[int(k)]) for k in z] for p in items.values()])
+    X = pd.DataFrame({name: np.array(list("pqrs"))[codes[:, j]] for j, name in enumerate(items)})
+    ours = bm.em(X, 2, component="categorical", n_init=5, random_seed=0)
+    theirs = StepMix(
+        n_components=2,
+        measurement="categorical",
+        n_init=5,
+        abs_tol=1e-10,
+        max_iter=10_000,
+        random_state=0,
+        verbose=0,
+        progress_bar=0,
+    ).fit(codes)
+    assert float(ours["log_likelihood"]) == pytest.approx(theirs.score(codes) * len(X), abs=1e-3)
+    assert int(ours["n_parameters"]) == 1 + 2 * (1 + 2 + 3)
+    assert list(ours["category"].values) == ["p", "q", "r", "s"]
+    np.testing.assert_allclose(ours["probabilities"].sum("category"), 1.0)
+    assert float(ours["probabilities"].sel(feature="a", category=["r", "s"]).sum()) == 0.0  # a has only p and q
+
+
 @pytest.mark.parametrize(
     ("component", "truth"),
     [
@@ -207,6 +269,13 @@ def test_bernoulli_takes_booleans_and_refuses_other_answers_naming_the_column():
     assert model.rvs_to_values[model["X"]].data.tolist() == [[1, 0], [0, 1], [1, 1]]
     with pytest.raises(ValueError, match=r"column\(s\) \['q'\] do not, e.g. 2 in row 1.*component='categorical'"):
         bm.models.mixture(pd.DataFrame({"p": [0, 1, 1], "q": [0, 2, 1]}), 2, component="bernoulli")
+
+
+def test_categorical_refuses_a_category_that_training_never_saw():
+    fitted = get_component("categorical").check_data(ANSWERS)
+    new = ANSWERS.iloc[:2].assign(island=["Dream", "Fernandina"])
+    with pytest.raises(ValueError, match=r"column 'island' has value\(s\) \['Fernandina'\] that the model was not"):
+        get_component("categorical").check_data(new, like=fitted)
 
 
 def test_an_all_zero_count_column_is_warned_about_like_a_constant_feature():
