@@ -46,7 +46,8 @@ def em(
     ----------
     X : array-like of shape (n_obs, n_features) or (n_obs,), or DataFrame
     n_components : int
-    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}, default "gaussian"
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}
+        Default "gaussian".
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
         For the Gaussian and Student-t; ignored by the other families.
     n_init : int, default 10

@@ -52,9 +52,9 @@ def mixture(
         boolean or integer-coded columns.
     n_components : int
         Number of components K.
-    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}, default "gaussian"
-        The component family. ``"gaussian"`` gives exactly
-        :func:`bayesmix.models.gmm`'s model.
+    component : {"gaussian", "student_t", "poisson", "negative_binomial", "bernoulli", "categorical"}
+        The component family (default ``"gaussian"``, which gives exactly
+        :func:`bayesmix.models.gmm`'s model).
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
         Covariance (Gaussian) or scale-matrix (Student-t) structure; the count
         Bernoulli and categorical families have none and ignore it.
