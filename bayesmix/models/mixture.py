@@ -56,7 +56,7 @@ def mixture(
         The component family (default ``"gaussian"``, which gives exactly
         :func:`bayesmix.models.gmm`'s model).
     covariance : {"full", "diag", "spherical", "tied"}, default "full"
-        Covariance (Gaussian) or scale-matrix (Student-t) structure; the count
+        Covariance (Gaussian) or scale-matrix (Student-t) structure; the count,
         Bernoulli and categorical families have none and ignore it.
     priors : dict, optional
         Overrides of the default priors, keyed by role: ``"weights"`` and the
