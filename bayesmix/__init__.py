@@ -4,7 +4,8 @@ Build a model with a factory from :mod:`bayesmix.models`, fit it with
 :func:`fit`, undo label switching with :func:`relabel`, and compare the
 posterior with the EM baseline from :func:`em` using :func:`diagnose`. Use the
 fit on new data with :func:`predict_proba`, :func:`score_samples`,
-:func:`anomaly_scores` and :func:`sample`, or through the scikit-learn
+:func:`anomaly_scores` and :func:`sample` (and fill missing cells with
+:func:`impute`), or through the scikit-learn
 estimators :class:`BayesianGaussianMixture` and
 :class:`DirichletProcessGaussianMixture`.
 """
@@ -22,6 +23,7 @@ from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussia
 from bayesmix.inference.fitting import fit
 from bayesmix.persistence import load, save
 from bayesmix.prediction.conditional import predict_components, predict_density, sample_predictive
+from bayesmix.prediction.imputation import impute
 from bayesmix.prediction.mixture import anomaly_scores, predict, predict_proba, sample, score_samples
 from bayesmix.priors import Prior
 from bayesmix.relabel import relabel
@@ -46,6 +48,7 @@ __all__ = [
     "em",
     "em_table",
     "fit",
+    "impute",
     "load",
     "models",
     "point_partition",

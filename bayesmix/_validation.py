@@ -41,11 +41,19 @@ class Data:
         return self.values.shape[1]
 
 
-def check_data(X: object, *, name: str = "X") -> Data:
+# What the NaN error suggests where a family can leave missing cells out of the likelihood.
+MARGINALIZE_HINT = (
+    "or, for Bernoulli, categorical, Poisson and negative-binomial components, pass missing='marginalize' to "
+    "the model to leave NaN cells out of each row's likelihood"
+)
+
+
+def check_data(X: object, *, name: str = "X", allow_missing: bool = False) -> Data:
     """Validate a data matrix and return it as float64 with feature names.
 
     Accepts a DataFrame (its column names become the feature names), a 2-D
     array-like (features named ``x0, x1, ...``), or a 1-D array-like (one feature).
+    With ``allow_missing``, NaN (and pandas NA) cells are kept as NaN.
     """
     if isinstance(X, pd.Series):
         X = X.to_frame()
@@ -58,7 +66,7 @@ def check_data(X: object, *, name: str = "X") -> Data:
                 "as numbers before fitting a Gaussian mixture."
             )
         feature_names = [str(c) for c in X.columns]
-        values = X.to_numpy(dtype=float)
+        values = X.to_numpy(dtype=float, na_value=np.nan)
     else:
         try:
             values = np.asarray(X)
@@ -87,14 +95,21 @@ def check_data(X: object, *, name: str = "X") -> Data:
         raise ValueError(
             f"Argument `{name}` is empty (shape {values.shape}); pass at least one observation of at least one feature."
         )
-    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    bad = np.isinf(values) if allow_missing else ~np.isfinite(values)
+    bad_rows = np.flatnonzero(bad.any(axis=1))
     if bad_rows.size:
         shown = ", ".join(str(i) for i in bad_rows[:10]) + (" ..." if bad_rows.size > 10 else "")
-        raise ValueError(
-            f"Argument `{name}` contains NaN or infinite values in {bad_rows.size} row(s) "
-            f"(positions {shown}); drop or impute those rows first."
-        )
+        what = "infinite values" if allow_missing else "NaN or infinite values"
+        remedy = "drop those rows first" if allow_missing else f"drop or impute those rows first, {MARGINALIZE_HINT}"
+        raise ValueError(f"Argument `{name}` contains {what} in {bad_rows.size} row(s) (positions {shown}); {remedy}.")
     return Data(values=np.ascontiguousarray(values), feature_names=feature_names)
+
+
+def check_no_empty_column(missing: np.ndarray, feature_names: list[str], *, name: str) -> None:
+    """A column with no observed cell tells nothing and leaves its parameters to the prior: an error."""
+    empty = [feature_names[j] for j in np.flatnonzero(missing.all(axis=0))]
+    if empty:
+        raise ValueError(f"Argument `{name}`: column(s) {empty} are missing in every row; drop them.")
 
 
 def constant_features(data: Data) -> np.ndarray:

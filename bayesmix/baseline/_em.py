@@ -51,6 +51,8 @@ def run_em(
     relative to its size.
     """
     best = None
+    if np.isnan(start_features).any():  # missing cells: k-means starts from the column means there
+        start_features = np.where(np.isnan(start_features), np.nanmean(start_features, axis=0), start_features)
     for restart in range(n_init):
         labels = KMeans(n_components, n_init=1, random_state=seed + restart).fit_predict(start_features)
         resp = np.full((X.shape[0], n_components), _START_SMOOTHING / n_components)

@@ -27,6 +27,7 @@ def em(
     covariance: str = "full",
     n_init: int = 10,
     random_seed: int | None = None,
+    missing: str | None = None,
     **options: Any,
 ) -> xr.Dataset:
     r"""Fit a mixture by expectation-maximization (maximum likelihood), in the posterior's names and dims.
@@ -53,6 +54,11 @@ def em(
     n_init : int, default 10
     random_seed : int, optional
         Drawn and recorded in attrs when omitted.
+    missing : {None, "marginalize"}, default None
+        As for :func:`bayesmix.models.mixture`: with ``"marginalize"`` the
+        E-step uses each row's observed cells only and the M-step weights each
+        cell by its row's membership where it is observed (the EM of data
+        missing at random).
 
     Returns
     -------
@@ -74,8 +80,10 @@ def em(
         When the solution has degenerate components.
     """
     from bayesmix.components import get_component  # the families' modules import the EM driver from here
+    from bayesmix.models.mixture import check_missing, training_data
 
     family = get_component(component)
+    marginalize = check_missing(missing, family)
     if getattr(family, "dedicated_model", False):
         return gaussian.em(X, n_components, covariance=covariance, n_init=n_init, random_seed=random_seed, **options)
     if options:
@@ -83,7 +91,7 @@ def em(
             f"Unexpected argument(s) {sorted(options)} for component={family.name!r}; they apply to Gaussian "
             "components only (reg_covar, tol, method)."
         )
-    data = family.check_data(X)
+    data = training_data(family, X, marginalize)
     K = check_n_components(n_components, data.n_obs)
     covariance = (
         check_choice(covariance, family.covariance_types, name="covariance") if family.covariance_types else None
@@ -114,6 +122,7 @@ def em_table(
     component: str = "gaussian",
     n_init: int = 10,
     random_seed: int | None = 0,
+    missing: str | None = None,
 ) -> pd.DataFrame:
     """EM fits for every (covariance, K) of one component family: the model-selection table of R's mclust.
 
@@ -126,6 +135,8 @@ def em_table(
     component : str, default "gaussian"
     n_init : int, default 10
     random_seed : int, default 0
+    missing : {None, "marginalize"}, default None
+        As for :func:`em`.
 
     Returns
     -------
@@ -137,12 +148,14 @@ def em_table(
         holds that choice.
     """
     from bayesmix.components import get_component  # the families' modules import the EM driver from here
+    from bayesmix.models.mixture import check_missing, training_data
 
     family = get_component(component)
+    marginalize = check_missing(missing, family)
     if getattr(family, "dedicated_model", False):
         types = gaussian.COVARIANCE_TYPES if covariances is None else covariances
         return gaussian.em_table(X, n_components, types, n_init=n_init, random_seed=random_seed)
-    data = family.check_data(X)
+    data = training_data(family, X, marginalize)
     ks = [check_n_components(k, data.n_obs) for k in n_components]
     if family.covariance_types:
         types = family.covariance_types if covariances is None else covariances
@@ -160,12 +173,13 @@ def em_table(
                 warnings.simplefilter("ignore", DegenerateSolutionWarning)
                 warnings.simplefilter("ignore", DegenerateDataWarning)
                 fit = em(
-                    data.values,
+                    X,  # as given: categorical labels are read from it again
                     k,
                     component=family.name,
                     covariance=cov or "full",
                     n_init=n_init,
                     random_seed=random_seed,
+                    missing=missing,
                 )
             rows.append(
                 {

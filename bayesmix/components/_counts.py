@@ -15,11 +15,13 @@ from bayesmix.baseline._em import em_dataset, ordered, run_em
 POSITIVE_DISTRIBUTIONS = ("Gamma", "LogNormal", "HalfNormal", "Exponential", "InverseGamma", "HalfStudentT", "Weibull")
 
 
-def check_counts(X: Any, *, name: str = "X", family: str) -> Data:
-    """Numeric data whose every cell is a non-negative integer; the error names the rows and columns that are not."""
-    data = check_data(X, name=name)
+def check_counts(X: Any, *, name: str = "X", family: str, missing: bool = False) -> Data:
+    """Numeric data whose every cell is a non-negative integer (or, with ``missing``, NaN); the error names
+    the rows and columns that are not."""
+    data = check_data(X, name=name, allow_missing=missing)
     values = data.values
-    bad = (values < 0) | (values != np.round(values))
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)))
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         columns = [data.feature_names[j] for j in np.flatnonzero(bad.any(axis=0))]
@@ -31,7 +33,7 @@ def check_counts(X: Any, *, name: str = "X", family: str) -> Data:
             f"{values[row, col]:g} in row {row}, column {data.feature_names[col]!r}; pass counts, or choose "
             "component='gaussian' or 'student_t' for continuous data."
         )
-    zero = np.flatnonzero((values == 0).all(axis=0))
+    zero = np.flatnonzero(((values == 0) | np.isnan(values)).all(axis=0))
     if zero.size:
         warnings.warn(
             f"Column(s) {[data.feature_names[j] for j in zero]} are zero in every row and carry no "
@@ -45,7 +47,7 @@ def check_counts(X: Any, *, name: str = "X", family: str) -> Data:
 
 def count_scale(data: Data) -> np.ndarray:
     """Per-feature mean count, at least 1 / n_obs (an all-zero column's prior must stay proper)."""
-    return np.maximum(data.values.mean(axis=0), 1.0 / data.n_obs)
+    return np.maximum(np.nanmean(data.values, axis=0), 1.0 / data.n_obs)
 
 
 def nearly_empty(weights: np.ndarray, n_obs: int, n_features: int) -> np.ndarray:

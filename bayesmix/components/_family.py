@@ -112,6 +112,17 @@ class ComponentFamily(Protocol):
     # categorical family's ``category``); read it through :func:`family_coords`.
 
 
+# How a missing cell reaches PyMC's observed data under missing="marginalize" (every family that
+# marginalizes has non-negative values, and PyMC would impute NaN cells instead of leaving them out).
+MISSING = -1.0
+
+
+def observed_cells(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1 where a cell is observed else 0, the data with missing cells set to 0), for sums over observed cells."""
+    missing = np.isnan(X)
+    return (~missing).astype(float), np.where(missing, 0.0, X)
+
+
 def family_coords(family: ComponentFamily, data: Data) -> dict[str, list]:
     """The coordinates a family adds to the model's and the EM's (none for most families)."""
     coords = getattr(family, "coords", None)

@@ -29,6 +29,7 @@ import xarray as xr
 
 from bayesmix._validation import Data, check_data
 from bayesmix.baseline._em import em_dataset, ordered, run_em
+from bayesmix.components._family import observed_cells
 from bayesmix.priors import Prior, Role
 
 # EM's boundary estimates (0 or 1) are moved this far inside to start the sampler on the logit scale.
@@ -38,16 +39,17 @@ _START_MARGIN = 1e-3
 EM_TOLERANCE = 1e-10
 
 
-def check_binary(X: Any, *, name: str = "X") -> Data:
-    """0/1 (or boolean) data as floats; the error names the columns and a value that is neither."""
+def check_binary(X: Any, *, name: str = "X", missing: bool = False) -> Data:
+    """0/1 (or boolean) data as floats (NaN where missing, if allowed); the error names the columns and a
+    value that is neither."""
     if isinstance(X, pd.Series):
         X = X.to_frame()
     if isinstance(X, pd.DataFrame):
-        X = X.astype({c: float for c in X.columns if pd.api.types.is_bool_dtype(X[c])})
+        X = X.astype({c: float for c in X.columns if pd.api.types.is_bool_dtype(X[c])})  # nullable NA -> NaN
     elif np.asarray(X).dtype == np.bool_:
         X = np.asarray(X, float)
-    data = check_data(X, name=name)
-    bad = (data.values != 0) & (data.values != 1)
+    data = check_data(X, name=name, allow_missing=missing)
+    bad = (data.values != 0) & (data.values != 1) & ~np.isnan(data.values)
     if bad.any():
         columns = [data.feature_names[j] for j in np.flatnonzero(bad.any(axis=0))]
         row, col = np.argwhere(bad)[0]
@@ -74,8 +76,10 @@ class BernoulliFamily:
     }
     signature = "(k,d)"
 
-    def check_data(self, X: Any, *, name: str = "X") -> Data:
-        return check_binary(X, name=name)
+    marginalizes_missing = True
+
+    def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
+        return check_binary(X, name=name, missing=missing)
 
     def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
         return {"probabilities": Prior("Beta", alpha=1.0, beta=1.0)}
@@ -89,21 +93,26 @@ class BernoulliFamily:
     def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
         return (priors["probabilities"].create("probabilities", dims=("component", "feature")),)
 
-    def logp(self, value, probabilities, *, covariance: str | None, n_features: int):
-        # sum_d x_d log(pi_kd) + (1 - x_d) log(1 - pi_kd), as an (N, K) matrix
-        x = value[:, None, :]
-        return (x * pt.log(probabilities) + (1.0 - x) * pt.log1p(-probabilities)).sum(-1)
+    def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: bool = False):
+        # x log(pi)^T + (1 - x) log(1 - pi)^T: two (N, D) x (D, K) products. Missing cells (coded MISSING,
+        # negative) count as neither answer; the data are constants, so the masks are folded at compile time.
+        if probabilities.ndim > 2:  # PyMC hands the parameters with the data's batch dims, of length 1
+            probabilities = probabilities.reshape(probabilities.shape[-2:])
+        answered = pt.ge(value, 0).astype(probabilities.dtype)
+        ones = pt.switch(pt.ge(value, 0), value, 0.0)
+        return pt.dot(ones, pt.log(probabilities).T) + pt.dot(answered - ones, pt.log1p(-probabilities).T)
 
     def log_density(self, X: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             log_p, log_q = np.log(probabilities), np.log1p(-probabilities)
         finite_p, finite_q = np.isfinite(log_p), np.isfinite(log_q)
+        observed, X = observed_cells(X)  # NaN cells (missing="marginalize") count as neither answer
         ones = X @ np.swapaxes(np.where(finite_p, log_p, 0.0), -1, -2)
-        zeros = (1.0 - X) @ np.swapaxes(np.where(finite_q, log_q, 0.0), -1, -2)
+        zeros = (observed - X) @ np.swapaxes(np.where(finite_q, log_q, 0.0), -1, -2)
         if finite_p.all() and finite_q.all():
             return ones + zeros
         # 0 * log(0) is 0: an answer a class gives with probability one costs nothing, the other is impossible
-        impossible = (X @ np.swapaxes(~finite_p, -1, -2) + (1.0 - X) @ np.swapaxes(~finite_q, -1, -2)) > 0
+        impossible = (X @ np.swapaxes(~finite_p, -1, -2) + (observed - X) @ np.swapaxes(~finite_q, -1, -2)) > 0
         return np.where(impossible, -np.inf, ones + zeros)
 
     def sample(self, rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
@@ -114,7 +123,8 @@ class BernoulliFamily:
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
         # rounding can put a weighted mean of 0/1 answers a hair outside [0, 1]
-        return {"probabilities": np.clip((resp.T @ X) / resp.sum(axis=0)[:, None], 0.0, 1.0)}
+        observed, X = observed_cells(X)
+        return {"probabilities": np.clip((resp.T @ X) / (resp.T @ observed), 0.0, 1.0)}
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         fit = run_em(
@@ -122,7 +132,7 @@ class BernoulliFamily:
             n_components,
             log_density=self.log_density,
             m_step=self.m_step,
-            start_features=data.values,
+            start_features=data.values,  # NaN cells start at the column means
             n_init=n_init,
             seed=seed,
             tol=EM_TOLERANCE,

@@ -32,6 +32,7 @@ from scipy.special import digamma, gammaln, polygamma
 
 from bayesmix._validation import Data
 from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
+from bayesmix.components._family import observed_cells
 from bayesmix.priors import Prior, Role
 
 # The EM searches log(alpha) here; the upper end is the Poisson limit for any count data.
@@ -56,8 +57,10 @@ class NegativeBinomialFamily:
     }
     signature = "(k,d),(k,d)"
 
-    def check_data(self, X: Any, *, name: str = "X") -> Data:
-        return check_counts(X, name=name, family=self.name)
+    marginalizes_missing = True
+
+    def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
+        return check_counts(X, name=name, family=self.name, missing=missing)
 
     def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
         return {
@@ -75,7 +78,7 @@ class NegativeBinomialFamily:
         dims = ("component", "feature")
         return priors["means"].create("means", dims=dims), priors["dispersions"].create("dispersions", dims=dims)
 
-    def logp(self, value, means, dispersions, *, covariance: str | None, n_features: int):
+    def logp(self, value, means, dispersions, *, covariance: str | None, n_features: int, missing: bool = False):
         x = value[:, None, :]  # (N, 1, D) against (K, D)
         terms = (
             pt.gammaln(x + dispersions)
@@ -85,9 +88,12 @@ class NegativeBinomialFamily:
             + x * pt.log(means)
             - (dispersions + x) * pt.log(dispersions + means)
         )
+        if missing:  # cells coded MISSING (negative) are left out
+            terms = pt.switch(pt.ge(x, 0), terms, 0.0)
         return terms.sum(-1)
 
     def log_density(self, X: np.ndarray, means: np.ndarray, dispersions: np.ndarray) -> np.ndarray:
+        observed, X = observed_cells(X)  # NaN cells (missing="marginalize") are left out
         x = X[:, None, :]
         mu, a = means[..., None, :, :], dispersions[..., None, :, :]  # (..., 1, K, D)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -99,7 +105,7 @@ class NegativeBinomialFamily:
                 + np.where(x > 0, x * np.log(mu), 0.0)
                 - (a + x) * np.log(a + mu)
             )
-        return terms.sum(-1)
+        return (terms * observed[:, None, :]).sum(-1)
 
     def sample(self, rng: np.random.Generator, means: np.ndarray, dispersions: np.ndarray) -> np.ndarray:
         # A Poisson whose rate is Gamma(alpha, alpha / mu): the negative binomial's definition.
@@ -109,8 +115,8 @@ class NegativeBinomialFamily:
         return 2 * n_components * data.n_features
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
-        totals = resp.sum(axis=0)
-        means = np.maximum((resp.T @ X) / totals[:, None], 1e-10)
+        observed, filled = observed_cells(X)
+        means = np.maximum((resp.T @ filled) / (resp.T @ observed), 1e-10)
         start = None if previous is None else previous["dispersions"]
         return {"means": means, "dispersions": _dispersions(X, resp, means, start)}
 
@@ -135,7 +141,7 @@ def _dispersions(X: np.ndarray, resp: np.ndarray, means: np.ndarray, start: np.n
     """
     low, high = _LOG_DISPERSION_BOUNDS
     # The weighted log-likelihood depends on the data only through each count's total weight.
-    values = np.unique(X)
+    values = np.unique(X[~np.isnan(X)])  # a missing cell has no count, so no weight
     weights = np.stack([resp.T @ (X[:, d][:, None] == values).astype(float) for d in range(X.shape[1])], axis=-1)
     x = values[:, None, None]  # (V, 1, 1) against weights (K, V, D) -> terms (V, K, D) after moving axes
     w = np.moveaxis(weights, 1, 0)

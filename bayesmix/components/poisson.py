@@ -24,6 +24,7 @@ from scipy.special import gammaln
 
 from bayesmix._validation import Data
 from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
+from bayesmix.components._family import observed_cells
 from bayesmix.priors import Prior, Role
 
 
@@ -39,8 +40,10 @@ class PoissonFamily:
     roles: ClassVar[dict[str, Role]] = {"rates": Role("the prior of the component rates", POSITIVE_DISTRIBUTIONS)}
     signature = "(k,d)"
 
-    def check_data(self, X: Any, *, name: str = "X") -> Data:
-        return check_counts(X, name=name, family=self.name)
+    marginalizes_missing = True
+
+    def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
+        return check_counts(X, name=name, family=self.name, missing=missing)
 
     def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
         return {"rates": Prior("Gamma", alpha=2.0, beta=1.0 / count_scale(data))}
@@ -54,18 +57,22 @@ class PoissonFamily:
     def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
         return (priors["rates"].create("rates", dims=("component", "feature")),)
 
-    def logp(self, value, rates, *, covariance: str | None, n_features: int):
+    def logp(self, value, rates, *, covariance: str | None, n_features: int, missing: bool = False):
         # sum_d x_d log(lambda_kd) - lambda_kd - log(x_d!), as an (N, K) matrix
+        if missing:  # cells coded MISSING (negative) are left out
+            x = value[:, None, :]
+            return pt.switch(pt.ge(x, 0), x * pt.log(rates) - rates - pt.gammaln(x + 1.0), 0.0).sum(-1)
         cross = (value[:, None, :] * pt.log(rates)).sum(-1)
         return cross - rates.sum(-1) - pt.gammaln(value + 1.0).sum(-1)[:, None]
 
     def log_density(self, X: np.ndarray, rates: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             log_rates = np.log(rates)
+        observed, X = observed_cells(X)  # NaN cells (missing="marginalize") are left out
         # 0 * log(0) is 0 for a rate of zero: the count is certainly zero there
         cross = np.einsum("nd,...kd->...nk", X, np.where(np.isfinite(log_rates), log_rates, 0.0))
         impossible = np.einsum("nd,...kd->...nk", X, (~np.isfinite(log_rates)).astype(float)) > 0
-        logp = cross - rates.sum(-1)[..., None, :] - gammaln(X + 1.0).sum(-1)[:, None]
+        logp = cross - np.einsum("nd,...kd->...nk", observed, rates) - gammaln(X + 1.0).sum(-1)[:, None]
         return np.where(impossible, -np.inf, logp)
 
     def sample(self, rng: np.random.Generator, rates: np.ndarray) -> np.ndarray:
@@ -75,7 +82,8 @@ class PoissonFamily:
         return n_components * data.n_features
 
     def m_step(self, X: np.ndarray, resp: np.ndarray, previous: dict | None = None) -> dict[str, np.ndarray]:
-        return {"rates": (resp.T @ X) / resp.sum(axis=0)[:, None]}
+        observed, X = observed_cells(X)
+        return {"rates": (resp.T @ X) / (resp.T @ observed)}
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         return count_em(self, data, n_components, n_init=n_init, seed=seed)

@@ -10,9 +10,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesmix._validation import Data, check_choice, check_n_components
+from bayesmix._validation import Data, check_choice, check_n_components, check_no_empty_column
 from bayesmix.components import get_component
-from bayesmix.components._family import ComponentFamily, family_coords
+from bayesmix.components._family import MISSING, ComponentFamily, family_coords
 from bayesmix.components._gaussian_model import check_prior_shapes, coords_for
 from bayesmix.mixing import dirichlet_process, finite
 from bayesmix.models._base import DIRICHLET_PROCESS, FINITE, ModelInfo, attach_info
@@ -29,6 +29,7 @@ def mixture(
     covariance: str = "full",
     priors: Mapping[str, Any] | None = None,
     order_means: bool = False,
+    missing: str | None = None,
 ) -> pm.Model:
     r"""Build a finite mixture of components of one family.
 
@@ -67,6 +68,15 @@ def mixture(
         number: the concentration of each item's Dirichlet prior, 1 by default).
     order_means : bool, default False
         Gaussian components only: see :func:`bayesmix.models.gmm`.
+    missing : {None, "marginalize"}, default None
+        ``None`` refuses NaN cells (the error names the rows).
+        ``"marginalize"`` lets NaN and pandas NA cells in for the families
+        whose features are independent within a component (Bernoulli,
+        categorical, Poisson, negative binomial): each row's likelihood is
+        the product over its observed cells only,
+        :math:`p(x_{i,\mathrm{obs}} \mid \theta_k) = \prod_{d\ \mathrm{observed}}
+        f_d(x_{id} \mid \theta_{kd})`, which is exact when cells are missing
+        at random. No row is dropped and nothing is imputed.
 
     Returns
     -------
@@ -87,13 +97,14 @@ def mixture(
     ['X', 'rates', 'weights']
     """
     family = get_component(component)
+    marginalize = check_missing(missing, family)
     if getattr(family, "dedicated_model", False):
         return gmm(X, n_components, covariance=covariance, priors=priors, order_means=order_means)
     if order_means:
         raise ValueError(
             f"Argument `order_means` applies to Gaussian components; for component={family.name!r} leave it out."
         )
-    data = family.check_data(X)
+    data = training_data(family, X, marginalize)
     K = check_n_components(n_components, data.n_obs)
     covariance = _covariance(family, covariance)
     roles = {"weights": finite.ROLE, **family.roles}
@@ -104,7 +115,7 @@ def mixture(
     with pm.Model(coords=coords_for(data, K) | family_coords(family, data)) as model:
         weights = finite.dirichlet_weights(resolved["weights"], K)
         _likelihood(family, data, weights, family.build(data, K, resolved, covariance), covariance)
-    settings = {"n_components": K, "covariance": covariance}
+    settings = {"n_components": K, "covariance": covariance, "missing": missing}
     return attach_info(
         model, ModelInfo(mixing=FINITE, settings=settings, priors=resolved, data=data, component=family.name)
     )
@@ -118,6 +129,7 @@ def dp_mixture(
     covariance: str = "full",
     alpha: float | None = None,
     priors: Mapping[str, Any] | None = None,
+    missing: str | None = None,
 ) -> pm.Model:
     r"""Build a Dirichlet-process mixture of components of one family, truncated at ``truncation``.
 
@@ -131,7 +143,7 @@ def dp_mixture(
 
     Parameters
     ----------
-    X, component, covariance, priors
+    X, component, covariance, priors, missing
         As for :func:`mixture`; ``priors`` also takes ``"alpha"``.
     truncation : int, default 20
         Number of components T kept (at least 2).
@@ -145,9 +157,10 @@ def dp_mixture(
         ``truncation``, plus ``alpha`` unless it is fixed.
     """
     family = get_component(component)
+    marginalize = check_missing(missing, family)
     if getattr(family, "dedicated_model", False):
         return dp_gmm(X, truncation=truncation, covariance=covariance, alpha=alpha, priors=priors)
-    data = family.check_data(X)
+    data = training_data(family, X, marginalize)
     T = dirichlet_process.check_truncation(truncation, data.n_obs)
     covariance = _covariance(family, covariance)
     alpha = dirichlet_process.check_alpha(alpha, priors)
@@ -160,9 +173,33 @@ def dp_mixture(
     with pm.Model(coords=coords_for(data, T) | family_coords(family, data)) as model:
         weights = dirichlet_process.stick_breaking_weights(resolved["alpha"], T)
         _likelihood(family, data, weights, family.build(data, T, resolved, covariance), covariance)
-    settings = {"truncation": T, "covariance": covariance, "alpha": alpha}
+    settings = {"truncation": T, "covariance": covariance, "alpha": alpha, "missing": missing}
     info = ModelInfo(mixing=DIRICHLET_PROCESS, settings=settings, priors=resolved, data=data, component=family.name)
     return attach_info(model, info)
+
+
+def check_missing(missing: object, family: ComponentFamily) -> bool:
+    """Whether NaN cells are marginalized; a family that cannot leave them out is a clear error."""
+    if missing is None:
+        return False
+    check_choice(missing, ["marginalize"], name="missing")
+    if not getattr(family, "marginalizes_missing", False):
+        raise ValueError(
+            f"Argument `missing`: missing='marginalize' is available for the Bernoulli, categorical, Poisson and "
+            f"negative-binomial components, not yet for component={family.name!r}; drop or impute the rows "
+            "with NaN first."
+        )
+    return True
+
+
+def training_data(family: ComponentFamily, X: Any, marginalize: bool) -> Data:
+    """The family's validated data; with missing cells marginalized, a column with none observed is an
+    error (it would leave its parameters to the prior). New rows at prediction may lack whole columns."""
+    if not marginalize:
+        return family.check_data(X)
+    data = family.check_data(X, missing=True)
+    check_no_empty_column(np.isnan(data.values), data.feature_names, name="X")
+    return data
 
 
 def _covariance(family: ComponentFamily, covariance: object) -> str | None:
@@ -173,8 +210,17 @@ def _covariance(family: ComponentFamily, covariance: object) -> str | None:
 
 
 def _likelihood(family: ComponentFamily, data: Data, weights, inputs: tuple, covariance: str | None) -> None:
-    """The observed ``X`` with labels marginalized: logsumexp over components of log w + the family's log-density."""
-    component_logp = functools.partial(family.logp, covariance=covariance, n_features=data.n_features)
+    """The observed ``X`` with labels marginalized: logsumexp over components of log w + the family's log-density.
+
+    Missing cells reach PyMC coded :data:`MISSING` (NaN would make PyMC impute them) and the family's
+    log-density leaves them out.
+    """
+    options = {"covariance": covariance, "n_features": data.n_features}
+    observed = data.values
+    if np.isnan(observed).any():
+        options["missing"] = True
+        observed = np.where(np.isnan(observed), MISSING, observed)
+    component_logp = functools.partial(family.logp, **options)
 
     def logp(value, weights, *inputs):
         return pt.logsumexp(pt.log(weights) + component_logp(value, *inputs), axis=-1)
@@ -186,7 +232,7 @@ def _likelihood(family: ComponentFamily, data: Data, weights, inputs: tuple, cov
         logp=logp,
         random=functools.partial(_random, family),
         signature=f"(k),{family.signature}->(d)",
-        observed=data.values,
+        observed=observed,
         dims=("obs_id", "feature"),
     )
 

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
-from bayesmix._result import check_result, mixture_parameters, observed_data_of
+from bayesmix._result import check_result, mixture_parameters, observed_data_of, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
 from bayesmix.models._base import kind_of
@@ -48,6 +48,7 @@ class _FittedMixture:
     result: xr.DataTree
     training: Data
     family: Any
+    missing: bool  # fitted with missing="marginalize": new rows may have NaN cells too
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -73,31 +74,35 @@ def _fitted_mixture(result: object) -> _FittedMixture:
         )
     if "relabel" not in result.children:
         result = relabel(result)
-    return _FittedMixture(result=result, training=observed_data_of(result), family=kind.component_family)
+    missing = settings_of(result).get("missing") == "marginalize"
+    return _FittedMixture(
+        result=result, training=observed_data_of(result), family=kind.component_family, missing=missing
+    )
 
 
-def check_new_data(X_new: object, training: Data, *, name: str = "X_new", family: Any = None) -> Data:
+def check_new_data(
+    X_new: object, training: Data, *, name: str = "X_new", family: Any = None, missing: bool = False
+) -> Data:
     """Validate new data against the features a model was fitted on.
 
     A DataFrame's columns are matched to the training features by name (and
-    reordered); an array is matched by position.
+    reordered); an array is matched by position. NaN cells are allowed where
+    the model was fitted with ``missing="marginalize"``.
     """
     if isinstance(X_new, pd.DataFrame) and not _default_names(training.feature_names):
         columns = [str(c) for c in X_new.columns]
-        missing = [f for f in training.feature_names if f not in columns]
+        absent = [f for f in training.feature_names if f not in columns]
         extra = [c for c in columns if c not in training.feature_names]
-        if missing or extra:
+        if absent or extra:
             raise ValueError(
                 f"Argument `{name}` has columns {columns} but the model was fitted on "
-                f"{training.feature_names} (missing {missing}, unexpected {extra}); pass the same columns."
+                f"{training.feature_names} (missing {absent}, unexpected {extra}); pass the same columns."
             )
         X_new = X_new.set_axis(columns, axis=1)[training.feature_names]
-    if family is None:
-        data = check_data(X_new, name=name)
-    elif training.categories is not None:  # coded against the training categories; an unseen one is an error
-        data = family.check_data(X_new, name=name, like=training)
-    else:
-        data = family.check_data(X_new, name=name)
+    options = {"missing": True} if missing else {}
+    if training.categories is not None:  # coded against the training categories; an unseen one is an error
+        options["like"] = training
+    data = check_data(X_new, name=name) if family is None else family.check_data(X_new, name=name, **options)
     if data.n_features != training.n_features:
         raise ValueError(
             f"Argument `{name}` has {data.n_features} features, but the model was fitted on "
@@ -125,7 +130,7 @@ def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -
 def _per_draw(func, result: object, X_new: object, hdi_prob: object, max_draws: object):
     """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
     fitted = _fitted_mixture(result)
-    data = check_new_data(X_new, fitted.training, family=fitted.family)
+    data = check_new_data(X_new, fitted.training, family=fitted.family, missing=fitted.missing)
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
     return fitted, data, hdi_prob, chunked_over_draws(functools.partial(func, fitted.family), data.values, *params)
