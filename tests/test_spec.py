@@ -250,3 +250,21 @@ def test_datasets_lists_the_shipped_data():
     outcome = CliRunner().invoke(app, ["datasets"])
     assert outcome.exit_code == 0
     assert "faithful" in outcome.stdout and "mcycle" in outcome.stdout and "272" in outcome.stdout
+
+
+def test_missing_cells_are_marginalized_only_when_the_spec_says_so(tmp_path):
+    (tmp_path / "answers.csv").write_text("q1,q2,q3\n1,0,\n0,,1\n1,1,1\n0,0,0\n1,0,1\n")
+    spec = """
+        [data]
+        path = "answers.csv"
+        [[candidates]]
+        family = "mixture"
+        component = "bernoulli"
+        n_components = 2
+    """
+    with pytest.raises(SpecError, match=r"NaN or infinite values in 2 row\(s\).*missing='marginalize'"):
+        read_spec(write(tmp_path, spec))
+    plan = read_spec(write(tmp_path, spec + '    missing = "marginalize"\n'))
+    assert plan.candidates[0].model_options["missing"] == "marginalize"
+    with pytest.raises(SpecError, match=r'missing: must be "marginalize".*got \'drop\''):
+        read_spec(write(tmp_path, spec + '    missing = "drop"\n'))

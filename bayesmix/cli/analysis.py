@@ -157,6 +157,7 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
             component=candidate.model_options["component"],
             covariance=candidate.model_options.get("covariance", "full"),
             random_seed=seed,
+            missing=candidate.model_options.get("missing"),
         )
         options["init"] = em if candidate.init_from_em else "prior"
     # Sampler warnings go back to the client with the result rather than to the worker's log,

@@ -138,7 +138,12 @@ def _table(df: pd.DataFrame, digits: int = 4, **kwargs: Any) -> str:
 
 
 def _frame(data) -> pd.DataFrame:
-    return pd.DataFrame(data.values, columns=data.feature_names)
+    """The data as the user gave them: categorical codes back to their labels (missing cells stay NaN)."""
+    frame = pd.DataFrame(data.values, columns=data.feature_names)
+    if data.categories is None:
+        return frame
+    union = np.array(list(dict.fromkeys(label for labels in data.categories for label in labels)), dtype=object)
+    return frame.apply(lambda column: column.map(lambda code: np.nan if np.isnan(code) else union[int(code)]))
 
 
 def _run_summary(plan: dict, results: dict) -> str:
@@ -171,7 +176,17 @@ def _data_section(X: pd.DataFrame, heading: str) -> str:
 
 
 def _data_figure(X: pd.DataFrame) -> plt.Figure:
-    if X.isin([0, 1]).all().all():  # binary items: how often each is answered 1
+    if not all(pd.api.types.is_numeric_dtype(X[c]) for c in X.columns):  # categorical items: answer shares
+        shown = list(X.columns[:4])
+        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3), squeeze=False, sharey=True)
+        for ax, column in zip(axes[0], shown, strict=True):
+            shares = X[column].value_counts(normalize=True, sort=False)
+            ax.bar(np.arange(len(shares)), shares.to_numpy(), color="0.6")
+            ax.set(xticks=np.arange(len(shares)), xlabel=column, ylim=(0, 1))
+            ax.set_xticklabels([str(v) for v in shares.index], rotation=45 if len(shares) > 6 else 0)
+        axes[0, 0].set_ylabel("share of answers")
+        fig.tight_layout()
+    elif X.dropna().isin([0, 1]).all().all():  # binary items: how often each is answered 1
         fig, ax = plt.subplots(figsize=(max(4.5, 0.45 * X.shape[1] + 2), 3))
         ax.bar(np.arange(X.shape[1]), X.mean().to_numpy(), color="0.6")
         ax.set(xticks=np.arange(X.shape[1]), ylim=(0, 1), ylabel="share answering 1")
@@ -207,7 +222,10 @@ def _em_table_section(X: pd.DataFrame, settings: dict, seed: int) -> str:
     component = settings.get("component", "gaussian")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapsed solutions are flagged in the table itself
-        table = bm.em_table(X, settings["n_components"], settings["covariance"], component=component, random_seed=seed)
+        missing = "marginalize" if X.isna().any().any() else None  # NaN cells only a marginalizing family takes
+        table = bm.em_table(
+            X, settings["n_components"], settings["covariance"], component=component, random_seed=seed, missing=missing
+        )
     best = table.attrs["best"]
     covariance = f"{best['covariance']} covariance, " if best["covariance"] else ""
     return (
@@ -236,6 +254,7 @@ def _em_baselines(X: pd.DataFrame, results: dict, plan: dict) -> dict[str, xr.Da
                     component=kind.component,
                     covariance=s.get("covariance") or "full",
                     random_seed=seeds.get(name),
+                    missing=s.get("missing"),
                 )
     return baselines
 

@@ -81,8 +81,8 @@ DATA_KEYS = {"dataset", "path", "columns", "x", "y"}
 BASELINE_KEYS = {"n_components", "covariance", "component"}
 FIT_KEYS = {"method", "draws", "tune", "chains", "sampler", "target_accept", "steps", "batch_size"}
 FAMILY_KEYS = {
-    "mixture": {"component", "n_components", "covariance", "init", "priors"},
-    "dp_mixture": {"component", "truncation", "covariance", "alpha", "priors"},
+    "mixture": {"component", "n_components", "covariance", "init", "priors", "missing"},
+    "dp_mixture": {"component", "truncation", "covariance", "alpha", "priors", "missing"},
     "mdn": {"n_components", "hidden", "activation", "priors"},
 }
 # Keys whose list value expands into one candidate per element.
@@ -358,6 +358,13 @@ def _grid(entry: dict, family: str, where: str) -> list[dict[str, Any]]:
 
 def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where: str) -> Candidate:
     options = dict(options)
+    if "missing" in entry:
+        if entry["missing"] != "marginalize":
+            raise SpecError(
+                f'{where} missing: must be "marginalize" (leave NaN cells out of the likelihood), '
+                f"got {entry['missing']!r}; leave it out to refuse rows with NaN."
+            )
+        options["missing"] = "marginalize"
     if family == "dp_mixture":
         options["truncation"] = _int_list(entry.get("truncation", 20), f"{where} truncation", minimum=2)[0]
         if "alpha" in entry:

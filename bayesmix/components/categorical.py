@@ -34,8 +34,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import MARGINALIZE_HINT, Data
-from bayesmix.baseline._em import em_dataset, ordered, run_em
-from bayesmix.components.bernoulli import EM_TOLERANCE
+from bayesmix.components._items import item_em
 from bayesmix.priors import Role
 
 # EM's zero probabilities are moved this far inside the simplex to start the sampler on its interior.
@@ -210,19 +209,8 @@ class CategoricalFamily:
             counts = (resp.T @ flat).reshape(resp.shape[1], *one_hot.shape[1:])
             return {"probabilities": np.clip(counts / (resp.T @ observed)[:, :, None], 0.0, 1.0)}
 
-        fit = run_em(
-            data.values,
-            n_components,
-            log_density=self.log_density,
-            m_step=m_step,
-            start_features=flat,
-            n_init=n_init,
-            seed=seed,
-            tol=EM_TOLERANCE,
-        )
-        fit = ordered(fit, self.location)
-        fit["degenerate"] = fit["weights"] * data.n_obs < 1.0
-        return em_dataset(self, data, fit, covariance=None, attrs={"n_init": n_init, "random_seed": seed})
+        # k-means starts on the one-hot answers
+        return item_em(self, data, n_components, m_step=m_step, start_features=flat, n_init=n_init, seed=seed)
 
     def initial_values(self, solution, data: Data, covariance: str | None) -> dict[str, np.ndarray]:
         union = category_union(data.categories)

@@ -67,10 +67,13 @@ def test_a_row_with_missing_cells_has_the_density_of_its_observed_cells(componen
     )
 
 
-@pytest.mark.parametrize("component", FAMILIES)
-def test_the_models_likelihood_with_missing_cells_equals_the_numpy_density(component):
+@pytest.mark.parametrize(("component", "mixing"), [*((c, "finite") for c in FAMILIES), ("poisson", "dp")])
+def test_the_models_likelihood_with_missing_cells_equals_the_numpy_density(component, mixing):
     holes = _with_holes(TABLES[component])
-    model = bm.models.mixture(holes, 2, component=component, missing="marginalize")
+    if mixing == "dp":
+        model = bm.models.dp_mixture(holes, truncation=4, component=component, missing="marginalize")
+    else:
+        model = bm.models.mixture(holes, 2, component=component, missing="marginalize")
     point = {name: value + RNG.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
     logp_X = model.compile_logp(vars=[model["X"]])(point)
     family = get_component(component)
