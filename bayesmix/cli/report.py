@@ -142,7 +142,9 @@ def _frame(data) -> pd.DataFrame:
     frame = pd.DataFrame(data.values, columns=data.feature_names)
     if data.categories is None:
         return frame
-    union = np.array(list(dict.fromkeys(label for labels in data.categories for label in labels)), dtype=object)
+    from bayesmix.components.categorical import category_union
+
+    union = np.array(category_union(data.categories), dtype=object)
     return frame.apply(lambda column: column.map(lambda code: np.nan if np.isnan(code) else union[int(code)]))
 
 

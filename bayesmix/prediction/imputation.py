@@ -24,6 +24,7 @@ import pandas as pd
 
 from bayesmix._validation import check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
+from bayesmix.components.categorical import category_union
 from bayesmix.prediction.mixture import (
     DEFAULT_HDI_PROB,
     DEFAULT_MAX_DRAWS,
@@ -111,5 +112,5 @@ def impute(
 
 
 def _labels(codes: np.ndarray, data) -> list[str]:
-    union = list(dict.fromkeys(label for labels in data.categories for label in labels))
+    union = category_union(data.categories)
     return [union[int(code)] for code in codes]
