@@ -98,11 +98,16 @@ def check_data(X: object, *, name: str = "X", allow_missing: bool = False) -> Da
     bad = np.isinf(values) if allow_missing else ~np.isfinite(values)
     bad_rows = np.flatnonzero(bad.any(axis=1))
     if bad_rows.size:
-        shown = ", ".join(str(i) for i in bad_rows[:10]) + (" ..." if bad_rows.size > 10 else "")
+        shown = row_positions(bad_rows)
         what = "infinite values" if allow_missing else "NaN or infinite values"
         remedy = "drop those rows first" if allow_missing else f"drop or impute those rows first, {MARGINALIZE_HINT}"
         raise ValueError(f"Argument `{name}` contains {what} in {bad_rows.size} row(s) (positions {shown}); {remedy}.")
     return Data(values=np.ascontiguousarray(values), feature_names=feature_names)
+
+
+def row_positions(rows: np.ndarray) -> str:
+    """The first ten row positions for an error message, then an ellipsis."""
+    return ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
 
 
 def check_no_empty_column(missing: np.ndarray, feature_names: list[str], *, name: str) -> None:

@@ -5,7 +5,7 @@ a folder (``run.json`` and the ``.nc`` results) and writes
 
 * ``comparison.csv``: the PSIS-LOO table of :func:`bayesmix.compare`, one
   group per kind of likelihood (mixtures of x with continuous components;
-  mixtures of counts; MDNs of y given x);
+  mixtures of discrete x: counts and answers; MDNs of y given x);
 * ``report.html``: the data and the EM model-selection table; per candidate
   the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
   for ADVI), the posterior against EM as the component family calls for
@@ -40,6 +40,7 @@ from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
+from bayesmix.components.categorical import decode
 from bayesmix.models._base import FINITE, kind_of
 
 __all__ = ["write_report"]
@@ -139,13 +140,8 @@ def _table(df: pd.DataFrame, digits: int = 4, **kwargs: Any) -> str:
 
 def _frame(data) -> pd.DataFrame:
     """The data as the user gave them: categorical codes back to their labels (missing cells stay NaN)."""
-    frame = pd.DataFrame(data.values, columns=data.feature_names)
-    if data.categories is None:
-        return frame
-    from bayesmix.components.categorical import category_union
-
-    union = np.array(category_union(data.categories), dtype=object)
-    return frame.apply(lambda column: column.map(lambda code: np.nan if np.isnan(code) else union[int(code)]))
+    values = data.values if data.categories is None else decode(data.values, data.categories)
+    return pd.DataFrame(values, columns=data.feature_names)
 
 
 def _run_summary(plan: dict, results: dict) -> str:

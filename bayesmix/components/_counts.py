@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesmix._validation import Data, DegenerateDataWarning, check_data
+from bayesmix._validation import Data, DegenerateDataWarning, check_data, row_positions
 from bayesmix.baseline._em import em_dataset, ordered, run_em
 
 # Distributions that can serve as the prior of a positive rate or mean.
@@ -26,7 +26,7 @@ def check_counts(X: Any, *, name: str = "X", family: str, missing: bool = False)
         rows = np.flatnonzero(bad.any(axis=1))
         columns = [data.feature_names[j] for j in np.flatnonzero(bad.any(axis=0))]
         row, col = np.argwhere(bad)[0]
-        shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+        shown = row_positions(rows)
         raise ValueError(
             f"Argument `{name}` must hold counts (non-negative integers) for component={family!r}, but "
             f"{rows.size} row(s) (positions {shown}) in column(s) {columns} do not, e.g. "

@@ -33,7 +33,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayesmix._validation import MARGINALIZE_HINT, Data
+from bayesmix._validation import MARGINALIZE_HINT, Data, row_positions
 from bayesmix.components._items import item_em
 from bayesmix.priors import Role
 
@@ -44,6 +44,13 @@ _START_MARGIN = 1e-3
 def category_union(categories: tuple[tuple[str, ...], ...]) -> list[str]:
     """Every feature's labels, each once, in the order they first appear."""
     return list(dict.fromkeys(label for labels in categories for label in labels))
+
+
+def decode(codes: np.ndarray, categories: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    """Codes (any shape, NaN where missing) as the labels they stand for, an object array (NaN stays NaN)."""
+    codes = np.asarray(codes, dtype=float)
+    union = np.asarray([*category_union(categories), np.nan], dtype=object)  # the last entry answers NaN
+    return union[np.where(np.isnan(codes), -1, codes).astype(int)]
 
 
 def check_categorical(X: Any, *, name: str = "X", like: Data | None = None, missing: bool = False) -> Data:
@@ -75,7 +82,7 @@ def check_categorical(X: Any, *, name: str = "X", like: Data | None = None, miss
     columns = [str(c) for c in X.columns]
     if absent.any() and not missing:
         rows = np.flatnonzero(absent.any(axis=1))
-        shown = ", ".join(str(i) for i in rows[:10]) + (" ..." if rows.size > 10 else "")
+        shown = row_positions(rows)
         raise ValueError(
             f"Argument `{name}` contains NaN or missing values in {rows.size} row(s) (positions {shown}); "
             f"drop or impute those rows first, {MARGINALIZE_HINT}."

@@ -24,7 +24,7 @@ import pandas as pd
 
 from bayesmix._validation import check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
-from bayesmix.components.categorical import category_union
+from bayesmix.components.categorical import decode
 from bayesmix.prediction.mixture import (
     DEFAULT_HDI_PROB,
     DEFAULT_MAX_DRAWS,
@@ -102,15 +102,10 @@ def impute(
         values = np.unique(cells)
         shares = (cells[None] == values[:, None, None]).mean(axis=1)  # (values, cells)
         modal = values[shares.argmax(axis=0)]
-        table["value"] = _labels(modal, data) if data.categories is not None else modal
+        table["value"] = decode(modal, data.categories) if data.categories is not None else modal
         table["probability"] = shares.max(axis=0)
         return table
     interval = azs.hdi(cells, prob=hdi_prob, axis=0)
     table["mean"] = cells.mean(axis=0)
     table["hdi_lower"], table["hdi_upper"] = interval[..., 0], interval[..., 1]
     return table
-
-
-def _labels(codes: np.ndarray, data) -> list[str]:
-    union = category_union(data.categories)
-    return [union[int(code)] for code in codes]

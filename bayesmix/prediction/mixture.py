@@ -33,7 +33,7 @@ from scipy.special import logsumexp
 from bayesmix._result import check_result, mixture_parameters, observed_data_of, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
-from bayesmix.components.categorical import category_union
+from bayesmix.components.categorical import decode
 from bayesmix.models._base import kind_of
 from bayesmix.relabel import relabel
 
@@ -350,7 +350,7 @@ def sample(result: xr.DataTree, n: int, *, random_seed: int | None = None) -> xr
     component = np.minimum((u > cumulative).sum(axis=1), weights.shape[1] - 1)
     X = fitted.family.sample(rng, *(p[draw, component] for p in params))
     if fitted.training.categories is not None:  # codes back to the labels they stand for
-        X = np.asarray(category_union(fitted.training.categories), dtype=object)[X.astype(int)]
+        X = decode(X, fitted.training.categories)
     return xr.Dataset(
         {"X": (("sample", "feature"), X), "component": ("sample", fitted.components[component])},
         coords={"sample": np.arange(n), "feature": fitted.training.feature_names},
