@@ -43,8 +43,8 @@ class Data:
 
 # What the NaN error suggests where a family can leave missing cells out of the likelihood.
 MARGINALIZE_HINT = (
-    "or, for Bernoulli, categorical, Poisson and negative-binomial components, pass missing='marginalize' to "
-    "the model to leave NaN cells out of each row's likelihood"
+    "or, for Gaussian, Bernoulli, categorical, Poisson and negative-binomial components, pass "
+    "missing='marginalize' to the model to leave NaN cells out of each row's likelihood"
 )
 
 
@@ -119,14 +119,14 @@ def check_no_empty_column(missing: np.ndarray, feature_names: list[str], *, name
 
 def constant_features(data: Data) -> np.ndarray:
     """Indices of the features whose values are all equal."""
-    return np.flatnonzero(np.ptp(data.values, axis=0) == 0)
+    return np.flatnonzero(np.nanmax(data.values, axis=0) == np.nanmin(data.values, axis=0))
 
 
 def warn_constant_features(data: Data, remedy: str, *, stacklevel: int = 3) -> np.ndarray:
     """Warn about constant features, saying what is done about them; return their indices."""
     constant = constant_features(data)
     if constant.size:
-        described = ", ".join(f"{data.feature_names[j]!r} (always {data.values[0, j]:g})" for j in constant)
+        described = ", ".join(f"{data.feature_names[j]!r} (always {np.nanmax(data.values[:, j]):g})" for j in constant)
         warnings.warn(
             f"Constant feature(s) {described} carry no information about the components and would "
             f"give them zero variance there; {remedy} Drop the feature(s) to silence this warning.",

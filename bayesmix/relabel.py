@@ -85,7 +85,7 @@ def relabel(
 
     weights = flatten_draws(posterior["weights"])
     means = flatten_draws(posterior[family.location])
-    spread = data.values.std(axis=0)
+    spread = np.nanstd(data.values, axis=0)  # missing cells (missing="marginalize") left out
     if means.ndim > 3:  # (component, feature, category) probabilities: matched on one scale, all of them
         means, ref_means = means.reshape(*means.shape[:2], -1), np.reshape(ref_means, (ref_means.shape[0], -1))
         spread = np.ones(means.shape[-1])

@@ -58,7 +58,9 @@ def em(
         As for :func:`bayesmix.models.mixture`: with ``"marginalize"`` the
         E-step uses each row's observed cells only and the M-step weights each
         cell by its row's membership where it is observed (the EM of data
-        missing at random).
+        missing at random); Gaussian components then take bayesmix's EM
+        with conditional expectations per pattern of missing cells
+        (:mod:`bayesmix.baseline.gaussian_missing`), as scikit-learn refuses NaN.
 
     Returns
     -------
@@ -84,12 +86,12 @@ def em(
 
     family = get_component(component)
     marginalize = check_missing(missing, family)
-    if getattr(family, "dedicated_model", False):
+    if getattr(family, "dedicated_model", False) and not marginalize:
         return gaussian.em(X, n_components, covariance=covariance, n_init=n_init, random_seed=random_seed, **options)
     if options:
         raise TypeError(
             f"Unexpected argument(s) {sorted(options)} for component={family.name!r}; they apply to Gaussian "
-            "components only (reg_covar, tol, method)."
+            "components of complete data only (reg_covar, tol, method)."
         )
     data = training_data(family, X, marginalize)
     K = check_n_components(n_components, data.n_obs)

@@ -103,3 +103,19 @@ def initial_values_from_covariances(covariance: str, covariances: np.ndarray) ->
         return {"scales": sd} | ({"corr_chol": corr_chol} if D > 1 else {})
     # tied: every component has the same covariance
     return {"scales": sd[0]} | ({"corr_chol": corr_chol[0]} if D > 1 else {})
+
+
+def structured(scatter: np.ndarray, totals: np.ndarray, covariance: str, floor: np.ndarray) -> np.ndarray:
+    """The M-step's (K, D, D) weighted scatter matrices in the covariance type's structure, plus the floor.
+
+    ``diag`` keeps the diagonal, ``spherical`` its mean, ``tied`` the average over components weighted by
+    their ``totals``; ``floor`` (per feature; its mean for spherical) is added to the diagonal.
+    """
+    D = scatter.shape[-1]
+    if covariance == "diag":
+        scatter = np.einsum("kdd->kd", scatter)[:, :, None] * np.eye(D)
+    elif covariance == "spherical":
+        scatter = np.einsum("kdd->k", scatter)[:, None, None] / D * np.eye(D)
+    elif covariance == "tied":
+        scatter = np.broadcast_to(np.average(scatter, axis=0, weights=totals), scatter.shape).copy()
+    return scatter + (floor.mean() if covariance == "spherical" else floor) * np.eye(D)

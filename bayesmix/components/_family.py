@@ -85,8 +85,10 @@ class ComponentFamily(Protocol):
         inputs: the :attr:`parameters` in order, then any extra input of :meth:`logp` (a Cholesky
         factor), with the core shapes :attr:`signature` gives."""
 
-    def logp(self, value, *inputs, covariance: str | None, n_features: int):
-        """PyTensor: log-density of every observation under every component, shape (n_obs, K)."""
+    def logp(self, value, *inputs, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
+        """PyTensor: log-density of every observation under every component, shape (n_obs, K). Under
+        ``missing="marginalize"``, ``missing`` is the (n_obs, D) mask of the missing cells, which reach
+        ``value`` coded :data:`MISSING`; the density is then that of each row's observed cells."""
 
     def log_density(self, X: np.ndarray, *params: np.ndarray) -> np.ndarray:
         """numpy: the same, broadcast over leading draw axes of the parameters: (..., n_obs, K)."""
@@ -108,6 +110,8 @@ class ComponentFamily(Protocol):
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         """The dims of each of :attr:`parameters`."""
 
+    # Optional: ``sample_given(rng, X, *params)`` draws each row's missing cells given its observed ones
+    # (:func:`bayesmix.impute`); families whose features are independent within a component need none.
     # Optional: ``coords(data)`` gives the coordinates of dims beyond component and feature (the
     # categorical family's ``category``); read it through :func:`family_coords`.
 

@@ -15,11 +15,16 @@ For a mixture with weights :math:`w_k`, means :math:`\\mu_k` and covariances
     \\qquad
     \\log \\mathcal{N}(x \\mid \\mu, LL^\\top) = -\\tfrac12 \\lVert L^{-1}(x-\\mu)\\rVert^2
         - \\textstyle\\sum_d \\log L_{dd} - \\tfrac{D}{2}\\log 2\\pi .
+
+A row with missing (NaN) cells has the marginal density of its observed
+sub-vector, :math:`\\mathcal N(x_o \\mid \\mu_o, \\Sigma_{oo})`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from bayesmix.components._patterns import log_density_by_pattern
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -36,7 +41,15 @@ def component_log_density(X: np.ndarray, means: np.ndarray, covariances: np.ndar
     Returns
     -------
     ndarray, shape (..., n_obs, n_components)
+        Rows with NaN cells get the marginal density of their observed cells.
     """
+    if np.isnan(X).any():
+
+        def observed_block(rows, columns):
+            sub = covariances[..., columns[:, None], columns]
+            return component_log_density(X[np.ix_(rows, columns)], means[..., columns], sub)
+
+        return log_density_by_pattern(X, means.shape[-2], means.shape[:-2], observed_block)
     chol = np.linalg.cholesky(covariances)  # (..., K, D, D)
     diff = X[..., None, :, :] - means[..., :, None, :]  # (..., K, N, D)
     z = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # (..., K, D, N)

@@ -42,8 +42,8 @@ def data_scale(data: Data) -> tuple[np.ndarray, np.ndarray]:
     A constant feature would give a zero spread and an improper prior; its
     spread falls back to 1 (in the feature's units) so the prior stays proper.
     """
-    center = data.values.mean(axis=0)
-    spread = data.values.std(axis=0)
+    center = np.nanmean(data.values, axis=0)  # missing cells (missing="marginalize") left out
+    spread = np.nanstd(data.values, axis=0)
     spread = np.where(spread > 0, spread, 1.0)
     return center, spread
 

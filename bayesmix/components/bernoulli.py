@@ -91,7 +91,7 @@ class BernoulliFamily:
     def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
         return (priors["probabilities"].create("probabilities", dims=("component", "feature")),)
 
-    def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: bool = False):
+    def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # x log(pi)^T + (1 - x) log(1 - pi)^T: two (N, D) x (D, K) products. Missing cells (coded MISSING,
         # negative) count as neither answer; the data are constants, so the masks are folded at compile time.
         if probabilities.ndim > 2:  # PyMC hands the parameters with the data's batch dims, of length 1

@@ -178,7 +178,7 @@ class CategoricalFamily:
         probabilities = pt.concatenate(parts, axis=1)[:, np.argsort(features), :]
         return (pm.Deterministic("probabilities", probabilities, dims=("component", "feature", "category")),)
 
-    def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: bool = False):
+    def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # one-hot answers (N, 1, D, C) pick log-probabilities (K, D, C), summed over items and categories;
         # a category a feature lacks has probability 0 and is never answered: its log is replaced by 0 to
         # keep the gradient finite. A missing cell (code MISSING, negative) matches no category: it is left

@@ -10,6 +10,18 @@ The model's parameters and priors are those of :func:`bayesmix.models.gmm`
 :func:`bayesmix.models.mixture` calls for ``component="gaussian"``; the
 hand-written NUTS kernel (:mod:`bayesmix.inference._gmm_kernel`) samples them.
 The EM baseline is scikit-learn's ``GaussianMixture``.
+
+With ``missing="marginalize"`` a row with missing cells contributes the
+marginal density of its observed sub-vector,
+
+.. math::
+
+    p(x_{i,o} \mid \mu_k, \Sigma_k) = \mathcal N(x_{i,o} \mid \mu_{k,o}, \Sigma_{k,oo}),
+
+computed once per pattern of observed cells (:mod:`bayesmix.components._patterns`)
+by the generic mixture likelihood (:meth:`GaussianFamily.build`,
+:meth:`GaussianFamily.logp`) rather than the hand-written kernel; its EM is
+:mod:`bayesmix.baseline.gaussian_missing`.
 """
 
 from __future__ import annotations
@@ -18,18 +30,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import Data, check_data, constant_features
-from bayesmix.components._covariance import COVARIANCE_TYPES, initial_values_from_covariances
+from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors, initial_values_from_covariances
 from bayesmix.components._gaussian_density import component_log_density
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     RELATIVE_VARIANCE_FLOOR,
+    component_means,
     default_component_priors,
     scale_prior_shape,
+    variance_floor,
 )
+from bayesmix.components._linalg import cholesky, gram, log_determinant, whiten
+from bayesmix.components._patterns import logp_by_pattern, missing_patterns
 from bayesmix.priors import Role
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 class GaussianFamily:
@@ -42,13 +62,14 @@ class GaussianFamily:
     nutpie_backend = "jax"
     covariance_types = COVARIANCE_TYPES
     roles: ClassVar[dict[str, Role]] = COMPONENT_ROLES
-    signature = "(k,d),(k,d,d)"
-    # Built by bayesmix.models.gmm and dp_gmm (their own vectorized likelihood, which the
-    # hand-written kernel samples) rather than by the generic mixture likelihood.
+    signature = "(k,d),(k,d,d),(k,d,d)"
+    # Complete data are built by bayesmix.models.gmm and dp_gmm (their own vectorized likelihood,
+    # which the hand-written kernel samples); build() and logp() serve missing="marginalize".
     dedicated_model = True
+    marginalizes_missing = True
 
-    def check_data(self, X: Any, *, name: str = "X") -> Data:
-        return check_data(X, name=name)
+    def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
+        return check_data(X, name=name, allow_missing=missing)
 
     def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
         return default_component_priors(data, covariance)
@@ -59,12 +80,68 @@ class GaussianFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"means": ("component", "feature"), "covariances": ("component", "feature", "feature_bis")}
 
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
+        D = data.n_features
+        means = component_means(priors["means"], data, n_components)
+        chol = cholesky_factors(covariance, n_components, D, priors, variance_floor(data, covariance))
+        covariances = pm.Deterministic("covariances", gram(chol, D), dims=("component", "feature", "feature_bis"))
+        return means, covariances, chol
+
+    def logp(
+        self, value, means, covariances, chol, *, covariance: str, n_features: int, missing: np.ndarray | None = None
+    ):
+        diagonal = covariance in ("diag", "spherical")
+        # PyMC may hand the parameters with the data's batch dims, of length 1
+        means, covariances, chol = (
+            means.reshape(means.shape[-2:]),
+            covariances.reshape(covariances.shape[-3:]),
+            chol.reshape(chol.shape[-3:]),
+        )
+        if missing is None:
+            return _gaussian_logp(value, means, chol, n_features, diagonal)
+
+        def observed_block(rows, columns):
+            if columns.size == 0:
+                return pt.zeros((rows.size, means.shape[0]))
+            x, d = value[rows[:, None], columns], columns.size
+            if d == n_features:
+                return _gaussian_logp(x, means, chol, d, diagonal)
+            sub = covariances[:, columns[:, None], columns]
+            factor = pt.sqrt(sub) if d == 1 or diagonal else cholesky(sub, d)  # sqrt: elementwise, zero off
+            return _gaussian_logp(x, means[:, columns], factor, d, diagonal)
+
+        return logp_by_pattern(missing, observed_block)
+
     def log_density(self, X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
         return component_log_density(X, means, covariances)
 
     def sample(self, rng: np.random.Generator, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
         chol = np.linalg.cholesky(covariances)
         return means + np.einsum("nij,nj->ni", chol, rng.standard_normal(means.shape))
+
+    def sample_given(self, rng: np.random.Generator, X: np.ndarray, means: np.ndarray, covariances: np.ndarray):
+        """Draws of each row's missing cells from its component given its observed cells (the observed ones
+        are kept): :math:`x_m \\mid x_o \\sim \\mathcal N(\\mu_m + \\Sigma_{mo}\\Sigma_{oo}^{-1}(x_o - \\mu_o),\\;
+        \\Sigma_{mm} - \\Sigma_{mo}\\Sigma_{oo}^{-1}\\Sigma_{om})`. ``X`` is (n, D), the parameters
+        (..., n, D) and (..., n, D, D), one component per row already picked."""
+        drawn = np.array(np.broadcast_to(X, means.shape))
+        for rows, observed in missing_patterns(np.isnan(X)):
+            hidden = np.setdiff1d(np.arange(X.shape[1]), observed)
+            if hidden.size == 0:
+                continue
+            mu, cov = means[..., rows, :], covariances[..., rows, :, :]
+            center, spread = mu[..., hidden], cov[..., hidden[:, None], hidden]
+            if observed.size:
+                s_oo, s_om = cov[..., observed[:, None], observed], cov[..., observed[:, None], hidden]
+                gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # S_mo S_oo^-1
+                residual = X[np.ix_(rows, observed)] - mu[..., observed]
+                center = center + np.einsum("...mo,...o->...m", gain, residual)
+                spread = spread - gain @ s_om
+            noise = rng.standard_normal(center.shape)
+            drawn[..., rows[:, None], hidden] = center + np.einsum(
+                "...ij,...j->...i", np.linalg.cholesky(spread), noise
+            )
+        return drawn
 
     def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
         K, D = n_components, data.n_features
@@ -74,6 +151,10 @@ class GaussianFamily:
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         from bayesmix.baseline.gaussian import em
 
+        if np.isnan(data.values).any():
+            from bayesmix.baseline.gaussian_missing import em_with_missing
+
+            return em_with_missing(self, data, n_components, covariance=covariance, n_init=n_init, seed=seed)
         frame = pd.DataFrame(data.values, columns=data.feature_names)
         return em(frame, n_components, covariance=covariance, n_init=n_init, random_seed=seed)
 
@@ -91,6 +172,17 @@ class GaussianFamily:
             weights = solution["weights"].values
             covariances = np.broadcast_to(np.average(covariances, axis=0, weights=weights), covariances.shape)
         return {"means": means} | initial_values_from_covariances(covariance, np.asarray(covariances))
+
+
+def _gaussian_logp(value, means, chol, n_features: int, diagonal: bool):
+    """log N(x_i | mu_k, L_k L_k^T) as an (N, K) matrix, whitened by the unrolled forward substitution."""
+    residuals = value[:, None, :] - means  # (N, K, D)
+    if diagonal or n_features == 1:
+        sd = pt.diagonal(chol, axis1=-2, axis2=-1)
+        scaled, log_det = residuals / sd, pt.log(sd).sum(-1)
+    else:
+        scaled, log_det = whiten(chol, residuals, n_features), log_determinant(chol, n_features)
+    return -0.5 * pt.sqr(scaled).sum(-1) - log_det - 0.5 * n_features * _LOG_2PI
 
 
 FAMILY = GaussianFamily()

@@ -78,7 +78,9 @@ class NegativeBinomialFamily:
         dims = ("component", "feature")
         return priors["means"].create("means", dims=dims), priors["dispersions"].create("dispersions", dims=dims)
 
-    def logp(self, value, means, dispersions, *, covariance: str | None, n_features: int, missing: bool = False):
+    def logp(
+        self, value, means, dispersions, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None
+    ):
         x = value[:, None, :]  # (N, 1, D) against (K, D)
         terms = (
             pt.gammaln(x + dispersions)
@@ -88,7 +90,7 @@ class NegativeBinomialFamily:
             + x * pt.log(means)
             - (dispersions + x) * pt.log(dispersions + means)
         )
-        if missing:  # cells coded MISSING (negative) are left out
+        if missing is not None:  # cells coded MISSING (negative) are left out
             terms = pt.switch(pt.ge(x, 0), terms, 0.0)
         return terms.sum(-1)
 

@@ -57,9 +57,9 @@ class PoissonFamily:
     def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
         return (priors["rates"].create("rates", dims=("component", "feature")),)
 
-    def logp(self, value, rates, *, covariance: str | None, n_features: int, missing: bool = False):
+    def logp(self, value, rates, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # sum_d x_d log(lambda_kd) - lambda_kd - log(x_d!), as an (N, K) matrix
-        if missing:  # cells coded MISSING (negative) are left out
+        if missing is not None:  # cells coded MISSING (negative) are left out
             x = value[:, None, :]
             return pt.switch(pt.ge(x, 0), x * pt.log(rates) - rates - pt.gammaln(x + 1.0), 0.0).sum(-1)
         cross = (value[:, None, :] * pt.log(rates)).sum(-1)

@@ -41,7 +41,12 @@ from scipy.special import digamma, gammaln
 from bayesmix._validation import Data, check_data
 from bayesmix.baseline._em import em_dataset, ordered, run_em
 from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS
-from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors, initial_values_from_covariances
+from bayesmix.components._covariance import (
+    COVARIANCE_TYPES,
+    cholesky_factors,
+    initial_values_from_covariances,
+    structured,
+)
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     RELATIVE_VARIANCE_FLOOR,
@@ -210,13 +215,7 @@ def _m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: 
     means = (ru.T @ X) / ru.sum(axis=0)[:, None]
     diff = X[None, :, :] - means[:, None, :]  # (K, N, D)
     scatter = np.einsum("nk,knd,kne->kde", ru, diff, diff) / totals[:, None, None]
-    if covariance == "diag":
-        scatter = np.einsum("kdd->kd", scatter)[:, :, None] * np.eye(D)
-    elif covariance == "spherical":
-        scatter = np.einsum("kdd->k", scatter)[:, None, None] / D * np.eye(D)
-    elif covariance == "tied":
-        scatter = np.broadcast_to(np.average(scatter, axis=0, weights=totals), scatter.shape).copy()
-    scatter = scatter + (floor.mean() if covariance == "spherical" else floor) * np.eye(D)
+    scatter = structured(scatter, totals, covariance, floor)
     new_dof = np.array([_dof(resp[:, k], u[:, k], log_u[:, k], totals[k]) for k in range(K)])
     return {"means": means, "scale_matrices": scatter, "degrees_of_freedom": new_dof}
 

@@ -61,6 +61,8 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
     if info.is_conditional or info.component != "gaussian":
         what = info.family if info.is_conditional else f"{info.component} components"
         return f"the kernel covers Gaussian mixtures, not {what!r}"
+    if info.settings.get("missing"):
+        return "the kernel takes complete rows; missing cells are marginalized by PyMC's graph"
     if not unrolled(info.data.n_features):
         return "more features than the unrolled correlation bijector takes"
     forms = dict(_PRIOR_FORMS)

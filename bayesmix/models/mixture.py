@@ -70,13 +70,16 @@ def mixture(
         Gaussian components only: see :func:`bayesmix.models.gmm`.
     missing : {None, "marginalize"}, default None
         ``None`` refuses NaN cells (the error names the rows).
-        ``"marginalize"`` lets NaN and pandas NA cells in for the families
-        whose features are independent within a component (Bernoulli,
-        categorical, Poisson, negative binomial): each row's likelihood is
-        the product over its observed cells only,
-        :math:`p(x_{i,\mathrm{obs}} \mid \theta_k) = \prod_{d\ \mathrm{observed}}
-        f_d(x_{id} \mid \theta_{kd})`, which is exact when cells are missing
-        at random. No row is dropped and nothing is imputed.
+        ``"marginalize"`` lets NaN and pandas NA cells in: each row's
+        likelihood is the density of its observed cells only, which is exact
+        when cells are missing at random. For the families whose features are
+        independent within a component (Bernoulli, categorical, Poisson,
+        negative binomial) it is the product over the observed cells,
+        :math:`\prod_{d\ \mathrm{observed}} f_d(x_{id} \mid \theta_{kd})`;
+        for Gaussian components the marginal
+        :math:`\mathcal N(x_{i,o} \mid \mu_{k,o}, \Sigma_{k,oo})` of the
+        observed sub-vector (sampled by PyMC's graph, not the hand-written
+        kernel). No row is dropped and nothing is imputed.
 
     Returns
     -------
@@ -98,7 +101,7 @@ def mixture(
     """
     family = get_component(component)
     marginalize = check_missing(missing, family)
-    if getattr(family, "dedicated_model", False):
+    if getattr(family, "dedicated_model", False) and not marginalize:
         return gmm(X, n_components, covariance=covariance, priors=priors, order_means=order_means)
     if order_means:
         raise ValueError(
@@ -158,7 +161,7 @@ def dp_mixture(
     """
     family = get_component(component)
     marginalize = check_missing(missing, family)
-    if getattr(family, "dedicated_model", False):
+    if getattr(family, "dedicated_model", False) and not marginalize:
         return dp_gmm(X, truncation=truncation, covariance=covariance, alpha=alpha, priors=priors)
     data = training_data(family, X, marginalize)
     T = dirichlet_process.check_truncation(truncation, data.n_obs)
@@ -185,8 +188,8 @@ def check_missing(missing: object, family: ComponentFamily) -> bool:
     check_choice(missing, ["marginalize"], name="missing")
     if not getattr(family, "marginalizes_missing", False):
         raise ValueError(
-            f"Argument `missing`: missing='marginalize' is available for the Bernoulli, categorical, Poisson and "
-            f"negative-binomial components, not yet for component={family.name!r}; drop or impute the rows "
+            f"Argument `missing`: missing='marginalize' is available for the Gaussian, Bernoulli, categorical, "
+            f"Poisson and negative-binomial components, not yet for component={family.name!r}; drop or impute the rows "
             "with NaN first."
         )
     return True
@@ -218,7 +221,7 @@ def _likelihood(family: ComponentFamily, data: Data, weights, inputs: tuple, cov
     options = {"covariance": covariance, "n_features": data.n_features}
     observed = data.values
     if np.isnan(observed).any():
-        options["missing"] = True
+        options["missing"] = np.isnan(observed)
         observed = np.where(np.isnan(observed), MISSING, observed)
     component_logp = functools.partial(family.logp, **options)
 

@@ -6,12 +6,15 @@ For a row with observed cells :math:`x_{\mathrm{obs}}` and a missing cell
 .. math::
 
     p(x_d \mid x_{\mathrm{obs}}, \mathcal D)
-      = \frac1S \sum_s \sum_k p(z = k \mid x_{\mathrm{obs}}, \theta^{(s)})\, f_d(x_d \mid \theta^{(s)}_{kd}),
+      = \frac1S \sum_s \sum_k p(z = k \mid x_{\mathrm{obs}}, \theta^{(s)})\,
+        f_d(x_d \mid x_{\mathrm{obs}}, \theta^{(s)}_{k}),
 
-the memberships computed from the observed cells only (features are
-independent within a component, so the missing cell's own density does not
-enter them). :func:`impute` draws from it once per posterior draw: a
-component from the memberships, then the cell from that component.
+the memberships computed from the observed cells only, and
+:math:`f_d(x_d \mid \theta_{kd})` the component's density of the cell, given
+the row's observed cells where features are dependent within a component
+(Gaussian: the conditional normal). :func:`impute` draws from it once per
+posterior draw: a component from the memberships, then the cell from that
+component.
 """
 
 from __future__ import annotations
@@ -94,7 +97,12 @@ def impute(
     u = rng.random((*cumulative.shape[:2], 1)) * cumulative[..., -1:]
     component = np.minimum((u > cumulative).sum(-1), cumulative.shape[-1] - 1)  # (S, rows)
     draw = np.arange(S)[:, None]
-    drawn = fitted.family.sample(rng, *(p[draw, component] for p in params))  # (S, rows, D)
+    picked = [p[draw, component] for p in params]  # each draw's component per row
+    sample_given = getattr(fitted.family, "sample_given", None)
+    if sample_given is None:  # features independent within a component: the observed cells do not matter
+        drawn = fitted.family.sample(rng, *picked)  # (S, rows, D)
+    else:
+        drawn = sample_given(rng, data.values[needed], *picked)
     where = np.searchsorted(needed, rows)
     cells = drawn[:, where, columns]  # (S, cells)
     table = pd.DataFrame({"obs_id": rows, "feature": [data.feature_names[j] for j in columns]})

@@ -1,0 +1,42 @@
+"""Rows grouped by which cells they miss, for families whose features are dependent within a component.
+
+A Gaussian's density of a row with missing cells is the marginal density of its
+observed sub-vector, :math:`\\mathcal N(x_o \\mid \\mu_o, \\Sigma_{oo})`: one
+sub-covariance per pattern of observed cells. Tables have few such patterns,
+so the log-density is computed pattern by pattern, each on its rows and
+observed columns, and the blocks are put back in row order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytensor.tensor as pt
+
+
+def missing_patterns(missing: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(rows, observed columns)`` of every pattern of missing cells in the (n_obs, D) boolean ``missing``."""
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    inverse = np.ravel(inverse)
+    return [(np.flatnonzero(inverse == p), np.flatnonzero(~pattern)) for p, pattern in enumerate(patterns)]
+
+
+def logp_by_pattern(missing: np.ndarray, block: Callable[[np.ndarray, np.ndarray], pt.TensorVariable]):
+    """PyTensor: the (n_obs, K) log-densities from ``block(rows, observed_columns)``, one call per pattern."""
+    patterns = missing_patterns(missing)
+    blocks = [block(rows, columns) for rows, columns in patterns]
+    inverse = np.argsort(np.concatenate([rows for rows, _ in patterns]))
+    return pt.concatenate(blocks, axis=0)[inverse]
+
+
+def log_density_by_pattern(
+    X: np.ndarray, n_components: int, batch_shape: tuple, block: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """numpy: the (..., n_obs, K) log-densities from ``block(rows, observed_columns)``, one call per pattern;
+    a row with no observed cell has log-density 0 (its density integrates to one)."""
+    out = np.zeros((*batch_shape, X.shape[0], n_components))
+    for rows, columns in missing_patterns(np.isnan(X)):
+        if columns.size:
+            out[..., rows, :] = block(rows, columns)
+    return out
