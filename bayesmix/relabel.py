@@ -85,7 +85,10 @@ def relabel(
 
     weights = flatten_draws(posterior["weights"])
     means = flatten_draws(posterior[family.location])
-    spread = np.nanstd(data.values, axis=0)  # missing cells (missing="marginalize") left out
+    # the location's columns (a mixture of several families' columns matches on one block of them),
+    # missing cells (missing="marginalize") left out
+    location_data = getattr(family, "location_data", lambda data: data)(data)
+    spread = np.nanstd(location_data.values, axis=0)
     if means.ndim > 3:  # (component, feature, category) probabilities: matched on one scale, all of them
         means, ref_means = means.reshape(*means.shape[:2], -1), np.reshape(ref_means, (ref_means.shape[0], -1))
         spread = np.ones(means.shape[-1])

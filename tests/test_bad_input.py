@@ -277,8 +277,22 @@ OTHER_CASES = {
     ),
     "unknown component, dp_mixture": (
         lambda f: bm.models.dp_mixture(TWO_POINTS, truncation=2, component=None),
+        TypeError,
+        r"`component` must be a family name, one of \['gaussian', .*or a mapping of column names to family names",
+    ),
+    "mapping names a column the data lacks": (
+        lambda f: bm.models.mixture(
+            pd.DataFrame({"age": [20.0, 30.0, 40.0], "smoker": [0.0, 1.0, 1.0]}),
+            1,
+            component={"age": "gaussian", "smoker": "bernoulli", "visits": "poisson"},
+        ),
         ValueError,
-        "Unknown component None",
+        r"`component` names column\(s\) \['visits'\] that `X` lacks; its columns are \['age', 'smoker'\]",
+    ),
+    "mapping leaves a column out": (
+        lambda f: bm.em(pd.DataFrame({"age": [20.0, 30.0], "smoker": [0.0, 1.0]}), 1, component={"age": "gaussian"}),
+        ValueError,
+        r"`X` has column\(s\) \['smoker'\] that `component` does not map to a family",
     ),
     "unknown component, em": (lambda f: bm.em(TWO_POINTS, 1, component="t"), ValueError, "Unknown component 't'"),
     "unknown component, em_table": (

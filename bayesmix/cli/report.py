@@ -165,7 +165,14 @@ def _run_summary(plan: dict, results: dict) -> str:
 
 def _family_label(candidate: dict) -> str:
     component = candidate["model_options"].get("component")
-    return f"{candidate['family']} of {component}" if component else candidate["family"]
+    return f"{candidate['family']} of {_component_label(component)}" if component else candidate["family"]
+
+
+def _component_label(component: str | dict) -> str:
+    """``"poisson"``, or for a mixture of columns of several families ``"columns (age: gaussian, ...)"``."""
+    if isinstance(component, dict):
+        return "columns (" + ", ".join(f"{column}: {family}" for column, family in component.items()) + ")"
+    return component
 
 
 def _data_section(X: pd.DataFrame, heading: str) -> str:
@@ -176,8 +183,13 @@ def _data_section(X: pd.DataFrame, heading: str) -> str:
 def _data_figure(X: pd.DataFrame) -> plt.Figure:
     if not all(pd.api.types.is_numeric_dtype(X[c]) for c in X.columns):  # categorical items: answer shares
         shown = list(X.columns[:4])
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3), squeeze=False, sharey=True)
+        measured = [c for c in shown if pd.api.types.is_numeric_dtype(X[c]) and X[c].nunique() > 20]
+        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3), squeeze=False, sharey=not measured)
         for ax, column in zip(axes[0], shown, strict=True):
+            if column in measured:  # a measurement beside the answers: its histogram
+                ax.hist(X[column].dropna(), bins=30, density=True, color="0.6")
+                ax.set(xlabel=column)
+                continue
             shares = X[column].value_counts(normalize=True, sort=False)
             ax.bar(np.arange(len(shares)), shares.to_numpy(), color="0.6")
             ax.set(xticks=np.arange(len(shares)), xlabel=column, ylim=(0, 1))
@@ -227,7 +239,8 @@ def _em_table_section(X: pd.DataFrame, settings: dict, seed: int) -> str:
     best = table.attrs["best"]
     covariance = f"{best['covariance']} covariance, " if best["covariance"] else ""
     return (
-        f"<h2>EM model selection</h2><p>Maximum-likelihood fits of {html.escape(component)} mixtures for every K"
+        f"<h2>EM model selection</h2><p>Maximum-likelihood fits of {html.escape(_component_label(component))} "
+        "mixtures for every K"
         f"{' and covariance type' if best['covariance'] else ''}, as R's mclust tabulates them; lower BIC, AIC "
         f"and ICL is better. BIC-best: <b>{covariance}K = {best['n_components']}</b>.</p>"
         + _table(table, digits=6, index=False)
@@ -249,7 +262,7 @@ def _em_baselines(X: pd.DataFrame, results: dict, plan: dict) -> dict[str, xr.Da
                 baselines[name] = bm.em(
                     X,
                     s["n_components"],
-                    component=kind.component,
+                    component=kind.component_argument,
                     covariance=s.get("covariance") or "full",
                     random_seed=seeds.get(name),
                     missing=s.get("missing"),
@@ -574,8 +587,12 @@ def _shape_parameters_figure(result: xr.DataTree, baseline: xr.Dataset | None) -
     panels = []
     for name in names:
         extra = [d for d in posterior[name].dims if d not in ("chain", "draw", "component")]
+        if len(extra) > 1:  # matrices and answer tables are drawn elsewhere (or not at all)
+            continue
         labels = posterior[extra[0]].values[:3] if extra else [None]
         panels.extend((name, label) for label in labels)
+    if not panels:
+        return None, ""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.8), squeeze=False)
     for ax, (name, label) in zip(axes[0], panels, strict=True):
         da = posterior[name]

@@ -281,7 +281,7 @@ def _read_baseline(table: object, data: DataSpec, frame: pd.DataFrame, where: _W
     if max(ks) > len(frame):
         raise SpecError(where("[baseline] n_components", f"K = {max(ks)} exceeds the {len(frame)} observations"))
     component = table.get("component", "gaussian")
-    _check_in([component], COMPONENTS, where("[baseline] component"))
+    _check_component(component, where("[baseline] component"))
     family = get_component(component)
     if family.covariance_types:
         covariances = _string_list(
@@ -297,6 +297,18 @@ def _read_baseline(table: object, data: DataSpec, frame: pd.DataFrame, where: _W
     except (TypeError, ValueError) as err:
         raise SpecError(where("[baseline] component", str(err).splitlines()[0].rstrip("."))) from None
     return {"n_components": ks, "covariance": covariances, "component": component}
+
+
+def _check_component(component: object, where: str) -> None:
+    """A family name, or a table of column = family name (a mixture of columns of several families)."""
+    if isinstance(component, dict):
+        if not component:
+            raise SpecError(f"{where}: a table of column = family name must not be empty.")
+        _check_in(list(component.values()), COMPONENTS, where)
+    elif not isinstance(component, str):
+        raise SpecError(f"{where}: must be a family name or a table of column = family name, got {component!r}.")
+    else:
+        _check_in([component], COMPONENTS, where)
 
 
 def _check_in(values: list, allowed, where: str) -> None:
@@ -341,8 +353,11 @@ def _grid(entry: dict, family: str, where: str) -> list[dict[str, Any]]:
         return [
             {"n_components": k} for k in _int_list(entry.get("n_components", 3), f"{where} n_components", minimum=1)
         ]
-    components = _string_list(entry.get("component", "gaussian"), f"{where} component")
-    _check_in(components, COMPONENTS, f"{where} component")
+    component = entry.get("component", "gaussian")
+    # a table maps columns to families: one mixed candidate; a list expands into one candidate per family
+    components = [component] if isinstance(component, dict) else _string_list(component, f"{where} component")
+    for one in components:
+        _check_component(one, f"{where} component")
     ks = _int_list(entry.get("n_components", 2), f"{where} n_components", minimum=1) if family == "mixture" else [None]
     covariances = _string_list(entry.get("covariance", "full"), f"{where} covariance")
     _check_in(covariances, COVARIANCE_TYPES, f"{where} covariance")
@@ -395,7 +410,8 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
 
 def _component_label(options: dict) -> str:
     """gmm_full, student_t_tied, poisson: the part of a candidate's name its component gives."""
-    component = "gmm" if options["component"] == "gaussian" else options["component"]
+    component = options["component"]
+    component = "gmm" if component == "gaussian" else "mixed" if isinstance(component, dict) else component
     return f"{component}_{options['covariance']}" if "covariance" in options else component
 
 

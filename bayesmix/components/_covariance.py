@@ -19,6 +19,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesmix.components._correlation import UnrolledCholeskyCorr
+from bayesmix.components._family import PLAIN, Naming
 from bayesmix.components._linalg import cholesky, gram, unrolled
 from bayesmix.priors import Prior
 
@@ -26,7 +27,12 @@ COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
 
 
 def cholesky_factors(
-    covariance: str, n_components: int, n_features: int, priors: dict, variance_floor: np.ndarray | None = None
+    covariance: str,
+    n_components: int,
+    n_features: int,
+    priors: dict,
+    variance_floor: np.ndarray | None = None,
+    naming: Naming = PLAIN,
 ):
     """Create the covariance variables and return the (K, D, D) Cholesky factors.
 
@@ -37,7 +43,7 @@ def cholesky_factors(
     repeated points. Diagonal factors take the floor elementwise; full and
     tied ones are refactorized (unrolled for small D, :mod:`bayesmix.components._linalg`).
     """
-    chol = _cholesky_factors(covariance, n_components, n_features, priors)
+    chol = _cholesky_factors(covariance, n_components, n_features, priors, naming)
     if variance_floor is None or not np.any(variance_floor):
         return chol
     floor = pt.as_tensor(np.asarray(variance_floor, dtype=float))
@@ -47,33 +53,36 @@ def cholesky_factors(
     return cholesky(gram(chol, n_features) + pt.diag(floor), n_features)
 
 
-def _cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict):
+def _cholesky_factors(covariance: str, n_components: int, n_features: int, priors: dict, naming: Naming):
     K, D = n_components, n_features
     scales_prior: Prior = priors["scales"]
     eye = pt.eye(D)
+    scales_name, corr_name = naming("scales"), naming("corr_chol")
     if covariance == "spherical":
-        scales = scales_prior.create("scales", dims="component")
+        scales = scales_prior.create(scales_name, dims="component")
         return scales[:, None, None] * eye
     if covariance == "diag":
-        scales = scales_prior.create("scales", dims=("component", "feature"))
+        scales = scales_prior.create(scales_name, dims=naming.dims("component", "feature"))
         return scales[:, :, None] * eye
     if covariance == "full":
-        scales = scales_prior.create("scales", dims=("component", "feature"))
+        scales = scales_prior.create(scales_name, dims=naming.dims("component", "feature"))
         if D == 1:
             return scales[:, :, None]
-        corr = _lkj_cholesky(priors["lkj_eta"], D, shape=(K, D, D), dims=("component", "feature", "feature_bis"))
+        dims = naming.dims("component", "feature", "feature_bis")
+        corr = _lkj_cholesky(corr_name, priors["lkj_eta"], D, shape=(K, D, D), dims=dims)
         return scales[:, :, None] * corr
     if covariance == "tied":
-        scales = scales_prior.create("scales", dims="feature")
+        scales = scales_prior.create(scales_name, dims=naming.dims("feature"))
         shared = scales[:, None] * eye
         if D > 1:
-            corr = _lkj_cholesky(priors["lkj_eta"], D, shape=(D, D), dims=("feature", "feature_bis"))
+            dims = naming.dims("feature", "feature_bis")
+            corr = _lkj_cholesky(corr_name, priors["lkj_eta"], D, shape=(D, D), dims=dims)
             shared = scales[:, None] * corr
         return pt.broadcast_to(shared, (K, D, D))
     raise ValueError(f"Unknown covariance {covariance!r}; choose one of {list(COVARIANCE_TYPES)}.")
 
 
-def _lkj_cholesky(eta: float, n_features: int, shape: tuple[int, ...], **kwargs):
+def _lkj_cholesky(name: str, eta: float, n_features: int, shape: tuple[int, ...], **kwargs):
     """``corr_chol``: PyMC's LKJ correlation Cholesky factor, sampled through the unrolled bijector up to 6 features.
 
     Its initial value is the identity, LKJCorr's own support point, given as a
@@ -84,7 +93,7 @@ def _lkj_cholesky(eta: float, n_features: int, shape: tuple[int, ...], **kwargs)
     if unrolled(n_features):
         kwargs["default_transform"] = UnrolledCholeskyCorr(n_features)
     identity = np.broadcast_to(np.eye(n_features), shape).copy()
-    return pm.LKJCorr("corr_chol", eta=eta, n=n_features, shape=shape, initval=identity, **kwargs)
+    return pm.LKJCorr(name, eta=eta, n=n_features, shape=shape, initval=identity, **kwargs)
 
 
 def initial_values_from_covariances(covariance: str, covariances: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ and the EM baseline ask it instead of testing strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -80,10 +81,15 @@ class ComponentFamily(Protocol):
 
     # Families with ``dedicated_model = True`` (the Gaussian) are built by their own factories;
     # for the others :func:`bayesmix.models.mixture` calls :meth:`build` and :meth:`logp`.
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
-        """Create the component parameters in the model on the context stack; return the likelihood's
-        inputs: the :attr:`parameters` in order, then any extra input of :meth:`logp` (a Cholesky
-        factor), with the core shapes :attr:`signature` gives."""
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming) -> tuple:
+        """Create the component parameters in the model on the context stack, named by ``naming``; return
+        the likelihood's inputs: the :attr:`parameters` in order, then any extra input of :meth:`logp` (a
+        Cholesky factor), with the core shapes :attr:`signature` gives."""
+
+    def m_step_for(self, data: Data, covariance: str | None):
+        """The EM's M-step, ``m_step(X, responsibilities, previous) -> parameters``, as
+        :func:`bayesmix.baseline._em.run_em` calls it (the mixture of columns of several families runs
+        each family's)."""
 
     def logp(self, value, *inputs, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         """PyTensor: log-density of every observation under every component, shape (n_obs, K). Under
@@ -114,6 +120,24 @@ class ComponentFamily(Protocol):
     # (:func:`bayesmix.impute`); families whose features are independent within a component need none.
     # Optional: ``coords(data)`` gives the coordinates of dims beyond component and feature (the
     # categorical family's ``category``); read it through :func:`family_coords`.
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How a family names its model variables and their feature dims: as they are (:data:`PLAIN`) or, in a
+    mixture of columns of several families (:mod:`bayesmix.components.mixed`), prefixed by the family's
+    name (``gaussian_means`` over ``gaussian_feature``), so that two families' ``means`` stay apart."""
+
+    prefix: str = ""
+
+    def __call__(self, name: str) -> str:
+        return self.prefix + name
+
+    def dims(self, *dims: str) -> tuple[str, ...]:
+        return tuple(self.prefix + dim if dim in ("feature", "feature_bis") else dim for dim in dims)
+
+
+PLAIN = Naming()
 
 
 # How a missing cell reaches PyMC's observed data under missing="marginalize" (every family that

@@ -10,6 +10,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from bayesmix._validation import Data, constant_features, warn_constant_features
+from bayesmix.components._family import PLAIN, Naming
 from bayesmix.components._linalg import gram, log_determinant, whiten
 from bayesmix.priors import Prior, Role
 
@@ -142,12 +143,13 @@ class Standardized(Transform):
         return pt.broadcast_to(pt.log(self.spread), value.shape)
 
 
-def component_means(prior: Prior, data: Data, n_components: int, *, order: bool = False):
+def component_means(prior: Prior, data: Data, n_components: int, *, order: bool = False, naming: Naming = PLAIN):
     """The (K, D) component means, sampled in the data's standard units (:class:`Standardized`)."""
     if order and n_components > 1:
         return ordered_means(prior, data, n_components)
     center, spread = data_scale(data)
-    return prior.create("means", dims=("component", "feature"), transform=Standardized(center, spread))
+    dims = naming.dims("component", "feature")
+    return prior.create(naming("means"), dims=dims, transform=Standardized(center, spread))
 
 
 def coords_for(data: Data, n_components: int) -> dict[str, list]:

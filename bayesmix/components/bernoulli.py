@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import Data, check_data
-from bayesmix.components._family import observed_cells
+from bayesmix.components._family import PLAIN, Naming, observed_cells
 from bayesmix.components._items import item_em
 from bayesmix.priors import Prior, Role
 
@@ -88,8 +88,11 @@ class BernoulliFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"probabilities": ("component", "feature")}
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
-        return (priors["probabilities"].create("probabilities", dims=("component", "feature")),)
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
+        return (priors["probabilities"].create(naming("probabilities"), dims=naming.dims("component", "feature")),)
+
+    def m_step_for(self, data: Data, covariance: str | None):
+        return self.m_step
 
     def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # x log(pi)^T + (1 - x) log(1 - pi)^T: two (N, D) x (D, K) products. Missing cells (coded MISSING,

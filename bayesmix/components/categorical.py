@@ -34,6 +34,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import MARGINALIZE_HINT, Data, row_positions
+from bayesmix.components._family import PLAIN, Naming
 from bayesmix.components._items import item_em
 from bayesmix.priors import Role
 
@@ -46,11 +47,20 @@ def category_union(categories: tuple[tuple[str, ...], ...]) -> list[str]:
     return list(dict.fromkeys(label for labels in categories for label in labels))
 
 
-def decode(codes: np.ndarray, categories: tuple[tuple[str, ...], ...]) -> np.ndarray:
-    """Codes (any shape, NaN where missing) as the labels they stand for, an object array (NaN stays NaN)."""
+def decode(
+    codes: np.ndarray, categories: tuple[tuple[str, ...], ...], features: np.ndarray | None = None
+) -> np.ndarray:
+    """Codes (NaN where missing) as the labels they stand for, an object array (NaN stays NaN).
+
+    ``codes`` has the features on its last axis, or, with ``features``, holds cells of the features it
+    names. A feature without categories (a numeric column beside categorical ones) keeps its values.
+    """
     codes = np.asarray(codes, dtype=float)
+    features = np.arange(codes.shape[-1]) if features is None else np.asarray(features)
+    coded = np.array([bool(labels) for labels in categories])[features] & ~np.isnan(codes)
     union = np.asarray([*category_union(categories), np.nan], dtype=object)  # the last entry answers NaN
-    return union[np.where(np.isnan(codes), -1, codes).astype(int)]
+    labels = union[np.where(coded, codes, -1).astype(int)]
+    return np.where(coded, labels, codes.astype(object))
 
 
 def check_categorical(X: Any, *, name: str = "X", like: Data | None = None, missing: bool = False) -> Data:
@@ -163,20 +173,21 @@ class CategoricalFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"probabilities": ("component", "feature", "category")}
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
         concentration = float(priors["probabilities"])
         union = category_union(data.categories)
         parts, features = [], []
         for labels, group_features in _groups(data.categories).items():
             shape = (n_components, len(group_features), len(labels))
-            group = pm.Dirichlet(_group_name(labels, data.categories), a=np.full(shape, concentration))
+            group = pm.Dirichlet(naming(_group_name(labels, data.categories)), a=np.full(shape, concentration))
             # place the group's categories at their columns of the union (zeros elsewhere)
             placement = np.zeros((len(labels), len(union)))
             placement[np.arange(len(labels)), [union.index(label) for label in labels]] = 1.0
             parts.append(pt.dot(group, placement))
             features += group_features
         probabilities = pt.concatenate(parts, axis=1)[:, np.argsort(features), :]
-        return (pm.Deterministic("probabilities", probabilities, dims=("component", "feature", "category")),)
+        dims = naming.dims("component", "feature", "category")
+        return (pm.Deterministic(naming("probabilities"), probabilities, dims=dims),)
 
     def logp(self, value, probabilities, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # one-hot answers (N, 1, D, C) pick log-probabilities (K, D, C), summed over items and categories;
@@ -206,17 +217,24 @@ class CategoricalFamily:
     def n_parameters(self, n_components: int, data: Data, covariance: str | None) -> int:
         return n_components * sum(len(labels) - 1 for labels in data.categories)
 
-    def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
+    def m_step_for(self, data: Data, covariance: str | None):
+        """Each class's answer shares per item, from the one-hot answers of ``data`` (computed once)."""
         one_hot = _one_hot(data.values, len(category_union(data.categories)))
         flat = one_hot.reshape(data.n_obs, -1)
-
         observed = (~np.isnan(data.values)).astype(float)  # a missing cell's one-hot row is all zero
 
         def m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None) -> dict[str, np.ndarray]:
             counts = (resp.T @ flat).reshape(resp.shape[1], *one_hot.shape[1:])
             return {"probabilities": np.clip(counts / (resp.T @ observed)[:, :, None], 0.0, 1.0)}
 
-        # k-means starts on the one-hot answers
+        return m_step
+
+    def start_features(self, data: Data) -> np.ndarray:
+        """The one-hot answers, where the EM's k-means starts."""
+        return _one_hot(data.values, len(category_union(data.categories))).reshape(data.n_obs, -1)
+
+    def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
+        m_step, flat = self.m_step_for(data, covariance), self.start_features(data)
         return item_em(self, data, n_components, m_step=m_step, start_features=flat, n_init=n_init, seed=seed)
 
     def initial_values(self, solution, data: Data, covariance: str | None) -> dict[str, np.ndarray]:

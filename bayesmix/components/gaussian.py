@@ -26,6 +26,7 @@ by the generic mixture likelihood (:meth:`GaussianFamily.build`,
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,7 @@ import xarray as xr
 
 from bayesmix._validation import Data, check_data, constant_features
 from bayesmix.components._covariance import COVARIANCE_TYPES, cholesky_factors, initial_values_from_covariances
+from bayesmix.components._family import PLAIN, Naming
 from bayesmix.components._gaussian_density import component_log_density
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
@@ -80,12 +82,18 @@ class GaussianFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"means": ("component", "feature"), "covariances": ("component", "feature", "feature_bis")}
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
         D = data.n_features
-        means = component_means(priors["means"], data, n_components)
-        chol = cholesky_factors(covariance, n_components, D, priors, variance_floor(data, covariance))
-        covariances = pm.Deterministic("covariances", gram(chol, D), dims=("component", "feature", "feature_bis"))
-        return means, covariances, chol
+        means = component_means(priors["means"], data, n_components, naming=naming)
+        chol = cholesky_factors(covariance, n_components, D, priors, variance_floor(data, covariance), naming)
+        dims = naming.dims("component", "feature", "feature_bis")
+        return means, pm.Deterministic(naming("covariances"), gram(chol, D), dims=dims), chol
+
+    def m_step_for(self, data: Data, covariance: str | None):
+        from bayesmix.baseline.gaussian_missing import REG_COVAR, expected_m_step
+
+        floor = np.full(data.n_features, REG_COVAR)
+        return functools.partial(expected_m_step, covariance=covariance, floor=floor)
 
     def logp(
         self, value, means, covariances, chol, *, covariance: str, n_features: int, missing: np.ndarray | None = None

@@ -32,7 +32,7 @@ from scipy.special import digamma, gammaln, polygamma
 
 from bayesmix._validation import Data
 from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
-from bayesmix.components._family import observed_cells
+from bayesmix.components._family import PLAIN, Naming, observed_cells
 from bayesmix.priors import Prior, Role
 
 # The EM searches log(alpha) here; the upper end is the Poisson limit for any count data.
@@ -74,9 +74,13 @@ class NegativeBinomialFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"means": ("component", "feature"), "dispersions": ("component", "feature")}
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
-        dims = ("component", "feature")
-        return priors["means"].create("means", dims=dims), priors["dispersions"].create("dispersions", dims=dims)
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
+        dims = naming.dims("component", "feature")
+        means = priors["means"].create(naming("means"), dims=dims)
+        return means, priors["dispersions"].create(naming("dispersions"), dims=dims)
+
+    def m_step_for(self, data: Data, covariance: str | None):
+        return self.m_step
 
     def logp(
         self, value, means, dispersions, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None

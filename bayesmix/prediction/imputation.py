@@ -62,11 +62,12 @@ def impute(
     Returns
     -------
     pandas.DataFrame
-        One row per missing cell: ``obs_id``, ``feature`` and, for counts,
-        ``mean``, ``hdi_lower``, ``hdi_upper`` of the predictive draws; for
-        Bernoulli and categorical items, the modal answer ``value`` (a
-        category label for categorical items) and its predictive
-        ``probability``.
+        One row per missing cell: ``obs_id``, ``feature`` and, for
+        measurements and counts, ``mean``, ``hdi_lower``, ``hdi_upper`` of the
+        predictive draws; for Bernoulli and categorical items, the modal
+        answer ``value`` (a category label for categorical items) and its
+        predictive ``probability``. A mixture of columns of several families
+        has both sets of columns, each filled for its own cells.
 
     Examples
     --------
@@ -106,14 +107,30 @@ def impute(
     where = np.searchsorted(needed, rows)
     cells = drawn[:, where, columns]  # (S, cells)
     table = pd.DataFrame({"obs_id": rows, "feature": [data.feature_names[j] for j in columns]})
-    if fitted.family.profile is not None:  # answers: the modal one and how probable it is
-        values = np.unique(cells)
-        shares = (cells[None] == values[:, None, None]).mean(axis=1)  # (values, cells)
-        modal = values[shares.argmax(axis=0)]
-        table["value"] = decode(modal, data.categories) if data.categories is not None else modal
-        table["probability"] = shares.max(axis=0)
-        return table
-    interval = azs.hdi(cells, prob=hdi_prob, axis=0)
-    table["mean"] = cells.mean(axis=0)
-    table["hdi_lower"], table["hdi_upper"] = interval[..., 0], interval[..., 1]
+    answer_columns = _answer_columns(fitted.family, data.n_features)
+    answers = answer_columns[columns]
+    if answer_columns.any():  # answers: the modal one and how probable it is
+        table["value"], table["probability"] = pd.Series(dtype=object), np.nan
+        if answers.any():
+            values = np.unique(cells[:, answers])
+            shares = (cells[None, :, answers] == values[:, None, None]).mean(axis=1)  # (values, cells)
+            modal = values[shares.argmax(axis=0)]
+            if data.categories is not None:
+                modal = decode(modal, data.categories, features=columns[answers])
+            table.loc[answers, "value"] = pd.Series(modal, index=table.index[answers], dtype=object)
+            table.loc[answers, "probability"] = shares.max(axis=0)
+    if not answer_columns.all():  # measurements and counts: the predictive mean and interval
+        table["mean"] = table["hdi_lower"] = table["hdi_upper"] = np.nan
+        if (~answers).any():
+            interval = azs.hdi(cells[:, ~answers], prob=hdi_prob, axis=0)
+            table.loc[~answers, "mean"] = cells[:, ~answers].mean(axis=0)
+            table.loc[~answers, "hdi_lower"], table.loc[~answers, "hdi_upper"] = interval[..., 0], interval[..., 1]
     return table
+
+
+def _answer_columns(family, n_features: int) -> np.ndarray:
+    """Which features are answered items (Bernoulli, categorical): their cells are imputed by the modal answer."""
+    answer_columns = getattr(family, "answer_columns", None)
+    if answer_columns is not None:
+        return answer_columns()
+    return np.full(n_features, family.profile is not None)
