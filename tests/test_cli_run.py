@@ -253,6 +253,29 @@ FAMILIES = {
         {"categorical_k1": 2, "categorical_k2": 2},
         "latent class profile, posterior against EM",
     ),
+    "mixed columns with missing ages": (
+        """
+        seed = 3
+        [data]
+        dataset = "titanic"
+        columns = ["pclass", "sex", "age", "parch"]
+        [baseline]
+        component = { pclass = "categorical", sex = "categorical", age = "gaussian", parch = "poisson" }
+        covariance = "full"
+        n_components = [1, 2]
+        [[candidates]]
+        family = "mixture"
+        component = { pclass = "categorical", sex = "categorical", age = "gaussian", parch = "poisson" }
+        missing = "marginalize"
+        n_components = [1, 2]
+        draws = 100
+        tune = 100
+        chains = 2
+        """,
+        # convergence and the Poisson block's rates
+        {"mixed_full_k1": 2, "mixed_full_k2": 2},
+        "shape parameters",
+    ),
 }
 
 

@@ -268,3 +268,27 @@ def test_missing_cells_are_marginalized_only_when_the_spec_says_so(tmp_path):
     assert plan.candidates[0].model_options["missing"] == "marginalize"
     with pytest.raises(SpecError, match=r'missing: must be "marginalize".*got \'drop\''):
         read_spec(write(tmp_path, spec + '    missing = "drop"\n'))
+
+
+def test_a_table_of_columns_makes_one_mixed_candidate(tmp_path):
+    (tmp_path / "people.csv").write_text("age,smoker,visits\n31.5,1,2\n40.0,0,0\n,1,5\n22.0,0,1\n55.5,1,3\n")
+    spec = """
+        [data]
+        path = "people.csv"
+        [[candidates]]
+        family = "mixture"
+        component = { age = "gaussian", smoker = "bernoulli", visits = "poisson" }
+        missing = "marginalize"
+        n_components = [1, 2]
+    """
+    plan = read_spec(write(tmp_path, spec))
+    assert [c.name for c in plan.candidates] == ["mixed_full_k1", "mixed_full_k2"]
+    assert plan.candidates[0].model_options["component"] == {
+        "age": "gaussian",
+        "smoker": "bernoulli",
+        "visits": "poisson",
+    }
+    with pytest.raises(SpecError, match=r"candidates\[0\] component: 'count' is not one of \['gaussian'"):
+        read_spec(write(tmp_path, spec.replace('"poisson"', '"count"')))
+    with pytest.raises(SpecError, match=r"`component` names column\(s\) \['weight'\] that `X` lacks"):
+        read_spec(write(tmp_path, spec.replace("visits =", "weight =")))

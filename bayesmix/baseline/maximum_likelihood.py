@@ -154,7 +154,7 @@ def em_table(
 
     family = get_component(component)
     marginalize = check_missing(missing, family)
-    if getattr(family, "dedicated_model", False):
+    if getattr(family, "dedicated_model", False) and not marginalize:
         types = gaussian.COVARIANCE_TYPES if covariances is None else covariances
         return gaussian.em_table(X, n_components, types, n_init=n_init, random_seed=random_seed)
     data = training_data(family, X, marginalize)
@@ -177,7 +177,7 @@ def em_table(
                 fit = em(
                     X,  # as given: categorical labels are read from it again
                     k,
-                    component=family.name,
+                    component=component,
                     covariance=cov or "full",
                     n_init=n_init,
                     random_seed=random_seed,

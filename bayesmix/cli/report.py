@@ -140,8 +140,12 @@ def _table(df: pd.DataFrame, digits: int = 4, **kwargs: Any) -> str:
 
 def _frame(data) -> pd.DataFrame:
     """The data as the user gave them: categorical codes back to their labels (missing cells stay NaN)."""
-    values = data.values if data.categories is None else decode(data.values, data.categories)
-    return pd.DataFrame(values, columns=data.feature_names)
+    frame = pd.DataFrame(data.values, columns=data.feature_names)
+    if data.categories is None:
+        return frame
+    coded = [name for name, labels in zip(data.feature_names, data.categories, strict=True) if labels]
+    decoded = decode(data.values, data.categories)
+    return frame.assign(**{name: decoded[:, data.feature_names.index(name)] for name in coded})
 
 
 def _run_summary(plan: dict, results: dict) -> str:

@@ -293,7 +293,9 @@ def _read_baseline(table: object, data: DataSpec, frame: pd.DataFrame, where: _W
     else:
         covariances = None
     try:
-        family.check_data(frame[data.columns], name="[data] columns")
+        # the report's EM table marginalizes NaN cells where the family can
+        options = {"missing": True} if getattr(family, "marginalizes_missing", False) else {}
+        family.check_data(frame[data.columns], name="[data] columns", **options)
     except (TypeError, ValueError) as err:
         raise SpecError(where("[baseline] component", str(err).splitlines()[0].rstrip("."))) from None
     return {"n_components": ks, "covariance": covariances, "component": component}
