@@ -5,7 +5,7 @@ from bayesmix import datasets
 
 
 def test_names_lists_shipped_sets():
-    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "lsat6", "mcycle"]
+    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "lsat6", "mcycle", "titanic"]
 
 
 @pytest.mark.parametrize(
@@ -15,6 +15,7 @@ def test_names_lists_shipped_sets():
         ("mcycle", (133, 2), ["times", "accel"]),
         ("low_dim_gauss_mix", (1000, 1), ["y"]),
         ("lsat6", (1000, 5), ["Q1", "Q2", "Q3", "Q4", "Q5"]),
+        ("titanic", (1309, 6), ["pclass", "survived", "sex", "age", "sibsp", "parch"]),
     ],
 )
 def test_load_returns_dataframe_without_rownames(name, shape, columns):
@@ -32,6 +33,13 @@ def test_faithful_values_match_r():
 
 def test_unknown_name_lists_the_names():
     with pytest.raises(
-        ValueError, match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'lsat6', 'mcycle'\]"
+        ValueError,
+        match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'lsat6', 'mcycle', 'titanic'\]",
     ):
         datasets.load("iris")
+
+
+def test_titanic_has_its_263_unknown_ages_and_no_other_gap():
+    df = datasets.load("titanic")
+    assert df.isna().sum().to_dict() == {"pclass": 0, "survived": 0, "sex": 0, "age": 263, "sibsp": 0, "parch": 0}
+    assert sorted(df["pclass"].unique()) == ["1st", "2nd", "3rd"] and (df["sex"] == "male").sum() == 843
