@@ -272,9 +272,9 @@ FAMILIES = {
         tune = 100
         chains = 2
         """,
-        # convergence and the Poisson block's rates
-        {"mixed_full_k1": 2, "mixed_full_k2": 2},
-        "shape parameters",
+        # convergence, the categorical columns' profile and the Poisson block's rates
+        {"mixed_full_k1": 3, "mixed_full_k2": 3},
+        "latent class profile, posterior against EM",
     ),
 }
 

@@ -482,14 +482,16 @@ def _profile_figure(result: xr.DataTree, baseline: xr.Dataset | None, name: str)
     da = posterior[name]
     low, median, high = (da.quantile(q, ("chain", "draw")).values for q in (0.05, 0.5, 0.95))
     em = None if baseline is None else baseline[name].values
+    feature = da.dims[3]  # (chain, draw, component, feature[, category]); a mixed table's is prefixed
     if "category" not in da.dims:
-        features = [str(f) for f in da["feature"].values]
+        features = [str(f) for f in da[feature].values]
         panels = [(None, features, slice(None), "probability of answering 1")]
     else:
-        categories = observed_data_of(result).categories
+        # the categorical items' own labels (a mixed table's other columns have none)
+        categories = [labels for labels in observed_data_of(result).categories if labels]
         union = [str(c) for c in da["category"].values]
         panels = [
-            (d, list(labels), [union.index(label) for label in labels], f"{da['feature'].values[d]}: probability")
+            (d, list(labels), [union.index(label) for label in labels], f"{da[feature].values[d]}: probability")
             for d, labels in enumerate(categories[:6])
         ]
     width = sum(max(2.6, 0.45 * len(labels) + 1.2) for _, labels, _, _ in panels)

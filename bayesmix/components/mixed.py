@@ -91,7 +91,6 @@ class MixedFamily:
 
     name = NAME
     ellipse = None
-    profile = None
 
     def __init__(self, columns: Mapping[str, str]):
         from bayesmix.components import COMPONENTS, get_component
@@ -112,6 +111,9 @@ class MixedFamily:
         first = blocks[0]
         self.location = first.naming(first.family.location)
         self.discrete = all(block.family.discrete for block in blocks)
+        # the report's latent class profile: the last block of answered items (categorical before Bernoulli)
+        items = [block for block in blocks if block.family.profile is not None]
+        self.profile = items[-1].naming(items[-1].family.profile) if items else None
         self.nutpie_backend = "jax" if any(b.family.nutpie_backend == "jax" for b in blocks) else "numba"
         self.covariance_types = next((b.family.covariance_types for b in blocks if b.family.covariance_types), ())
         self.roles = {block.naming(role): r for block in blocks for role, r in block.family.roles.items()}
