@@ -42,10 +42,7 @@ class Data:
 
 
 # What the NaN error suggests where a family can leave missing cells out of the likelihood.
-MARGINALIZE_HINT = (
-    "or, for Gaussian, Bernoulli, categorical, Poisson and negative-binomial components, pass "
-    "missing='marginalize' to the model to leave NaN cells out of each row's likelihood"
-)
+MARGINALIZE_HINT = "or pass missing='marginalize' to the model to leave NaN cells out of each row's likelihood"
 
 
 def check_data(X: object, *, name: str = "X", allow_missing: bool = False) -> Data:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pytensor.tensor as pt
 
+from bayesmix.components._linalg import cholesky
+
 
 def missing_patterns(missing: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(rows, observed columns)`` of every pattern of missing cells in the (n_obs, D) boolean ``missing``."""
@@ -28,6 +30,31 @@ def logp_by_pattern(missing: np.ndarray, block: Callable[[np.ndarray, np.ndarray
     blocks = [block(rows, columns) for rows, columns in patterns]
     inverse = np.argsort(np.concatenate([rows for rows, _ in patterns]))
     return pt.concatenate(blocks, axis=0)[inverse]
+
+
+def elliptical_logp_by_pattern(
+    value, means, matrices, chol, missing: np.ndarray, *, diagonal: bool, logp: Callable
+) -> pt.TensorVariable:
+    """PyTensor: an elliptical family's (n_obs, K) log-densities of each row's observed cells.
+
+    The marginal of the observed columns :math:`o` has location :math:`\\mu_o` and matrix
+    :math:`\\Sigma_{oo}` (Gaussian: covariance; Student-t: scale, the same degrees of freedom).
+    ``logp(x, means, factor, n_features)`` is the family's complete-data log-density given a lower
+    Cholesky factor; ``chol`` is the full matrices' factor, used as it is where every column is observed.
+    """
+    n_features = missing.shape[1]
+
+    def observed_block(rows, columns):
+        if columns.size == 0:  # nothing observed: probability one
+            return pt.zeros((rows.size, means.shape[0]))
+        x, d = value[rows[:, None], columns], columns.size
+        if d == n_features:
+            return logp(x, means, chol, d)
+        sub = matrices[:, columns[:, None], columns]
+        factor = pt.sqrt(sub) if d == 1 or diagonal else cholesky(sub, d)  # sqrt: elementwise, zero off
+        return logp(x, means[:, columns], factor, d)
+
+    return logp_by_pattern(missing, observed_block)
 
 
 def log_density_by_pattern(

@@ -47,8 +47,8 @@ from bayesmix.components._gaussian_model import (
     scale_prior_shape,
     variance_floor,
 )
-from bayesmix.components._linalg import cholesky, gram, log_determinant, whiten
-from bayesmix.components._patterns import logp_by_pattern, missing_patterns
+from bayesmix.components._linalg import gram, log_determinant, whiten
+from bayesmix.components._patterns import elliptical_logp_by_pattern, missing_patterns
 from bayesmix.priors import Role
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -105,20 +105,10 @@ class GaussianFamily:
             covariances.reshape(covariances.shape[-3:]),
             chol.reshape(chol.shape[-3:]),
         )
+        logp = functools.partial(_gaussian_logp, diagonal=diagonal)
         if missing is None:
-            return _gaussian_logp(value, means, chol, n_features, diagonal)
-
-        def observed_block(rows, columns):
-            if columns.size == 0:
-                return pt.zeros((rows.size, means.shape[0]))
-            x, d = value[rows[:, None], columns], columns.size
-            if d == n_features:
-                return _gaussian_logp(x, means, chol, d, diagonal)
-            sub = covariances[:, columns[:, None], columns]
-            factor = pt.sqrt(sub) if d == 1 or diagonal else cholesky(sub, d)  # sqrt: elementwise, zero off
-            return _gaussian_logp(x, means[:, columns], factor, d, diagonal)
-
-        return logp_by_pattern(missing, observed_block)
+            return logp(value, means, chol, n_features)
+        return elliptical_logp_by_pattern(value, means, covariances, chol, missing, diagonal=diagonal, logp=logp)
 
     def log_density(self, X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
         return component_log_density(X, means, covariances)

@@ -59,6 +59,7 @@ from bayesmix.components._gaussian_model import (
     variance_floor,
 )
 from bayesmix.components._linalg import gram, log_determinant, whiten
+from bayesmix.components._patterns import elliptical_logp_by_pattern, log_density_by_pattern, missing_patterns
 from bayesmix.priors import Prior, Role
 
 _LOG_PI = float(np.log(np.pi))
@@ -81,8 +82,10 @@ class StudentTFamily:
     }
     signature = "(k,d),(k,d,d),(k),(k,d,d)"
 
-    def check_data(self, X: Any, *, name: str = "X") -> Data:
-        return check_data(X, name=name)
+    marginalizes_missing = True
+
+    def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
+        return check_data(X, name=name, allow_missing=missing)
 
     def default_priors(self, data: Data, covariance: str | None) -> dict[str, Any]:
         return {**default_component_priors(data, covariance), "degrees_of_freedom": Prior("Gamma", alpha=2.0, beta=0.1)}
@@ -111,24 +114,39 @@ class StudentTFamily:
         # The likelihood also takes the Cholesky factor: no factorization inside the gradient.
         return means, scale_matrices, dof, chol
 
-    def logp(self, value, means, scale_matrices, dof, chol, *, covariance: str, n_features: int):
-        D = n_features
-        residuals = value[:, None, :] - means  # (N, K, D)
-        if covariance in ("diag", "spherical") or D == 1:
-            sd = pt.diagonal(chol, axis1=-2, axis2=-1)
-            scaled, log_det = residuals / sd, pt.log(sd).sum(-1)
-        else:
-            scaled, log_det = whiten(chol, residuals, D), log_determinant(chol, D)
-        delta2 = pt.sqr(scaled).sum(-1)
-        return (
-            pt.gammaln((dof + D) / 2.0)
-            - pt.gammaln(dof / 2.0)
-            - 0.5 * D * (pt.log(dof) + _LOG_PI)
-            - log_det
-            - 0.5 * (dof + D) * pt.log1p(delta2 / dof)
-        )
+    def logp(
+        self,
+        value,
+        means,
+        scale_matrices,
+        dof,
+        chol,
+        *,
+        covariance: str,
+        n_features: int,
+        missing: np.ndarray | None = None,
+    ):
+        diagonal = covariance in ("diag", "spherical")
+        # PyMC may hand the parameters with the data's batch dims, of length 1
+        means, scale_matrices = means.reshape(means.shape[-2:]), scale_matrices.reshape(scale_matrices.shape[-3:])
+        dof, chol = dof.reshape(dof.shape[-1:]), chol.reshape(chol.shape[-3:])
+
+        def logp(x, means, factor, D):
+            return _t_logp(x, means, factor, dof, D, diagonal)
+
+        if missing is None:
+            return logp(value, means, chol, n_features)
+        # the marginal of the observed cells: a t with the same degrees of freedom and the sub-scale matrix
+        return elliptical_logp_by_pattern(value, means, scale_matrices, chol, missing, diagonal=diagonal, logp=logp)
 
     def log_density(self, X: np.ndarray, means: np.ndarray, scale_matrices: np.ndarray, dof: np.ndarray) -> np.ndarray:
+        if np.isnan(X).any():  # the observed cells' marginal, pattern by pattern
+
+            def observed_block(rows, columns):
+                sub = scale_matrices[..., columns[:, None], columns]
+                return self.log_density(X[np.ix_(rows, columns)], means[..., columns], sub, dof)
+
+            return log_density_by_pattern(X, means.shape[-2], means.shape[:-2], observed_block)
         D = X.shape[-1]
         chol = np.linalg.cholesky(scale_matrices)  # (..., K, D, D)
         diff = X[..., None, :, :] - means[..., :, None, :]  # (..., K, N, D)
@@ -144,6 +162,31 @@ class StudentTFamily:
             - 0.5 * (nu + D) * np.log1p(delta2 / nu)
         )
         return np.swapaxes(logp, -1, -2)
+
+    def sample_given(self, rng: np.random.Generator, X: np.ndarray, means, scale_matrices, dof) -> np.ndarray:
+        """Each row's missing cells drawn given its observed ones: a t with :math:`\\nu + p_o` degrees of
+        freedom, the Gaussian's conditional location and its conditional scale times
+        :math:`(\\nu + \\delta_o^2) / (\\nu + p_o)` (Kotz and Nadarajah 2004, sec. 1.11). ``X`` is (n, D), the
+        parameters (..., n, D), (..., n, D, D), (..., n), one component per row already picked."""
+        drawn = np.array(np.broadcast_to(X, means.shape))
+        for rows, observed in missing_patterns(np.isnan(X)):
+            hidden = np.setdiff1d(np.arange(X.shape[1]), observed)
+            if hidden.size == 0:
+                continue
+            mu, scale, nu = means[..., rows, :], scale_matrices[..., rows, :, :], dof[..., rows]
+            center, spread = mu[..., hidden], scale[..., hidden[:, None], hidden]
+            df = nu
+            if observed.size:
+                s_oo, s_om = scale[..., observed[:, None], observed], scale[..., observed[:, None], hidden]
+                gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)
+                residual = X[np.ix_(rows, observed)] - mu[..., observed]
+                delta2 = np.einsum("...o,...o->...", residual, np.linalg.solve(s_oo, residual[..., None])[..., 0])
+                center = center + np.einsum("...mo,...o->...m", gain, residual)
+                spread = (spread - gain @ s_om) * ((nu + delta2) / (nu + observed.size))[..., None, None]
+                df = nu + observed.size
+            z = np.einsum("...ij,...j->...i", np.linalg.cholesky(spread), rng.standard_normal(center.shape))
+            drawn[..., rows[:, None], hidden] = center + z * np.sqrt(df / rng.chisquare(df))[..., None]
+        return drawn
 
     def sample(self, rng: np.random.Generator, means, scale_matrices, dof) -> np.ndarray:
         # x = mu + L z sqrt(nu / g), g ~ chi-square(nu): a Gaussian scale mixture
@@ -167,7 +210,7 @@ class StudentTFamily:
             n_components,
             log_density=self.log_density,
             m_step=self.m_step_for(data, covariance),
-            start_features=(X - X.mean(axis=0)) / data_scale(data)[1],
+            start_features=(X - np.nanmean(X, axis=0)) / data_scale(data)[1],
             n_init=n_init,
             seed=seed,
             tol=1e-9,
@@ -176,7 +219,8 @@ class StudentTFamily:
         fit = ordered(fit, self.location)
         from bayesmix.baseline.gaussian import COLLAPSE_RELATIVE_VARIANCE, _relative_min_variance
 
-        collapsed = _relative_min_variance(X, fit["parameters"]["scale_matrices"]) < COLLAPSE_RELATIVE_VARIANCE
+        complete = np.where(np.isnan(X), np.nanmean(X, axis=0), X)
+        collapsed = _relative_min_variance(complete, fit["parameters"]["scale_matrices"]) < COLLAPSE_RELATIVE_VARIANCE
         fit["degenerate"] = collapsed | (fit["weights"] * data.n_obs < data.n_features + 1)
         return em_dataset(
             self,
@@ -198,25 +242,52 @@ class StudentTFamily:
 
 
 def _m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: str, floor: np.ndarray) -> dict:
-    """One conditional maximization: u-weighted means and scales, then each component's degrees of freedom."""
+    """One conditional maximization: u-weighted means and scales, then each component's degrees of freedom.
+
+    Missing cells (NaN) enter through their conditional expectations given the row's observed ones (Liu and
+    Rubin 1995): :math:`\\hat x` as for a Gaussian, :math:`u_{ik} = (\\nu_k + p_i) / (\\nu_k + \\delta^2_{ik,o})`
+    with :math:`p_i` the row's observed cells, and the conditional scale :math:`\\Sigma_{k,mm \\cdot o}` added
+    to the scatter unweighted by :math:`u` (:math:`E[u\\, z z^\\top] = u \\hat z \\hat z^\\top + \\Sigma_{mm\\cdot o}`).
+    """
     N, D = X.shape
     K = resp.shape[1]
+    missing = np.isnan(X)
+    filled = np.broadcast_to(np.where(missing, np.nanmean(X, axis=0), X), (K, N, D)).copy()
+    correction = np.zeros((K, D, D))  # sum_i r_ik Sigma_k,mm.o
     if previous is None:  # first step: Gaussian weights, moderately heavy tails
         u, dof, log_u = np.ones((N, K)), np.full(K, 10.0), np.zeros((N, K))
     else:
-        dof = previous["degrees_of_freedom"]
-        chol = np.linalg.cholesky(previous["scale_matrices"])
-        diff = X[None, :, :] - previous["means"][:, None, :]
-        z = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))
-        delta2 = np.einsum("kdn,kdn->nk", z, z)
-        u = (dof + D) / (dof + delta2)
+        dof, means, scales = previous["degrees_of_freedom"], previous["means"], previous["scale_matrices"]
+        delta2 = np.zeros((N, K))
+        for rows, observed in missing_patterns(missing):
+            hidden = np.setdiff1d(np.arange(D), observed)
+            conditional = scales
+            if observed.size:
+                s_oo = scales[:, observed[:, None], observed]
+                residuals = X[np.ix_(rows, observed)][None] - means[:, None, observed]  # (K, n, o)
+                z = np.linalg.solve(np.linalg.cholesky(s_oo), np.swapaxes(residuals, -1, -2))
+                delta2[rows] = np.einsum("kon,kon->nk", z, z)
+                if hidden.size:
+                    s_om = scales[:, observed[:, None], hidden]
+                    gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # (K, m, o)
+                    filled[np.ix_(np.arange(K), rows, hidden)] = means[:, None, hidden] + np.einsum(
+                        "kmo,kno->knm", gain, residuals
+                    )
+                    conditional = np.zeros((K, D, D))
+                    conditional[:, hidden[:, None], hidden] = scales[:, hidden[:, None], hidden] - gain @ s_om
+            else:
+                filled[:, rows] = means[:, None, :]
+            if hidden.size:
+                correction += resp[rows].sum(axis=0)[:, None, None] * conditional
+        p = (~missing).sum(axis=1)[:, None]
+        u = (dof + p) / (dof + delta2)
         # E[log u] under the posterior of the latent precision (McLachlan and Peel, eq. 7.26)
-        log_u = np.log(u) + digamma((dof + D) / 2.0) - np.log((dof + D) / 2.0)
+        log_u = np.log(u) + digamma((dof + p) / 2.0) - np.log((dof + p) / 2.0)
     totals = resp.sum(axis=0)
     ru = resp * u
-    means = (ru.T @ X) / ru.sum(axis=0)[:, None]
-    diff = X[None, :, :] - means[:, None, :]  # (K, N, D)
-    scatter = np.einsum("nk,knd,kne->kde", ru, diff, diff) / totals[:, None, None]
+    means = np.einsum("nk,knd->kd", ru, filled) / ru.sum(axis=0)[:, None]
+    diff = filled - means[:, None, :]  # (K, N, D)
+    scatter = (np.einsum("nk,knd,kne->kde", ru, diff, diff) + correction) / totals[:, None, None]
     scatter = structured(scatter, totals, covariance, floor)
     new_dof = np.array([_dof(resp[:, k], u[:, k], log_u[:, k], totals[k]) for k in range(K)])
     return {"means": means, "scale_matrices": scatter, "degrees_of_freedom": new_dof}
@@ -235,6 +306,25 @@ def _dof(resp: np.ndarray, u: np.ndarray, log_u: np.ndarray, total: float) -> fl
     if score(low) < 0:
         return low
     return float(brentq(score, low, high, xtol=1e-10))
+
+
+def _t_logp(value, means, chol, dof, n_features: int, diagonal: bool):
+    """log t_nu(x_i | mu_k, L_k L_k^T) as an (N, K) matrix, whitened by the unrolled forward substitution."""
+    D = n_features
+    residuals = value[:, None, :] - means  # (N, K, D)
+    if diagonal or D == 1:
+        sd = pt.diagonal(chol, axis1=-2, axis2=-1)
+        scaled, log_det = residuals / sd, pt.log(sd).sum(-1)
+    else:
+        scaled, log_det = whiten(chol, residuals, D), log_determinant(chol, D)
+    delta2 = pt.sqr(scaled).sum(-1)
+    return (
+        pt.gammaln((dof + D) / 2.0)
+        - pt.gammaln(dof / 2.0)
+        - 0.5 * D * (pt.log(dof) + _LOG_PI)
+        - log_det
+        - 0.5 * (dof + D) * pt.log1p(delta2 / dof)
+    )
 
 
 FAMILY = StudentTFamily()

@@ -79,7 +79,10 @@ def mixture(
         for Gaussian components the marginal
         :math:`\mathcal N(x_{i,o} \mid \mu_{k,o}, \Sigma_{k,oo})` of the
         observed sub-vector (sampled by PyMC's graph, not the hand-written
-        kernel). No row is dropped and nothing is imputed.
+        kernel), for Student-t components the t marginal with the same
+        degrees of freedom and scale :math:`\Sigma_{k,oo}`; a mixture of
+        columns of several families leaves each block's missing cells out as
+        its family does. No row is dropped and nothing is imputed.
 
     Returns
     -------
@@ -189,8 +192,8 @@ def check_missing(missing: object, family: ComponentFamily) -> bool:
     check_choice(missing, ["marginalize"], name="missing")
     if not getattr(family, "marginalizes_missing", False):
         raise ValueError(
-            f"Argument `missing`: missing='marginalize' is available for the Gaussian, Bernoulli, categorical, "
-            f"Poisson and negative-binomial components, not yet for component={family.name!r}; drop or impute the rows "
+            f"Argument `missing`: missing='marginalize' is not available for component={family.name!r}; drop or "
+            "impute the rows "
             "with NaN first."
         )
     return True

@@ -193,7 +193,5 @@ def test_bad_mappings_are_clear_errors():
         bm.models.mixture(X, 2, component={**COLUMNS, "a": "normal"})
     with pytest.raises(ValueError, match=r"column\(s\) \['smoker'\].*recode the column"):
         bm.models.mixture(X.assign(smoker=2.0), 2, component=COLUMNS)
-    with pytest.raises(ValueError, match=r"missing='marginalize' is available for .*not yet for component='mixed'"):
-        bm.models.mixture(_with_holes(X), 2, component={**COLUMNS, "a": "student_t"}, missing="marginalize")
     with pytest.raises(TypeError, match=r"non-empty mapping of column names to family names"):
         bm.models.mixture(X, 2, component={})
