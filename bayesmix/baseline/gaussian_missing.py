@@ -31,7 +31,7 @@ from bayesmix._validation import Data
 from bayesmix.baseline._em import em_dataset, ordered, run_em
 from bayesmix.components._covariance import structured
 from bayesmix.components._gaussian_density import component_log_density
-from bayesmix.components._patterns import missing_patterns
+from bayesmix.components._patterns import conditional_on_observed, missing_patterns
 
 # scikit-learn's default reg_covar, which the complete-data Gaussian baseline uses.
 REG_COVAR = 1e-6
@@ -86,17 +86,13 @@ def expected_m_step(
             if observed.size == 0:
                 filled[:, rows] = means[:, None, :]
                 conditional = covariances
-            else:
-                s_oo = covariances[:, observed[:, None], observed]
-                s_om = covariances[:, observed[:, None], hidden]
-                gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # (K, m, o): S_mo S_oo^-1
-                residuals = X[np.ix_(rows, observed)][None] - means[:, None, observed]  # (K, n, o)
-                filled[np.ix_(np.arange(K), rows, hidden)] = means[:, None, hidden] + np.einsum(
-                    "kmo,kno->knm", gain, residuals
+            else:  # per component (K, 1, ...) and row (n, o)
+                given = conditional_on_observed(
+                    X[np.ix_(rows, observed)], means[:, None], covariances[:, None], observed, hidden
                 )
-                hidden_block = covariances[:, hidden[:, None], hidden] - gain @ s_om
+                filled[np.ix_(np.arange(K), rows, hidden)] = given.location
                 conditional = np.zeros((K, D, D))
-                conditional[:, hidden[:, None], hidden] = hidden_block
+                conditional[:, hidden[:, None], hidden] = given.matrix[:, 0]
             correction += resp[rows].sum(axis=0)[:, None, None] * conditional
     totals = resp.sum(axis=0)
     means = np.einsum("nk,knd->kd", resp, filled) / totals[:, None]

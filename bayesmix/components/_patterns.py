@@ -10,6 +10,7 @@ observed columns, and the blocks are put back in row order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytensor.tensor as pt
@@ -67,3 +68,35 @@ def log_density_by_pattern(
         if columns.size:
             out[..., rows, :] = block(rows, columns)
     return out
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """The missing cells of rows given their observed ones, under elliptical components (numpy).
+
+    ``location`` (..., m) is :math:`\\mu_m + \\Sigma_{mo}\\Sigma_{oo}^{-1}(x_o - \\mu_o)`, ``matrix``
+    (..., m, m) is :math:`\\Sigma_{mm} - \\Sigma_{mo}\\Sigma_{oo}^{-1}\\Sigma_{om}` (the covariance of a Gaussian,
+    the scale of a Student-t before its :math:`(\\nu + \\delta^2_o)/(\\nu + p_o)` factor) and ``delta2`` (...)
+    the observed cells' squared Mahalanobis distance :math:`\\delta^2_o`.
+    """
+
+    location: np.ndarray
+    matrix: np.ndarray
+    delta2: np.ndarray
+
+
+def conditional_on_observed(
+    x_observed: np.ndarray, means: np.ndarray, matrices: np.ndarray, observed: np.ndarray, hidden: np.ndarray
+) -> Conditional:
+    """Condition the ``hidden`` columns on the ``observed`` ones; ``x_observed`` (..., o), ``means`` (..., D)
+    and ``matrices`` (..., D, D) broadcast against each other (a row per component, or a component per row)."""
+    s_oo = matrices[..., observed[:, None], observed]
+    s_om = matrices[..., observed[:, None], hidden]
+    residual = x_observed - means[..., observed]
+    gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # S_mo S_oo^-1, (..., m, o)
+    whitened = np.linalg.solve(s_oo, residual[..., None])[..., 0]  # S_oo^-1 (x_o - mu_o)
+    return Conditional(
+        location=means[..., hidden] + np.einsum("...mo,...o->...m", gain, residual),
+        matrix=matrices[..., hidden[:, None], hidden] - gain @ s_om,
+        delta2=np.einsum("...o,...o->...", residual, whitened),
+    )

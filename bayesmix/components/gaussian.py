@@ -48,7 +48,7 @@ from bayesmix.components._gaussian_model import (
     variance_floor,
 )
 from bayesmix.components._linalg import gram, log_determinant, whiten
-from bayesmix.components._patterns import elliptical_logp_by_pattern, missing_patterns
+from bayesmix.components._patterns import conditional_on_observed, elliptical_logp_by_pattern, missing_patterns
 from bayesmix.priors import Role
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -130,11 +130,8 @@ class GaussianFamily:
             mu, cov = means[..., rows, :], covariances[..., rows, :, :]
             center, spread = mu[..., hidden], cov[..., hidden[:, None], hidden]
             if observed.size:
-                s_oo, s_om = cov[..., observed[:, None], observed], cov[..., observed[:, None], hidden]
-                gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # S_mo S_oo^-1
-                residual = X[np.ix_(rows, observed)] - mu[..., observed]
-                center = center + np.einsum("...mo,...o->...m", gain, residual)
-                spread = spread - gain @ s_om
+                given = conditional_on_observed(X[np.ix_(rows, observed)], mu, cov, observed, hidden)
+                center, spread = given.location, given.matrix
             noise = rng.standard_normal(center.shape)
             drawn[..., rows[:, None], hidden] = center + np.einsum(
                 "...ij,...j->...i", np.linalg.cholesky(spread), noise

@@ -59,7 +59,12 @@ from bayesmix.components._gaussian_model import (
     variance_floor,
 )
 from bayesmix.components._linalg import gram, log_determinant, whiten
-from bayesmix.components._patterns import elliptical_logp_by_pattern, log_density_by_pattern, missing_patterns
+from bayesmix.components._patterns import (
+    conditional_on_observed,
+    elliptical_logp_by_pattern,
+    log_density_by_pattern,
+    missing_patterns,
+)
 from bayesmix.priors import Prior, Role
 
 _LOG_PI = float(np.log(np.pi))
@@ -177,12 +182,9 @@ class StudentTFamily:
             center, spread = mu[..., hidden], scale[..., hidden[:, None], hidden]
             df = nu
             if observed.size:
-                s_oo, s_om = scale[..., observed[:, None], observed], scale[..., observed[:, None], hidden]
-                gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)
-                residual = X[np.ix_(rows, observed)] - mu[..., observed]
-                delta2 = np.einsum("...o,...o->...", residual, np.linalg.solve(s_oo, residual[..., None])[..., 0])
-                center = center + np.einsum("...mo,...o->...m", gain, residual)
-                spread = (spread - gain @ s_om) * ((nu + delta2) / (nu + observed.size))[..., None, None]
+                given = conditional_on_observed(X[np.ix_(rows, observed)], mu, scale, observed, hidden)
+                center = given.location
+                spread = given.matrix * ((nu + given.delta2) / (nu + observed.size))[..., None, None]
                 df = nu + observed.size
             z = np.einsum("...ij,...j->...i", np.linalg.cholesky(spread), rng.standard_normal(center.shape))
             drawn[..., rows[:, None], hidden] = center + z * np.sqrt(df / rng.chisquare(df))[..., None]
@@ -262,19 +264,14 @@ def _m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: 
         for rows, observed in missing_patterns(missing):
             hidden = np.setdiff1d(np.arange(D), observed)
             conditional = scales
-            if observed.size:
-                s_oo = scales[:, observed[:, None], observed]
-                residuals = X[np.ix_(rows, observed)][None] - means[:, None, observed]  # (K, n, o)
-                z = np.linalg.solve(np.linalg.cholesky(s_oo), np.swapaxes(residuals, -1, -2))
-                delta2[rows] = np.einsum("kon,kon->nk", z, z)
-                if hidden.size:
-                    s_om = scales[:, observed[:, None], hidden]
-                    gain = np.swapaxes(np.linalg.solve(s_oo, s_om), -1, -2)  # (K, m, o)
-                    filled[np.ix_(np.arange(K), rows, hidden)] = means[:, None, hidden] + np.einsum(
-                        "kmo,kno->knm", gain, residuals
-                    )
-                    conditional = np.zeros((K, D, D))
-                    conditional[:, hidden[:, None], hidden] = scales[:, hidden[:, None], hidden] - gain @ s_om
+            if observed.size:  # per component (K, 1, ...) and row (n, o)
+                given = conditional_on_observed(
+                    X[np.ix_(rows, observed)], means[:, None], scales[:, None], observed, hidden
+                )
+                delta2[rows] = given.delta2.T
+                filled[np.ix_(np.arange(K), rows, hidden)] = given.location
+                conditional = np.zeros((K, D, D))
+                conditional[:, hidden[:, None], hidden] = given.matrix[:, 0]
             else:
                 filled[:, rows] = means[:, None, :]
             if hidden.size:
