@@ -74,3 +74,13 @@ def whiten(factor, residuals, n_features: int):
         partial = residuals[..., i] - sum((factor[..., i, k] * z[k] for k in range(i)), start=0.0)
         z.append(partial / factor[..., i, i])
     return pt.stack(z, axis=-1)
+
+
+def mahalanobis(value, means, factor, n_features: int, diagonal: bool):
+    r"""Squared distances :math:`\lVert L_k^{-1}(x_i - \mu_k)\rVert^2` (N, K) and :math:`\sum_d \log L_{k,dd}` (K,)
+    for data (N, D), means (K, D) and lower factors (K, D, D); a division where the factors are diagonal."""
+    residuals = value[:, None, :] - means  # (N, K, D)
+    if diagonal or n_features == 1:
+        sd = pt.diagonal(factor, axis1=-2, axis2=-1)
+        return pt.sqr(residuals / sd).sum(-1), pt.log(sd).sum(-1)
+    return pt.sqr(whiten(factor, residuals, n_features)).sum(-1), log_determinant(factor, n_features)

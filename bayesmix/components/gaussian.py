@@ -32,7 +32,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import Data, check_data, constant_features
@@ -47,7 +46,7 @@ from bayesmix.components._gaussian_model import (
     scale_prior_shape,
     variance_floor,
 )
-from bayesmix.components._linalg import gram, log_determinant, whiten
+from bayesmix.components._linalg import gram, mahalanobis
 from bayesmix.components._patterns import conditional_on_observed, elliptical_logp_by_pattern, missing_patterns
 from bayesmix.priors import Role
 
@@ -171,13 +170,8 @@ class GaussianFamily:
 
 def _gaussian_logp(value, means, chol, n_features: int, diagonal: bool):
     """log N(x_i | mu_k, L_k L_k^T) as an (N, K) matrix, whitened by the unrolled forward substitution."""
-    residuals = value[:, None, :] - means  # (N, K, D)
-    if diagonal or n_features == 1:
-        sd = pt.diagonal(chol, axis1=-2, axis2=-1)
-        scaled, log_det = residuals / sd, pt.log(sd).sum(-1)
-    else:
-        scaled, log_det = whiten(chol, residuals, n_features), log_determinant(chol, n_features)
-    return -0.5 * pt.sqr(scaled).sum(-1) - log_det - 0.5 * n_features * _LOG_2PI
+    delta2, log_det = mahalanobis(value, means, chol, n_features, diagonal)
+    return -0.5 * delta2 - log_det - 0.5 * n_features * _LOG_2PI
 
 
 FAMILY = GaussianFamily()

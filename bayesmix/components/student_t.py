@@ -58,7 +58,7 @@ from bayesmix.components._gaussian_model import (
     scale_prior_shape,
     variance_floor,
 )
-from bayesmix.components._linalg import gram, log_determinant, whiten
+from bayesmix.components._linalg import gram, mahalanobis
 from bayesmix.components._patterns import (
     conditional_on_observed,
     elliptical_logp_by_pattern,
@@ -308,13 +308,7 @@ def _dof(resp: np.ndarray, u: np.ndarray, log_u: np.ndarray, total: float) -> fl
 def _t_logp(value, means, chol, dof, n_features: int, diagonal: bool):
     """log t_nu(x_i | mu_k, L_k L_k^T) as an (N, K) matrix, whitened by the unrolled forward substitution."""
     D = n_features
-    residuals = value[:, None, :] - means  # (N, K, D)
-    if diagonal or D == 1:
-        sd = pt.diagonal(chol, axis1=-2, axis2=-1)
-        scaled, log_det = residuals / sd, pt.log(sd).sum(-1)
-    else:
-        scaled, log_det = whiten(chol, residuals, D), log_determinant(chol, D)
-    delta2 = pt.sqr(scaled).sum(-1)
+    delta2, log_det = mahalanobis(value, means, chol, D, diagonal)
     return (
         pt.gammaln((dof + D) / 2.0)
         - pt.gammaln(dof / 2.0)

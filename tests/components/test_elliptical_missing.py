@@ -13,6 +13,7 @@ import bayesmix as bm
 from bayesmix.baseline.gaussian_missing import em_with_missing
 from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.stepmix_reference import stepmix
 
 GAUSSIAN = get_component("gaussian")
 STUDENT_T = get_component("student_t")
@@ -99,20 +100,9 @@ def test_the_missing_data_em_is_scikit_learns_on_complete_data(covariance):
 
 def test_the_missing_data_em_reaches_stepmixs_maximum_on_the_diagonal_model():
     """StepMix marginalizes missing cells for diagonal Gaussians (its gaussian_diag_nan); both reach one maximum."""
-    from stepmix.stepmix import StepMix  # a dev dependency (pyproject's dev extra): never skipped
-
     holes = _with_holes(_simulated(400)[0], 0.2)
     ours = bm.em(holes, 2, covariance="diag", n_init=5, random_seed=0, missing="marginalize")
-    theirs = StepMix(
-        n_components=2,
-        measurement="gaussian_diag_nan",
-        n_init=5,
-        abs_tol=1e-10,
-        max_iter=10_000,
-        random_state=0,
-        verbose=0,
-        progress_bar=0,
-    ).fit(holes.to_numpy())
+    theirs = stepmix("gaussian_diag_nan", 2).fit(holes.to_numpy())
     assert float(ours["log_likelihood"]) == pytest.approx(theirs.score(holes.to_numpy()) * len(holes), abs=1e-3)
     order = np.argsort(theirs.get_parameters()["measurement"]["means"][:, 0])
     np.testing.assert_allclose(ours["means"].values, theirs.get_parameters()["measurement"]["means"][order], atol=1e-3)

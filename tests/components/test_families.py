@@ -11,6 +11,7 @@ from scipy import stats
 import bayesmix as bm
 from bayesmix.components import COMPONENTS, get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.stepmix_reference import stepmix
 
 RNG = np.random.default_rng(7)
 COUNTS = RNG.poisson([[2.0, 6.0]], size=(40, 2)).astype(float)
@@ -147,22 +148,6 @@ def test_student_t_ecm_reaches_studenttmixtures_maximum():
     np.testing.assert_allclose(np.sort(ours["degrees_of_freedom"].values), np.sort(theirs.df_), rtol=1e-2)
 
 
-def _stepmix(measurement: str, n_components: int):
-    """StepMix's latent class EM from 5 starts, run to tight convergence."""
-    from stepmix.stepmix import StepMix  # a dev dependency (pyproject's dev extra): never skipped
-
-    return StepMix(
-        n_components=n_components,
-        measurement=measurement,
-        n_init=5,
-        abs_tol=1e-10,
-        max_iter=10_000,
-        random_state=0,
-        verbose=0,
-        progress_bar=0,
-    )
-
-
 @pytest.mark.parametrize("n_components", [1, 2])
 def test_bernoulli_em_reaches_stepmixs_maximum_on_lsat6(n_components):
     """StepMix (Morin et al. 2025) is the maintained Python latent class package; run to tight convergence
@@ -171,7 +156,7 @@ def test_bernoulli_em_reaches_stepmixs_maximum_on_lsat6(n_components):
     escape, so a comparison there would test the starts, not the algorithm.)"""
     X = bm.datasets.load("lsat6")
     ours = bm.em(X, n_components, component="bernoulli", n_init=5, random_seed=0)
-    theirs = _stepmix("binary", n_components).fit(X.values)
+    theirs = stepmix("binary", n_components).fit(X.values)
     assert float(ours["log_likelihood"]) == pytest.approx(theirs.score(X.values) * len(X), abs=1e-3)
     order = np.argsort(theirs.get_parameters()["measurement"]["pis"][:, 0])  # ours are sorted by Q1
     np.testing.assert_allclose(
@@ -196,7 +181,7 @@ def test_categorical_em_reaches_stepmixs_maximum():
     codes = np.column_stack([[rng.choice(len(p[0]), p=p[int(k)]) for k in z] for p in items.values()])
     X = pd.DataFrame({name: np.array(list("pqrs"))[codes[:, j]] for j, name in enumerate(items)})
     ours = bm.em(X, 2, component="categorical", n_init=5, random_seed=0)
-    theirs = _stepmix("categorical", 2).fit(codes)
+    theirs = stepmix("categorical", 2).fit(codes)
     assert float(ours["log_likelihood"]) == pytest.approx(theirs.score(codes) * len(X), abs=1e-3)
     assert int(ours["n_parameters"]) == 1 + 2 * (1 + 2 + 3)
     assert list(ours["category"].values) == ["p", "q", "r", "s"]

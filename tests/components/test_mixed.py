@@ -10,6 +10,7 @@ from scipy import stats
 import bayesmix as bm
 from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.stepmix_reference import stepmix
 
 COLUMNS = {"a": "gaussian", "b": "gaussian", "smoker": "bernoulli", "island": "categorical", "visits": "poisson"}
 ISLANDS = np.array(["x", "y", "z"])
@@ -107,8 +108,6 @@ def test_one_class_is_each_familys_own_maximum():
 @pytest.mark.parametrize("holes", [False, True])
 def test_the_em_reaches_stepmixs_maximum_on_binary_categorical_and_diagonal_gaussian_columns(holes):
     """StepMix's nested model covers diagonal Gaussian, binary and categorical columns, with missing cells too."""
-    from stepmix.stepmix import StepMix  # a dev dependency (pyproject's dev extra): never skipped
-
     X, _ = _simulated(400)
     X = X.drop(columns="visits")
     if holes:
@@ -124,16 +123,7 @@ def test_the_em_reaches_stepmixs_maximum_on_binary_categorical_and_diagonal_gaus
         "smoker": {"model": f"binary{nan}", "n_columns": 1},
         "island": {"model": f"categorical{nan}", "n_columns": 1},
     }
-    theirs = StepMix(
-        n_components=2,
-        measurement=descriptor,
-        n_init=5,
-        abs_tol=1e-10,
-        max_iter=10_000,
-        random_state=0,
-        verbose=0,
-        progress_bar=0,
-    ).fit(table)
+    theirs = stepmix(descriptor, 2).fit(table)
     assert float(ours["log_likelihood"]) == pytest.approx(theirs.score(table) * len(X), abs=2e-3)
 
 
