@@ -13,6 +13,7 @@ import bayesmix as bm
 from bayesmix.baseline.gaussian_missing import em_with_missing
 from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.model_point import likelihood_at_a_random_point
 from tests.components.stepmix_reference import stepmix
 
 GAUSSIAN = get_component("gaussian")
@@ -77,10 +78,7 @@ def test_the_models_likelihood_with_missing_cells_is_scipys_marginal(covariance,
         model = bm.models.dp_mixture(holes, truncation=3, covariance=covariance, missing="marginalize")
     else:
         model = bm.models.mixture(holes, 2, covariance=covariance, missing="marginalize")
-    point = {name: value + RNG.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
-    logp_X = model.compile_logp(vars=[model["X"]])(point)
-    outputs = model.replace_rvs_by_values([model[n] for n in ("weights", "means", "covariances")])
-    weights, means, covariances = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    logp_X, (weights, means, covariances) = likelihood_at_a_random_point(model, GAUSSIAN, RNG)
     want = sum(np.logaddexp.reduce(np.log(weights) + _scipy_marginal(x, means, covariances)) for x in holes.to_numpy())
     np.testing.assert_allclose(logp_X, want, rtol=1e-10)
     data = GAUSSIAN.check_data(holes, missing=True)
@@ -218,11 +216,7 @@ def test_the_student_t_models_likelihood_with_missing_cells_equals_the_numpy_den
         model = bm.models.dp_mixture(holes, truncation=3, **options)
     else:
         model = bm.models.mixture(holes, 2, **options)
-    point = {name: value + RNG.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
-    logp_X = model.compile_logp(vars=[model["X"]])(point)
-    names = ("weights", *STUDENT_T.parameters)
-    outputs = model.replace_rvs_by_values([model[n] for n in names])
-    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    logp_X, values = likelihood_at_a_random_point(model, STUDENT_T, RNG)
     want = mixture_log_density(STUDENT_T, STUDENT_T.check_data(holes, missing=True).values, *values).sum()
     assert np.isfinite(want)
     np.testing.assert_allclose(logp_X, want, rtol=1e-10)

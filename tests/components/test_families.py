@@ -11,6 +11,7 @@ from scipy import stats
 import bayesmix as bm
 from bayesmix.components import COMPONENTS, get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.model_point import likelihood_at_a_random_point
 from tests.components.stepmix_reference import stepmix
 
 RNG = np.random.default_rng(7)
@@ -102,12 +103,8 @@ def test_student_t_log_density_matches_scipy():
 def test_the_models_log_likelihood_equals_the_numpy_density(component, covariance, X):
     """The PyTensor likelihood the sampler sees equals the scipy-checked numpy density, at a random point."""
     model = bm.models.mixture(X, 2, component=component, covariance=covariance or "full")
-    point = {name: value + RNG.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
-    logp_X = model.compile_logp(vars=[model["X"]])(point)
     family = get_component(component)
-    names = ["weights", *family.parameters]
-    outputs = model.replace_rvs_by_values([model[n] for n in names])
-    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    logp_X, values = likelihood_at_a_random_point(model, family, RNG)
     want = mixture_log_density(family, family.check_data(X).values, *values).sum()
     np.testing.assert_allclose(logp_X, want, rtol=1e-9)
 

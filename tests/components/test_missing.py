@@ -9,6 +9,7 @@ import pytest
 import bayesmix as bm
 from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.model_point import likelihood_at_a_random_point
 
 RNG = np.random.default_rng(21)
 TABLES = {
@@ -74,11 +75,8 @@ def test_the_models_likelihood_with_missing_cells_equals_the_numpy_density(compo
         model = bm.models.dp_mixture(holes, truncation=4, component=component, missing="marginalize")
     else:
         model = bm.models.mixture(holes, 2, component=component, missing="marginalize")
-    point = {name: value + RNG.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
-    logp_X = model.compile_logp(vars=[model["X"]])(point)
     family = get_component(component)
-    outputs = model.replace_rvs_by_values([model[n] for n in ("weights", *family.parameters)])
-    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    logp_X, values = likelihood_at_a_random_point(model, family, RNG)
     data = family.check_data(holes, missing=True)
     want = mixture_log_density(family, data.values, *values).sum()
     assert np.isfinite(want)

@@ -10,6 +10,7 @@ from scipy import stats
 import bayesmix as bm
 from bayesmix.components import get_component
 from bayesmix.components._mixture_density import mixture_log_density
+from tests.components.model_point import likelihood_at_a_random_point
 from tests.components.stepmix_reference import stepmix
 
 COLUMNS = {"a": "gaussian", "b": "gaussian", "smoker": "bernoulli", "island": "categorical", "visits": "poisson"}
@@ -74,11 +75,8 @@ def test_the_models_likelihood_equals_the_numpy_density(mixing, holes):
     else:
         model = bm.models.mixture(X, 2, **options)
     rng = np.random.default_rng(3)
-    point = {name: value + rng.normal(scale=0.3, size=value.shape) for name, value in model.initial_point().items()}
-    logp_X = model.compile_logp(vars=[model["X"]])(point)
     family = get_component(COLUMNS)
-    outputs = model.replace_rvs_by_values([model[n] for n in ("weights", *family.parameters)])
-    values = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    logp_X, values = likelihood_at_a_random_point(model, family, rng)
     data = family.check_data(X, missing=holes)
     want = mixture_log_density(family, data.values, *values).sum()
     assert np.isfinite(want)
