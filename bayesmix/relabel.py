@@ -81,18 +81,11 @@ def relabel(
         return _with_permutation(result, _identity(posterior), method, "none", 0)
     data = observed_data_of(result)
     family = family_of(result)
-    ref_weights, ref_means, ref_label = _reference(result, posterior, reference, data, family.location)
-
-    weights = flatten_draws(posterior["weights"])
-    means = flatten_draws(posterior[family.location])
-    # the location's columns (a mixture of several families' columns matches on one block of them),
-    # missing cells (missing="marginalize") left out
-    location_data = getattr(family, "location_data", lambda data: data)(data)
-    spread = np.nanstd(location_data.values, axis=0)
-    if means.ndim > 3:  # (component, feature, category) probabilities: matched on one scale, all of them
-        means, ref_means = means.reshape(*means.shape[:2], -1), np.reshape(ref_means, (ref_means.shape[0], -1))
-        spread = np.ones(means.shape[-1])
-    perms = _hungarian(weights, means, ref_weights, ref_means, spread)
+    locations = _matching_locations(family, data)
+    ref_weights, ref_source, ref_label = _reference(result, posterior, reference, data, [n for n, *_ in locations])
+    means, spread = _location_features(locations, lambda name: flatten_draws(posterior[name]), data)
+    ref_means, _ = _location_features(locations, ref_source, data)
+    perms = _hungarian(flatten_draws(posterior["weights"]), means, ref_weights, ref_means, spread)
     if method == "stephens":
         responsibilities = None if reference is None else reference["responsibilities"].values
         perms = _stephens(data.values, posterior, family, perms, responsibilities, max_iter)
@@ -121,16 +114,40 @@ def _identity(posterior: xr.Dataset) -> xr.DataArray:
     return xr.DataArray(np.broadcast_to(np.arange(K), shape).copy(), dims=(*SAMPLE_DIMS, "component"))
 
 
-def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data, location: str):
+def _matching_locations(family, data) -> list[tuple[str, np.ndarray, bool]]:
+    """The location variables relabelling matches on: name, the data columns it covers, and whether it has a
+    category axis. The family's location, or, for a mixture of columns of several families, every block's."""
+    locations = getattr(family, "matching_locations", None)
+    locations = [(family.location, np.arange(data.n_features))] if locations is None else locations()
+    dims = family.parameter_dims()
+    return [(name, columns, len(dims[name]) > 2) for name, columns in locations]
+
+
+def _location_features(locations, source, data) -> tuple[np.ndarray, np.ndarray]:
+    """The locations side by side, (..., K, F), with the spread that standardizes each: the data's standard
+    deviation per feature (missing cells left out), or 1 for answer probabilities, already on one scale."""
+    values, spreads = [], []
+    for name, columns, categories in locations:
+        value = np.asarray(source(name))
+        if categories:  # (component, feature, category) probabilities: all of them
+            value = value.reshape(*value.shape[:-2], -1)
+            spreads.append(np.ones(value.shape[-1]))
+        else:
+            spreads.append(np.nanstd(data.values[:, columns], axis=0))
+        values.append(value)
+    return np.concatenate(values, axis=-1), np.concatenate(spreads)
+
+
+def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data, names: list[str]):
+    """The reference's weights, a function of a location's name giving its values there, and its label."""
     K = posterior.sizes["component"]
     if reference is None:
-        flat_lp = _draw_log_density(result)
-        best = int(np.argmax(flat_lp))
-        return flatten_draws(posterior["weights"])[best], flatten_draws(posterior[location])[best], "pivot"
-    if not isinstance(reference, xr.Dataset) or not {"weights", location} <= set(reference):
+        best = int(np.argmax(_draw_log_density(result)))
+        return flatten_draws(posterior["weights"])[best], lambda name: flatten_draws(posterior[name])[best], "pivot"
+    if not isinstance(reference, xr.Dataset) or not {"weights", *names} <= set(reference):
         raise TypeError(
             "Argument `reference` must be an EM result from bayesmix.em (an xarray.Dataset with "
-            f"weights and {location}) or None for the pivot draw, but got {type(reference).__name__}."
+            f"weights and {', '.join(names)}) or None for the pivot draw, but got {type(reference).__name__}."
         )
     if reference.sizes.get("component") != K or reference.sizes.get("feature") != data.n_features:
         raise ValueError(
@@ -139,7 +156,7 @@ def _reference(result: xr.DataTree, posterior: xr.Dataset, reference: Any, data,
             "run bayesmix.em with the model's number of components."
         )
     label = reference.attrs.get("bayesmix_baseline", "reference")
-    return reference["weights"].values, reference[location].values, label
+    return reference["weights"].values, lambda name: reference[name].values, label
 
 
 def _draw_log_density(result: xr.DataTree) -> np.ndarray:

@@ -129,9 +129,12 @@ class MixedFamily:
         """Which features are answered items (Bernoulli, categorical), whose cells impute as modal answers."""
         return np.concatenate([np.full(len(b.columns), b.family.profile is not None) for b in self.blocks])
 
-    def location_data(self, data: Data) -> Data:
-        """The columns the relabelling location covers (the first block's)."""
-        return self.blocks[0].data(data)
+    def matching_locations(self) -> list[tuple[str, np.ndarray]]:
+        """Every block's location with the model's columns it covers: relabelling matches on all of them."""
+        return [
+            (block.naming(block.family.location), np.arange(block.features.start, block.features.stop))
+            for block in self.blocks
+        ]
 
     # --- data -------------------------------------------------------------------------------------------------
 
