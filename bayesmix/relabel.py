@@ -51,9 +51,11 @@ def relabel(
             c_{jk} = \sum_d \Big(\frac{\mu^{(s)}_{jd} - \mu^{\mathrm{ref}}_{kd}}{s_d}\Big)^2
                    + \Big(\frac{w^{(s)}_j - w^{\mathrm{ref}}_k}{1/K}\Big)^2,
 
-        :math:`\mu` the family's location (means; Poisson rates), standardized
-        by the data's spread :math:`s_d`, and weights by their typical size
-        :math:`1/K`. ``"stephens"`` runs Stephens' (2000) algorithm: starting
+        :math:`\mu` the family's location (means; Poisson rates; answer
+        probabilities, unstandardized; for a mixture of columns of several
+        families every block's side by side), standardized by the data's
+        spread :math:`s_d`, and weights by their typical size :math:`1/K`.
+        ``"stephens"`` runs Stephens' (2000) algorithm: starting
         from the Hungarian labelling, it alternates between the average
         membership matrix :math:`Q` and, per draw, the permutation
         minimizing :math:`\sum_i \mathrm{KL}(p^{(s)}_{i\cdot} \,\|\, Q_{i\cdot})`,
