@@ -31,7 +31,7 @@ from bayesmix._validation import Data
 from bayesmix.baseline._em import em_dataset, ordered, run_em
 from bayesmix.components._covariance import structured
 from bayesmix.components._gaussian_density import component_log_density
-from bayesmix.components._patterns import conditional_on_observed, missing_patterns
+from bayesmix.components._patterns import conditional_on_observed
 
 # scikit-learn's default reg_covar, which the complete-data Gaussian baseline uses.
 REG_COVAR = 1e-6
@@ -45,16 +45,11 @@ def em_with_missing(
 
     X = data.values
     spread = np.nanstd(X, axis=0)
-    floor = np.full(data.n_features, REG_COVAR)
-
-    def m_step(X, resp, previous):
-        return expected_m_step(X, resp, previous, covariance, floor)
-
     fit = run_em(
         X,
         n_components,
         log_density=component_log_density,
-        m_step=m_step,
+        m_step=family.m_step_for(data, covariance),
         start_features=(X - np.nanmean(X, axis=0)) / np.where(spread > 0, spread, 1.0),
         n_init=n_init,
         seed=seed,
@@ -69,17 +64,18 @@ def em_with_missing(
 
 
 def expected_m_step(
-    X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: str, floor: np.ndarray
+    X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: str, floor: np.ndarray, patterns: list
 ) -> dict[str, np.ndarray]:
     """Means and covariances from the expected complete-data statistics under the ``previous`` parameters
-    (at the first step, which has none, missing cells count at their column means, with no spread)."""
+    (at the first step, which has none, missing cells count at their column means, with no spread);
+    ``patterns`` is :func:`bayesmix.components._patterns.missing_patterns` of ``X``, computed once per EM."""
     N, D = X.shape
     K = resp.shape[1]
     filled = np.broadcast_to(np.where(np.isnan(X), np.nanmean(X, axis=0), X), (K, N, D)).copy()
     correction = np.zeros((K, D, D))  # sum_i r_ik C_ik
     if previous is not None:
         means, covariances = previous["means"], previous["covariances"]
-        for rows, observed in missing_patterns(np.isnan(X)):
+        for rows, observed in patterns:
             hidden = np.setdiff1d(np.arange(D), observed)
             if hidden.size == 0:
                 continue

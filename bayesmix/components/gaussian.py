@@ -92,7 +92,8 @@ class GaussianFamily:
         from bayesmix.baseline.gaussian_missing import REG_COVAR, expected_m_step
 
         floor = np.full(data.n_features, REG_COVAR)
-        return functools.partial(expected_m_step, covariance=covariance, floor=floor)
+        patterns = missing_patterns(np.isnan(data.values))  # once, not at every iteration
+        return functools.partial(expected_m_step, covariance=covariance, floor=floor, patterns=patterns)
 
     def logp(
         self, value, means, covariances, chol, *, covariance: str, n_features: int, missing: np.ndarray | None = None

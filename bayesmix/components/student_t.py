@@ -203,7 +203,8 @@ class StudentTFamily:
 
     def m_step_for(self, data: Data, covariance: str | None):
         floor = RELATIVE_VARIANCE_FLOOR * data_scale(data)[1] ** 2
-        return functools.partial(_m_step, covariance=covariance, floor=floor)
+        patterns = missing_patterns(np.isnan(data.values))  # once, not at every iteration
+        return functools.partial(_m_step, covariance=covariance, floor=floor, patterns=patterns)
 
     def em(self, data: Data, n_components: int, *, covariance: str | None, n_init: int, seed: int) -> xr.Dataset:
         X = data.values
@@ -243,7 +244,9 @@ class StudentTFamily:
         } | initial_values_from_covariances(covariance, np.asarray(scales))
 
 
-def _m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: str, floor: np.ndarray) -> dict:
+def _m_step(
+    X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: str, floor: np.ndarray, patterns: list
+) -> dict:
     """One conditional maximization: u-weighted means and scales, then each component's degrees of freedom.
 
     Missing cells (NaN) enter through their conditional expectations given the row's observed ones (Liu and
@@ -261,7 +264,7 @@ def _m_step(X: np.ndarray, resp: np.ndarray, previous: dict | None, covariance: 
     else:
         dof, means, scales = previous["degrees_of_freedom"], previous["means"], previous["scale_matrices"]
         delta2 = np.zeros((N, K))
-        for rows, observed in missing_patterns(missing):
+        for rows, observed in patterns:  # missing_patterns(missing), computed once per EM
             hidden = np.setdiff1d(np.arange(D), observed)
             conditional = scales
             if observed.size:  # per component (K, 1, ...) and row (n, o)
