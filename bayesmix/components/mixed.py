@@ -232,7 +232,8 @@ class MixedFamily:
         return total
 
     def _split(self, inputs: tuple) -> list[tuple]:
-        """Each block's likelihood inputs from :meth:`build`'s order (every parameter, then every extra)."""
+        """Each block's inputs from :meth:`build`'s order (every parameter, then every extra); the numpy
+        functions pass the parameters only, and get each block's parameters."""
         n_parameters = [len(block.family.parameters) for block in self.blocks]
         parameters, extras = list(inputs[: sum(n_parameters)]), list(inputs[sum(n_parameters) :])
         split = []
@@ -244,33 +245,22 @@ class MixedFamily:
 
     # --- numpy ------------------------------------------------------------------------------------------------
 
-    def _parameters_by_block(self, params: tuple) -> list[tuple]:
-        out, rest = [], list(params)
-        for block in self.blocks:
-            n = len(block.family.parameters)
-            out.append(tuple(rest[:n]))
-            rest = rest[n:]
-        return out
-
     def log_density(self, X: np.ndarray, *params: np.ndarray) -> np.ndarray:
         return sum(
             block.family.log_density(X[:, block.features], *own)
-            for block, own in zip(self.blocks, self._parameters_by_block(params), strict=True)
+            for block, own in zip(self.blocks, self._split(params), strict=True)
         )
 
     def sample(self, rng: np.random.Generator, *params: np.ndarray) -> np.ndarray:
         return np.concatenate(
-            [
-                block.family.sample(rng, *own)
-                for block, own in zip(self.blocks, self._parameters_by_block(params), strict=True)
-            ],
+            [block.family.sample(rng, *own) for block, own in zip(self.blocks, self._split(params), strict=True)],
             axis=-1,
         )
 
     def sample_given(self, rng: np.random.Generator, X: np.ndarray, *params: np.ndarray) -> np.ndarray:
         """Each block's draws given the row's observed cells (blocks are independent within a component)."""
         parts = []
-        for block, own in zip(self.blocks, self._parameters_by_block(params), strict=True):
+        for block, own in zip(self.blocks, self._split(params), strict=True):
             given = getattr(block.family, "sample_given", None)
             parts.append(block.family.sample(rng, *own) if given is None else given(rng, X[:, block.features], *own))
         return np.concatenate(parts, axis=-1)
