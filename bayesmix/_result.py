@@ -2,7 +2,7 @@
 
 Attrs on the root node:
 
-``bayesmix_family`` (``"mixture"``, ``"dp_mixture"`` or ``"mdn"``), ``bayesmix_component``
+``bayesmix_family`` (``"mixture"``, ``"dp_mixture"``, ``"mixreg"`` or ``"mdn"``), ``bayesmix_component``
 (the component family), ``bayesmix_settings`` (JSON), ``bayesmix_priors`` (JSON),
 ``bayesmix_version``, ``method``, ``sampler``, ``random_seed``, ``wall_time_s``,
 ``fit_settings`` (JSON). Everything is a str or number so that results
@@ -31,10 +31,14 @@ SAMPLE_DIMS = ("chain", "draw")
 def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
     """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id).
 
-    For an MDN it is the conditional ``log p(y_i | x_i, theta_s)``.
+    For an MDN and a mixture of regressions it is the conditional ``log p(y_i | x_i, theta_s)``.
     """
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    if info.is_conditional:
+    if info.is_regression:
+        from bayesmix.models.mixreg import pointwise_log_likelihood
+
+        values = pointwise_log_likelihood(info, posterior)
+    elif info.is_network:
         from bayesmix.models.mdn import pointwise_log_likelihood
 
         values = pointwise_log_likelihood(info, posterior)

@@ -19,6 +19,7 @@ from scipy.optimize import linear_sum_assignment
 from bayesmix._result import SAMPLE_DIMS, check_result, family_of, flatten_draws, mixture_parameters, observed_data_of
 from bayesmix._validation import check_choice
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
+from bayesmix.models._base import kind_of
 
 METHODS = ("hungarian", "stephens")
 # Stephens' algorithm holds every draw's membership matrix in memory.
@@ -79,18 +80,18 @@ def relabel(
     result = check_result(result)
     method = check_choice(method, METHODS, name="method")
     posterior = result["posterior"].to_dataset()
+    kind = kind_of(result.attrs)
+    if kind.is_network:
+        raise ValueError(
+            "Argument `result` is an MDN fit, whose components are not identified by any parameter; "
+            "bayesmix.predict_components matches them by their functions of x instead."
+        )
     if "component" not in posterior.dims or posterior.sizes["component"] < 2:
         return _with_permutation(result, _identity(posterior), method, "none", 0)
-    data = observed_data_of(result)
-    family = family_of(result)
-    locations = _matching_locations(family, data)
-    ref_weights, ref_source, ref_label = _reference(result, posterior, reference, data, [n for n, *_ in locations])
-    means, spread = _location_features(locations, lambda name: flatten_draws(posterior[name]), data)
-    ref_means, _ = _location_features(locations, ref_source, data)
-    perms = _hungarian(flatten_draws(posterior["weights"]), means, ref_weights, ref_means, spread)
-    if method == "stephens":
-        responsibilities = None if reference is None else reference["responsibilities"].values
-        perms = _stephens(data.values, posterior, family, perms, responsibilities, max_iter)
+    if kind.is_regression:
+        perms, ref_label = _regression_permutations(result, posterior, reference, method)
+    else:
+        perms, ref_label = _mixture_permutations(result, posterior, reference, method, max_iter)
 
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     perm_da = xr.DataArray(
@@ -102,12 +103,59 @@ def relabel(
     relabelled = result.copy()
     for group in ("posterior", "posterior_predictive"):
         if group in result.children:
-            relabelled[group] = xr.DataTree(_permute(result[group].to_dataset(), perm_da))
+            permuted = _permute(result[group].to_dataset(), perm_da)
+            if kind.is_regression and group == "posterior":
+                from bayesmix.models.mixreg import rebase_gate
+
+                permuted = rebase_gate(permuted, kind.settings)
+            relabelled[group] = xr.DataTree(permuted)
     if "relabel" in result.children:
         # Relabelled k is current perm[k], which was original previous[perm[k]].
         previous = result["relabel"]["permutation"].transpose(*SAMPLE_DIMS, "component").values
         perm_da = perm_da.copy(data=np.take_along_axis(previous, perm_da.values, axis=-1))
     return _with_permutation(relabelled, perm_da, method, ref_label, n_changed)
+
+
+def _mixture_permutations(result, posterior, reference, method, max_iter) -> tuple[np.ndarray, str]:
+    data = observed_data_of(result)
+    family = family_of(result)
+    locations = _matching_locations(family, data)
+    ref_weights, ref_source, ref_label = _reference(result, posterior, reference, data, [n for n, *_ in locations])
+    means, spread = _location_features(locations, lambda name: flatten_draws(posterior[name]), data)
+    ref_means, _ = _location_features(locations, ref_source, data)
+    perms = _hungarian(flatten_draws(posterior["weights"]), means, ref_weights, ref_means, spread)
+    if method == "stephens":
+        responsibilities = None if reference is None else reference["responsibilities"].values
+        perms = _stephens(data.values, posterior, family, perms, responsibilities, max_iter)
+    return perms, ref_label
+
+
+def _regression_permutations(result, posterior, reference, method) -> tuple[np.ndarray, str]:
+    """A mixture of regressions matches each component's linear predictor (its value at the experts' mean and
+    its slopes per standard deviation, in units of the link's spread for y) and its mean weight."""
+    from bayesmix.models.mixreg import info_from_result, matching_features, stacked
+
+    if method == "stephens":
+        raise ValueError(
+            "method='stephens' applies to mixtures of x; a mixture of regressions is relabelled by its "
+            "coefficients (method='hungarian')."
+        )
+    info = info_from_result(result)
+    settings, response = info.settings, info.component_family.response
+    weights, locations = matching_features(settings, stacked(posterior, settings, response), info.data.values)
+    if reference is None:
+        best = int(np.argmax(_draw_log_density(result)))
+        ref_weights, ref_locations, label = weights[best], locations[best], "pivot"
+    else:
+        from bayesmix.models.mixreg import check_solution
+
+        check_solution(info, reference, name="reference")
+        ref_weights, ref_locations = matching_features(
+            settings, stacked(reference, settings, response), info.data.values
+        )
+        ref_weights, ref_locations = ref_weights[0], ref_locations[0]
+        label = reference.attrs.get("bayesmix_baseline", "reference")
+    return _hungarian(weights, locations, ref_weights, ref_locations, np.ones(locations.shape[-1])), label
 
 
 def _identity(posterior: xr.Dataset) -> xr.DataArray:

@@ -28,9 +28,16 @@ def em(
     n_init: int = 10,
     random_seed: int | None = None,
     missing: str | None = None,
+    y: Any = None,
+    experts: Any = None,
+    gating: Any = None,
     **options: Any,
 ) -> xr.Dataset:
     r"""Fit a mixture by expectation-maximization (maximum likelihood), in the posterior's names and dims.
+
+    With ``y``, the mixture of regressions of y on X of
+    :func:`bayesmix.models.mixreg` (``component``, ``experts`` and ``gating``
+    as there), by flexmix's EM (:mod:`bayesmix.baseline.mixreg`).
 
     For ``component="gaussian"`` this is scikit-learn's ``GaussianMixture``
     (see :func:`bayesmix.baseline.gaussian.em` for ``reg_covar``, ``tol`` and
@@ -54,6 +61,9 @@ def em(
     n_init : int, default 10
     random_seed : int, optional
         Drawn and recorded in attrs when omitted.
+    y : array-like of shape (n_obs,), optional
+        The response of a mixture of regressions; ``experts`` and ``gating``
+        then name columns of X as in :func:`bayesmix.models.mixreg`.
     missing : {None, "marginalize"}, default None
         As for :func:`bayesmix.models.mixture`: with ``"marginalize"`` the
         E-step uses each row's observed cells only and the M-step weights each
@@ -74,7 +84,13 @@ def em(
         points; a Bernoulli class with less than one row's weight), and the scalars
         ``log_likelihood``, ``n_parameters``, ``bic``, ``aic``, ``icl``
         (scikit-learn's sign: lower is better), ``converged``, ``n_iter``.
-        Components are sorted by the first feature of their location.
+        Components are sorted by the first feature of their location. A
+        mixture of regressions gives ``intercepts`` (component),
+        ``coefficients`` (component, feature), the family's ``scales`` or
+        ``dispersions``, ``weights`` (with a gate: the average of
+        :math:`\pi_k(z_i)` over the rows) and, with a gate,
+        ``gating_intercepts`` and ``gating_coefficients``; its components are
+        sorted by their linear predictor at the experts' mean.
 
     Warns
     -----
@@ -84,6 +100,8 @@ def em(
     from bayesmix.components import get_component  # the families' modules import the EM driver from here
     from bayesmix.models.mixture import check_missing, training_data
 
+    if y is not None or experts is not None or gating is not None:
+        return _mixreg_em(X, y, n_components, component, experts, gating, missing, n_init, random_seed, options)
     family = get_component(component)
     marginalize = check_missing(missing, family)
     if getattr(family, "dedicated_model", False) and not marginalize:
@@ -99,21 +117,50 @@ def em(
         check_choice(covariance, family.covariance_types, name="covariance") if family.covariance_types else None
     )
     n_init = check_positive_int(n_init, name="n_init")
-    if random_seed is None:
-        random_seed = secrets.randbelow(2**31 - n_init)
-    elif isinstance(random_seed, bool) or not isinstance(random_seed, int):
-        raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
+    random_seed = _checked_seed(random_seed, n_init)
     with threadpool_limits(limits=1, user_api="blas"):
-        result = family.em(data, K, covariance=covariance, n_init=n_init, seed=int(random_seed))
+        result = family.em(data, K, covariance=covariance, n_init=n_init, seed=random_seed)
+    _warn_degenerate(result, K, family.name)
+    return result
+
+
+def _mixreg_em(X, y, n_components, component, experts, gating, missing, n_init, random_seed, options):
+    from bayesmix.baseline.mixreg import em_mixreg
+    from bayesmix.models.mixreg import prepare
+
+    if y is None:
+        raise ValueError(
+            "Arguments `experts` and `gating` belong to a mixture of regressions; pass its response as `y`."
+        )
+    if missing is not None or options:
+        unexpected = sorted(options) + (["missing"] if missing is not None else [])
+        raise TypeError(f"Unexpected argument(s) {unexpected} for a mixture of regressions (with `y`).")
+    problem = prepare(X, y, n_components, component=component, experts=experts, gating=gating)
+    n_init = check_positive_int(n_init, name="n_init")
+    random_seed = _checked_seed(random_seed, n_init)
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = em_mixreg(problem, n_init=n_init, seed=random_seed)
+    _warn_degenerate(result, problem.n_components, problem.response.family)
+    return result
+
+
+def _checked_seed(random_seed: Any, n_init: int) -> int:
+    if random_seed is None:
+        return secrets.randbelow(2**31 - n_init)
+    if isinstance(random_seed, bool) or not isinstance(random_seed, int):
+        raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
+    return int(random_seed)
+
+
+def _warn_degenerate(result: xr.Dataset, K: int, family: str) -> None:
     if result["degenerate"].any():
         bad = [int(k) for k in result["component"].values[result["degenerate"].values]]
         warnings.warn(
-            f"EM with K={K}, component={family.name!r}: component(s) {bad} are degenerate (nearly empty or "
+            f"EM with K={K}, component={family!r}: component(s) {bad} are degenerate (nearly empty or "
             "collapsed); use fewer components.",
             DegenerateSolutionWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return result
 
 
 def em_table(

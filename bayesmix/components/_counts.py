@@ -45,6 +45,24 @@ def check_counts(X: Any, *, name: str = "X", family: str, missing: bool = False)
     return data
 
 
+def check_count_response(y: np.ndarray, *, name: str, family: str) -> None:
+    """A regression response of counts: non-negative integers, or a ValueError naming a bad row."""
+    from bayesmix.components._response import first_bad
+
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(y) | (y < 0) | (y != np.round(y))
+    if bad.any():
+        raise ValueError(
+            f"Argument `{name}` must hold counts (non-negative integers) for component={family!r}, but "
+            f"{first_bad(y, bad)}; pass counts, or component='gaussian' for a continuous y."
+        )
+
+
+def count_link_center(y: np.ndarray) -> float:
+    """log of y's mean count (half a count for all-zero data): where a log link's linear predictor sits."""
+    return float(np.log(max(np.mean(y), 0.5)))
+
+
 def count_scale(data: Data) -> np.ndarray:
     """Per-feature mean count, at least 1 / n_obs (an all-zero column's prior must stay proper)."""
     return np.maximum(np.nanmean(data.values, axis=0), 1.0 / data.n_obs)

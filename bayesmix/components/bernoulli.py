@@ -27,10 +27,12 @@ import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
 import xarray as xr
+from scipy.special import expit, xlog1py, xlogy
 
 from bayesmix._validation import Data, check_data
 from bayesmix.components._family import PLAIN, Naming, observed_cells
 from bayesmix.components._items import item_em
+from bayesmix.components._response import first_bad, fit_weighted_glm
 from bayesmix.priors import Prior, Role
 
 # EM's boundary estimates (0 or 1) are moved this far inside to start the sampler on the logit scale.
@@ -60,6 +62,51 @@ def check_binary(X: Any, *, name: str = "X", missing: bool = False) -> Data:
     return data
 
 
+class BernoulliResponse:
+    r"""The Bernoulli as a regression response: logit link, no parameter of its own,
+    :math:`y_i \mid k \sim \operatorname{Bernoulli}(\operatorname{logit}^{-1} \eta_{ik})`."""
+
+    family = "bernoulli"
+    link = "logit"
+    extras = ()
+    natural = ("probabilities",)
+    discrete = True
+    roles: ClassVar[dict[str, Role]] = {}
+
+    def check_y(self, y: np.ndarray, *, name: str = "y") -> None:
+        bad = (y != 0) & (y != 1)
+        if bad.any():
+            raise ValueError(
+                f"Argument `{name}` must be 0/1 or boolean for component='bernoulli', but "
+                f"{first_bad(y, bad)}; code the answer as 0/1."
+            )
+
+    def center_and_scale(self, y: np.ndarray) -> tuple[float, float]:
+        share = float(np.clip(np.mean(y), 0.05, 0.95))
+        return float(np.log(share / (1.0 - share))), 1.0
+
+    def default_priors(self, y: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def logp(self, y, eta):
+        return y * eta - pt.softplus(eta)
+
+    def natural_parameters(self, eta: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (expit(eta),)
+
+    def log_pdf(self, y: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        return xlogy(y, probabilities) + xlog1py(1.0 - y, -probabilities)
+
+    def draw(self, rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
+        return (rng.random(probabilities.shape) < probabilities).astype(float)
+
+    def m_step(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray, previous: dict | None) -> dict:
+        import statsmodels.api as sm
+
+        start = None if previous is None else previous["beta"]
+        return {"beta": fit_weighted_glm(design, y, weights, sm.families.Binomial(), start)[0]}
+
+
 class BernoulliFamily:
     name = "bernoulli"
     parameters = ("probabilities",)
@@ -75,6 +122,7 @@ class BernoulliFamily:
     signature = "(k,d)"
 
     marginalizes_missing = True
+    response = BernoulliResponse()
 
     def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
         return check_binary(X, name=name, missing=missing)

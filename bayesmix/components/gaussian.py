@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmix._validation import Data, check_data, constant_features
@@ -41,6 +42,7 @@ from bayesmix.components._gaussian_density import component_log_density
 from bayesmix.components._gaussian_model import (
     COMPONENT_ROLES,
     RELATIVE_VARIANCE_FLOOR,
+    SCALE_DISTRIBUTIONS,
     component_means,
     default_component_priors,
     scale_prior_shape,
@@ -48,9 +50,64 @@ from bayesmix.components._gaussian_model import (
 )
 from bayesmix.components._linalg import gram, mahalanobis
 from bayesmix.components._patterns import conditional_on_observed, elliptical_logp_by_pattern, missing_patterns
-from bayesmix.priors import Role
+from bayesmix.components._response import first_bad, fit_weighted_glm
+from bayesmix.priors import Prior, Role
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class GaussianResponse:
+    r"""The Gaussian as a regression response: identity link and a scale per component,
+
+    .. math:: y_i \mid k \sim \mathcal N(\eta_{ik}, \sigma_k^2), \qquad
+        \sigma_k \sim \operatorname{Gamma}(2,\; 2 / s_y),
+
+    a scale prior with its mode at half y's standard deviation :math:`s_y` and
+    none of its mass at zero, where a component fitted to a few points on a
+    line would make the likelihood unbounded."""
+
+    family = "gaussian"
+    link = "identity"
+    extras = ("scales",)
+    natural = ("means", "scales")
+    discrete = False
+    roles: ClassVar[dict[str, Role]] = {
+        "scales": Role("the prior of the component residual scales", SCALE_DISTRIBUTIONS)
+    }
+
+    def check_y(self, y: np.ndarray, *, name: str = "y") -> None:
+        if not np.isfinite(y).all():
+            raise ValueError(
+                f"Argument `{name}` must be finite numbers for component='gaussian', but "
+                f"{first_bad(y, ~np.isfinite(y))}; drop or fill those rows."
+            )
+
+    def center_and_scale(self, y: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(y)), float(max(np.std(y), 1e-12))
+
+    def default_priors(self, y: np.ndarray) -> dict[str, Any]:
+        return {"scales": Prior("Gamma", alpha=2.0, beta=2.0 / self.center_and_scale(y)[1])}
+
+    def logp(self, y, eta, scales):
+        return -0.5 * ((y - eta) / scales) ** 2 - pt.log(scales) - 0.5 * _LOG_2PI
+
+    def natural_parameters(self, eta: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, ...]:
+        return eta, np.broadcast_to(scales[..., None, :], eta.shape)
+
+    def log_pdf(self, y: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        return -0.5 * ((y - means) / scales) ** 2 - np.log(scales) - 0.5 * _LOG_2PI
+
+    def draw(self, rng: np.random.Generator, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        return rng.normal(means, scales)
+
+    def m_step(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray, previous: dict | None) -> dict:
+        import statsmodels.api as sm
+
+        start = None if previous is None else previous["beta"]
+        beta, fitted = fit_weighted_glm(design, y, weights, sm.families.Gaussian(), start)
+        # the maximum-likelihood scale, not statsmodels' degrees-of-freedom corrected one
+        variance = np.sum(weights * (y - fitted) ** 2) / np.sum(weights)
+        return {"beta": beta, "scales": np.sqrt(max(variance, 1e-12 * np.var(y)))}
 
 
 class GaussianFamily:
@@ -68,6 +125,7 @@ class GaussianFamily:
     # which the hand-written kernel samples); build() and logp() serve missing="marginalize".
     dedicated_model = True
     marginalizes_missing = True
+    response = GaussianResponse()
 
     def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
         return check_data(X, name=name, allow_missing=missing)

@@ -23,9 +23,56 @@ import xarray as xr
 from scipy.special import gammaln
 
 from bayesmix._validation import Data
-from bayesmix.components._counts import POSITIVE_DISTRIBUTIONS, check_counts, count_em, count_scale
+from bayesmix.components._counts import (
+    POSITIVE_DISTRIBUTIONS,
+    check_count_response,
+    check_counts,
+    count_em,
+    count_link_center,
+    count_scale,
+)
 from bayesmix.components._family import PLAIN, Naming, observed_cells
+from bayesmix.components._response import fit_weighted_glm
 from bayesmix.priors import Prior, Role
+
+
+class PoissonResponse:
+    r"""The Poisson as a regression response: log link, no parameter of its own,
+    :math:`y_i \mid k \sim \operatorname{Poisson}(e^{\eta_{ik}})`."""
+
+    family = "poisson"
+    link = "log"
+    extras = ()
+    natural = ("rates",)
+    discrete = True
+    roles: ClassVar[dict[str, Role]] = {}
+
+    def check_y(self, y: np.ndarray, *, name: str = "y") -> None:
+        check_count_response(y, name=name, family=self.family)
+
+    def center_and_scale(self, y: np.ndarray) -> tuple[float, float]:
+        return count_link_center(y), 1.0
+
+    def default_priors(self, y: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def logp(self, y, eta):
+        return y * eta - pt.exp(eta) - pt.gammaln(y + 1.0)
+
+    def natural_parameters(self, eta: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (np.exp(eta),)
+
+    def log_pdf(self, y: np.ndarray, rates: np.ndarray) -> np.ndarray:
+        return y * np.log(rates) - rates - gammaln(y + 1.0)
+
+    def draw(self, rng: np.random.Generator, rates: np.ndarray) -> np.ndarray:
+        return rng.poisson(rates).astype(float)
+
+    def m_step(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray, previous: dict | None) -> dict:
+        import statsmodels.api as sm
+
+        start = None if previous is None else previous["beta"]
+        return {"beta": fit_weighted_glm(design, y, weights, sm.families.Poisson(), start)[0]}
 
 
 class PoissonFamily:
@@ -41,6 +88,7 @@ class PoissonFamily:
     signature = "(k,d)"
 
     marginalizes_missing = True
+    response = PoissonResponse()
 
     def check_data(self, X: Any, *, name: str = "X", missing: bool = False) -> Data:
         return check_counts(X, name=name, family=self.name, missing=missing)

@@ -133,7 +133,8 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
         inputs), since its weights are not identified.
     baseline : xarray.Dataset or xarray.DataTree, optional
         An EM result from :func:`bayesmix.em` with the same number of
-        components; for an MDN, the MAP fit of the same model
+        components (for a mixture of regressions ``bayesmix.em(X, K, y=y, ...)``, whose memberships and
+        coefficients it is compared with); for an MDN, the MAP fit of the same model
         (``bayesmix.fit(model, method="map")``).
 
     Returns
@@ -148,7 +149,11 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     in the verdict, never averaged away.
     """
     result = check_result(result)
-    if kind_of(result.attrs).is_conditional:
+    if kind_of(result.attrs).is_regression:
+        from bayesmix.diagnostics.mixreg_diagnostics import diagnose_regression
+
+        return diagnose_regression(result, baseline)
+    if kind_of(result.attrs).is_network:
         from bayesmix.diagnostics.mdn_diagnostics import diagnose_network
 
         return diagnose_network(result, baseline)

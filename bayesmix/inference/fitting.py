@@ -205,7 +205,7 @@ def fit(
         random_seed = secrets.randbelow(2**31)
     elif isinstance(random_seed, bool) or not isinstance(random_seed, int | np.integer):
         raise TypeError(f"Argument `random_seed` must be an int or None but got {random_seed!r}.")
-    if info.is_conditional and isinstance(init, xr.Dataset):
+    if info.is_network and isinstance(init, xr.Dataset):
         raise ValueError("Argument `init` applies to Gaussian mixtures only; leave it out for an MDN.")
     if not isinstance(init, xr.Dataset | str) or (isinstance(init, str) and init not in INIT_CHOICES):
         error = ValueError if init is None or isinstance(init, str) else TypeError
@@ -214,7 +214,7 @@ def fit(
             "start) or an EM result from bayesmix.em (an xarray.Dataset with weights, means and "
             f"covariances), but got {init!r:.60}."
         )
-    if method == "map" and not info.is_conditional:
+    if method == "map" and not info.is_network:
         raise ValueError(
             f"method='map' fits the MDN's point baseline; for a {info.family!r} model the "
             "maximum-likelihood point is bayesmix.em(...), and fit takes 'nuts' or 'advi'."
@@ -229,7 +229,7 @@ def fit(
         raise ValueError(
             f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
         )
-    if info.is_conditional and method == "advi" and "start_sigma" not in kwargs:
+    if info.is_network and method == "advi" and "start_sigma" not in kwargs:
         sizes = {name: value.size for name, value in model.initial_point().items()}
         kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
 
@@ -267,7 +267,7 @@ def fit(
     if method == "nuts":
         posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
         from_em = init_source in EM_STARTS
-        for problem in sampler_problems(posterior, stats, conditional=info.is_conditional, started_from_em=from_em):
+        for problem in sampler_problems(posterior, stats, conditional=info.is_network, started_from_em=from_em):
             warnings.warn(problem.message, SamplerWarning, stacklevel=2)
     return result
 
@@ -350,6 +350,10 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
 def _all_but_locations(model: pm.Model, info: ModelInfo) -> set:
     """The free variables to jitter around an EM start: every chain starts exactly at the EM locations
     (the family's means or rates), so that all chains begin in EM's labelling."""
+    if info.is_regression:
+        from bayesmix.models.mixreg import LOCATIONS
+
+        return {rv for rv in model.free_RVs if rv.name not in LOCATIONS}
     location = info.component_family.location
     return {rv for rv in model.free_RVs if not rv.name.startswith(location)}
 
@@ -396,8 +400,8 @@ def _checked_batch_size(batch_size: Any, method: str, info: ModelInfo) -> int:
         )
     if info.is_conditional:
         raise ValueError(
-            "Argument `batch_size` applies to mixtures (mixture, dp_mixture, gmm, dp_gmm); an MDN is fitted "
-            "on the whole data. Leave `batch_size` out."
+            "Argument `batch_size` applies to mixtures (mixture, dp_mixture, gmm, dp_gmm); an MDN or a mixture "
+            "of regressions is fitted on the whole data. Leave `batch_size` out."
         )
     batch_size = check_positive_int(batch_size, name="batch_size")
     if batch_size >= info.data.n_obs:
@@ -530,8 +534,12 @@ def _start(info: ModelInfo, init: xr.Dataset | str, seed: int) -> tuple[xr.Datas
     """The point estimate the chains start from (None: the sampler's own start) and its name."""
     if isinstance(init, xr.Dataset):
         return init, "given"
-    if init == "prior" or info.is_conditional:
+    if init == "prior" or info.is_network:
         return None, "prior"
+    if info.is_regression:
+        from bayesmix.models.mixreg import em_start
+
+        return em_start(info, seed), "em"
     family = info.component_family
     seed = int(seed) % (2**31 - 10)
     with warnings.catch_warnings():
@@ -562,6 +570,10 @@ def _start(info: ModelInfo, init: xr.Dataset | str, seed: int) -> tuple[xr.Datas
 
 def _initial_values(info: ModelInfo, init: xr.Dataset) -> dict[str, np.ndarray]:
     """Initial values (constrained scale) of the free variables from an EM result."""
+    if info.is_regression:
+        from bayesmix.models.mixreg import initial_values
+
+        return initial_values(info, init)
     family = info.component_family
     needed = {"weights", *family.parameters}
     if not isinstance(init, xr.Dataset) or not needed <= set(init):

@@ -18,8 +18,8 @@ from bayesmix._validation import Data
 _INFO_ATTRIBUTE = "bayesmix_info"
 
 # The mixings and the family name each gives a result (and a spec candidate).
-FINITE, DIRICHLET_PROCESS, NETWORK = "finite", "dirichlet_process", "network"
-FAMILY_OF_MIXING = {FINITE: "mixture", DIRICHLET_PROCESS: "dp_mixture", NETWORK: "mdn"}
+FINITE, DIRICHLET_PROCESS, NETWORK, REGRESSION = "finite", "dirichlet_process", "network", "regression"
+FAMILY_OF_MIXING = {FINITE: "mixture", DIRICHLET_PROCESS: "dp_mixture", NETWORK: "mdn", REGRESSION: "mixreg"}
 # Results saved before component families were modules name the Gaussian factories.
 _LEGACY_FAMILIES = {"gmm": (FINITE, "gaussian"), "dp_gmm": (DIRICHLET_PROCESS, "gaussian")}
 
@@ -33,7 +33,8 @@ class _MixtureKind:
 
     @property
     def family(self) -> str:
-        """``"mixture"``, ``"dp_mixture"`` or ``"mdn"``: the model's family as results and specs name it."""
+        """``"mixture"``, ``"dp_mixture"``, ``"mixreg"`` or ``"mdn"``: the model's family as results and specs
+        name it."""
         return FAMILY_OF_MIXING[self.mixing]
 
     @property
@@ -42,8 +43,16 @@ class _MixtureKind:
 
     @property
     def is_conditional(self) -> bool:
-        """Whether the model is a density of y given x (the MDN) rather than of x."""
+        """Whether the model is a density of y given x (the MDN, a mixture of regressions) rather than of x."""
+        return self.mixing in (NETWORK, REGRESSION)
+
+    @property
+    def is_network(self) -> bool:
         return self.mixing == NETWORK
+
+    @property
+    def is_regression(self) -> bool:
+        return self.mixing == REGRESSION
 
     @property
     def n_components(self) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -31,10 +32,13 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from bayesmix._result import check_result, settings_of
-from bayesmix._validation import Data, check_positive_int
-from bayesmix.models._base import ModelInfo
+from bayesmix._validation import Data, check_data, check_positive_int
+from bayesmix.components.gaussian import FAMILY as GAUSSIAN
+from bayesmix.models._base import ModelInfo, kind_of
 from bayesmix.models.mdn import iter_outputs, mdn_info, stacked_parameters
+from bayesmix.models.mixreg import component_log_density, info_from_result, linear_predictors, regression_info, stacked
 from bayesmix.prediction.mixture import DEFAULT_HDI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
+from bayesmix.relabel import relabel
 
 __all__ = ["predict_components", "predict_density", "sample_predictive"]
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -45,34 +49,88 @@ class _Outputs:
     """The mixture at each new x for each posterior draw kept, raw units."""
 
     log_weights: np.ndarray  # (S, n, K)
-    means: np.ndarray  # (S, n, K, Q)
-    scales: np.ndarray  # (S, n, K, Q)
+    natural: dict[str, np.ndarray]  # the component distribution's parameters, each (S, n, K, Q)
+    response: Any  # log_pdf and draw of those parameters, elementwise
     info: ModelInfo
     X_new: Data
+
+    @property
+    def n_outputs(self) -> int:
+        return next(iter(self.natural.values())).shape[-1]
+
+    def component_log_density(self, y: np.ndarray, rows) -> np.ndarray:
+        """log f_k(y) for points y (..., Q) at the rows ``rows`` of X_new: (S, ..., K), summed over outputs."""
+        params = [p[:, rows] for p in self.natural.values()]
+        return self.response.log_pdf(y, *params).sum(axis=-1)
 
 
 def _outputs(result: object, model: object, X_new: object, max_draws: object) -> _Outputs:
     result = check_result(result)
-    info = mdn_info(model)
-    if result.attrs["bayesmix_family"] != "mdn":
+    kind = kind_of(result.attrs)
+    if not kind.is_conditional:
         raise ValueError(
-            f"Argument `result` is a {result.attrs['bayesmix_family']!r} fit; these functions need "
-            "a fit of bayesmix.models.mdn (for mixtures use bayesmix.predict_proba and friends)."
+            f"Argument `result` is a {result.attrs['bayesmix_family']!r} fit; these functions need a fit of "
+            "bayesmix.models.mdn or mixreg (for mixtures use bayesmix.predict_proba and friends)."
         )
-    if settings_of(result) != json.loads(json.dumps(info.settings)):
+    info = mdn_info(model) if kind.is_network else regression_info(model)
+    if info.mixing != kind.mixing or settings_of(result) != json.loads(json.dumps(info.settings)):
         raise ValueError(
-            "Arguments `result` and `model` do not match: the fit was made with another network or "
+            "Arguments `result` and `model` do not match: the fit was made with another model or "
             "other training data; pass the model that was fitted."
         )
     max_draws = check_positive_int(max_draws, name="max_draws")
     data = check_new_data(X_new, info.data)
-    params = stacked_parameters(info, result["posterior"].to_dataset())
+    if kind.is_network:
+        params = stacked_parameters(info, result["posterior"].to_dataset())
+        params = _thinned(params, max_draws)
+        pieces = [outputs for _, outputs in iter_outputs(info, params, data.values)]
+        log_weights, means, scales = (np.concatenate(p) for p in zip(*pieces, strict=True))
+        natural = {"means": means, "scales": scales}
+        return _Outputs(log_weights, natural, GAUSSIAN.response, info, data)
+    if "relabel" not in result.children:
+        result = relabel(result)
+    response = info.component_family.response
+    params = _thinned(stacked(result["posterior"].to_dataset(), info.settings, response), max_draws)
+    log_weights, eta = linear_predictors(info.settings, params, data.values)
+    values = response.natural_parameters(eta, *(params[name] for name in response.extras))
+    natural = {name: np.asarray(v)[..., None] for name, v in zip(response.natural, values, strict=True)}
+    return _Outputs(log_weights, natural, response, info, data)
+
+
+def regression_memberships(result: xr.DataTree, X: object, y: object, max_draws: object):
+    """Per draw, the membership probabilities (S, n, K) of observed pairs (x, y) under a fit of
+    :func:`bayesmix.models.mixreg` (relabelled first if it was not), its components and the relabelling."""
+    from scipy.special import softmax
+
+    info = info_from_result(result)
+    response = info.component_family.response
+    if y is None:
+        raise ValueError(
+            "Argument `y` is required for a mixture of regressions: membership is a property of a pair (x, y); "
+            "pass the responses observed at X_new (bayesmix.predict_density gives y's distribution at x)."
+        )
+    data = check_new_data(X, info.data)
+    y_values = np.asarray(check_data(y, name="y").values, float)
+    if y_values.shape != (data.n_obs, 1):
+        raise ValueError(
+            f"Argument `y` must hold one response per row of X_new ({data.n_obs}) but got {y_values.shape}."
+        )
+    response.check_y(y_values[:, 0], name="y")
+    if "relabel" not in result.children:
+        result = relabel(result)
+    params = _thinned(
+        stacked(result["posterior"].to_dataset(), info.settings, response),
+        check_positive_int(max_draws, name="max_draws"),
+    )
+    joint = component_log_density(info.settings, response, params, data.values, y_values[:, 0])
+    labels = result["relabel"].attrs["summary"]
+    return softmax(joint, axis=-1), result["posterior"]["component"].values, labels
+
+
+def _thinned(params: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
     n_draws = next(iter(params.values())).shape[0]
     step = max(1, -(-n_draws // max_draws))
-    params = {k: v[::step] for k, v in params.items()}
-    pieces = [outputs for _, outputs in iter_outputs(info, params, data.values)]
-    log_weights, means, scales = (np.concatenate(p) for p in zip(*pieces, strict=True))
-    return _Outputs(log_weights, means, scales, info, data)
+    return {k: v[::step] for k, v in params.items()}
 
 
 def _check_grid(y_grid: object, n_outputs: int) -> np.ndarray:
@@ -129,18 +187,17 @@ def predict_density(
     """
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     out = _outputs(result, model, X_new, max_draws)
-    grid = _check_grid(y_grid, out.means.shape[-1])
+    grid = _check_grid(y_grid, out.n_outputs)
     n_obs = out.X_new.n_obs
     density = np.empty((n_obs, grid.shape[0]))
     bands = np.empty((n_obs, grid.shape[0], 2))
     for i in range(n_obs):
         # (S, G): the density of each draw at every grid point for this x.
-        z = (grid[None, :, None, :] - out.means[:, i, None]) / out.scales[:, i, None]
-        component = np.sum(-0.5 * z**2 - np.log(out.scales[:, i, None]) - 0.5 * _LOG_2PI, axis=-1)
+        component = out.component_log_density(grid[None, :, None, :], slice(i, i + 1))
         per_draw = np.exp(logsumexp(out.log_weights[:, i, None] + component, axis=-1))
         density[i] = per_draw.mean(axis=0)
         bands[i] = _hdi(per_draw, ("y",), {}, hdi_prob).values
-    outputs = out.info.settings["outputs"]
+    outputs = _output_names(out.info)
     coords = {"obs_id": np.arange(n_obs)}
     if len(outputs) == 1:
         coords["y"] = grid[:, 0]
@@ -152,8 +209,12 @@ def predict_density(
         dims=("obs_id", "y"),
         coords=coords,
         name="density",
-        attrs={"hdi_prob": hdi_prob, "n_draws": out.means.shape[0]},
+        attrs={"hdi_prob": hdi_prob, "n_draws": out.log_weights.shape[0]},
     )
+
+
+def _output_names(info: ModelInfo) -> list[str]:
+    return info.settings["outputs"] if info.is_network else [info.settings["output"]]
 
 
 def sample_predictive(
@@ -192,16 +253,22 @@ def sample_predictive(
         raise ValueError(f"Argument `temperature` must be a number > 0 but got {temperature!r}.")
     out = _outputs(result, model, X_new, max_draws)
     rng = np.random.default_rng(random_seed)
+    if temperature != 1 and "scales" not in out.natural:
+        raise ValueError(
+            f"Argument `temperature` applies to Gaussian components; leave it at 1 for {out.response.family!r} "
+            f"components (got {temperature!r})."
+        )
     tempered = out.log_weights / temperature
     tempered -= logsumexp(tempered, axis=-1, keepdims=True)
     component = np.argmax(tempered + rng.gumbel(size=tempered.shape), axis=-1)[..., None, None]
-    means = np.take_along_axis(out.means, component, axis=-2)[..., 0, :]
-    scales = np.take_along_axis(out.scales, component, axis=-2)[..., 0, :]
-    draws = means + np.sqrt(temperature) * scales * rng.standard_normal(means.shape)
+    picked = {name: np.take_along_axis(v, component, axis=-2)[..., 0, :] for name, v in out.natural.items()}
+    if "scales" in picked:
+        picked["scales"] = np.sqrt(temperature) * picked["scales"]
+    draws = out.response.draw(rng, *picked.values())
     return xr.DataArray(
         draws,
         dims=("sample", "obs_id", "output"),
-        coords={"obs_id": np.arange(out.X_new.n_obs), "output": out.info.settings["outputs"]},
+        coords={"obs_id": np.arange(out.X_new.n_obs), "output": _output_names(out.info)},
         name="y",
         attrs={"temperature": float(temperature)},
     )
@@ -240,20 +307,21 @@ def predict_components(
     """
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     out = _outputs(result, model, X_new, max_draws)
-    training = _outputs(result, model, out.info.data.values, max_draws)
-    perms = _match_components(training)
+    if out.info.is_network:
+        training = _outputs(result, model, out.info.data.values, max_draws)
+        perms = _match_components(training)
+    else:  # a mixture of regressions is relabelled by its coefficients already
+        perms = np.broadcast_to(np.arange(out.log_weights.shape[-1]), out.log_weights.shape[::2])
     log_weights = np.take_along_axis(out.log_weights, perms[:, None, :], axis=-1)
-    means = np.take_along_axis(out.means, perms[:, None, :, None], axis=-2)
-    scales = np.take_along_axis(out.scales, perms[:, None, :, None], axis=-2)
+    natural = {name: np.take_along_axis(v, perms[:, None, :, None], axis=-2) for name, v in out.natural.items()}
     coords = {
         "obs_id": np.arange(out.X_new.n_obs),
-        "component": np.arange(means.shape[2]),
-        "output": out.info.settings["outputs"],
+        "component": np.arange(log_weights.shape[2]),
+        "output": _output_names(out.info),
     }
-    dims_of = {"weights": ("obs_id", "component"), "means": ("obs_id", "component", "output")}
-    dims_of["scales"] = dims_of["means"]
+    dims_of = {"weights": ("obs_id", "component")} | {name: ("obs_id", "component", "output") for name in natural}
     variables = {}
-    for name, values in {"weights": np.exp(log_weights), "means": means, "scales": scales}.items():
+    for name, values in {"weights": np.exp(log_weights), **natural}.items():
         dims = dims_of[name]
         variables[name] = (dims, values.mean(axis=0))
         variables[f"{name}_hdi"] = _hdi(values, dims, {k: coords[k] for k in dims}, hdi_prob)
@@ -261,24 +329,20 @@ def predict_components(
     return xr.Dataset(
         variables,
         coords=coords,
-        attrs={"hdi_prob": hdi_prob, "n_draws": means.shape[0], "n_renumbered": n_renumbered},
+        attrs={"hdi_prob": hdi_prob, "n_draws": log_weights.shape[0], "n_renumbered": n_renumbered},
     )
 
 
 def _match_components(training: _Outputs) -> np.ndarray:
-    """Per draw, the permutation (S, K) mapping pivot components to that draw's components."""
+    """Per draw, the permutation (S, K) mapping pivot components to that draw's components (an MDN's)."""
     y_sd = np.asarray(training.info.settings["y_sd"])
+    means, scales = training.natural["means"], training.natural["scales"]
     features = np.concatenate(
-        [
-            training.log_weights[..., None],
-            training.means / y_sd,
-            np.log(training.scales),
-        ],
-        axis=-1,
+        [training.log_weights[..., None], means / y_sd, np.log(scales)], axis=-1
     )  # (S, n, K, 1 + 2Q)
     y = training.info.extras["y"].values
-    z = (y[None, :, None, :] - training.means) / training.scales
-    log_lik = logsumexp(training.log_weights + np.sum(-0.5 * z**2 - np.log(training.scales), axis=-1), axis=-1).sum(
+    rows = slice(None)
+    log_lik = logsumexp(training.log_weights + training.component_log_density(y[None, :, None, :], rows), axis=-1).sum(
         axis=-1
     )
     # The best draw is the pivot; draws tied with it up to rounding (a relabelled copy sums the same

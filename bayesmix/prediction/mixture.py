@@ -70,8 +70,9 @@ def _fitted_mixture(result: object) -> _FittedMixture:
     if kind.is_conditional:
         raise ValueError(
             f"Argument `result` is a {kind.family!r} fit, a density of y given x; these functions need a "
-            "mixture fit (bayesmix.models.mixture, dp_mixture, gmm or dp_gmm); for an MDN use "
-            "bayesmix.predict_density, sample_predictive and predict_components."
+            "mixture fit (bayesmix.models.mixture, dp_mixture, gmm or dp_gmm); for an MDN or a mixture of "
+            "regressions use bayesmix.predict_density, sample_predictive and predict_components (and "
+            "predict_proba(result, X, y) for the memberships of observed pairs)."
         )
     if "relabel" not in result.children:
         result = relabel(result)
@@ -144,6 +145,7 @@ def _obs_coords(n_obs: int) -> dict:
 def predict_proba(
     result: xr.DataTree,
     X_new: object,
+    y: object = None,
     *,
     hdi_prob: float = DEFAULT_HDI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
@@ -157,7 +159,11 @@ def predict_proba(
 
         p(z = k \mid x, \theta^{(s)}) =
             \frac{w_k^{(s)} \mathcal{N}(x \mid \mu_k^{(s)}, \Sigma_k^{(s)})}
-                 {\sum_j w_j^{(s)} \mathcal{N}(x \mid \mu_j^{(s)}, \Sigma_j^{(s)})}.
+                 {\sum_j w_j^{(s)} \mathcal{N}(x \mid \mu_j^{(s)}, \Sigma_j^{(s)})}
+
+    (the family's density in place of the Gaussian's). For a mixture of
+    regressions it is the membership of observed pairs :math:`(x, y)`,
+    :math:`\pi_k(x) f(y \mid x, \theta_k) / \sum_j \pi_j(x) f(y \mid x, \theta_j)`.
 
     Parameters
     ----------
@@ -167,6 +173,9 @@ def predict_proba(
         baseline; otherwise it is relabelled here against its pivot draw.
     X_new : array-like or DataFrame, shape (n_obs, n_features)
         Points in the units of the training data.
+    y : array-like of shape (n_obs,), optional
+        For a fit of :func:`bayesmix.models.mixreg` only (and required there):
+        the responses observed at ``X_new``.
     hdi_prob : float, default 0.94
         Probability mass of the highest-density intervals.
     max_draws : int, default 1000
@@ -178,6 +187,25 @@ def predict_proba(
         ``probability`` (obs_id, component), the posterior mean, and
         ``probability_hdi`` (obs_id, component, ci_bound).
     """
+    if kind_of(check_result(result).attrs).is_regression:
+        from bayesmix.prediction.conditional import regression_memberships
+
+        draws, components, labels = regression_memberships(result, X_new, y, max_draws)
+        hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
+        coords = {**_obs_coords(draws.shape[1]), "component": components}
+        return xr.Dataset(
+            {
+                "probability": (("obs_id", "component"), draws.mean(axis=0)),
+                "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, hdi_prob),
+            },
+            coords=coords,
+            attrs={"hdi_prob": hdi_prob, "n_draws": draws.shape[0], "labels": labels},
+        )
+    if y is not None:
+        raise ValueError(
+            "Argument `y` applies to a mixture of regressions (bayesmix.models.mixreg); a mixture of x takes "
+            "X_new only."
+        )
     fitted, data, hdi_prob, draws = _per_draw(membership_probabilities, result, X_new, hdi_prob, max_draws)
     coords = {**_obs_coords(data.n_obs), "component": fitted.components}
     return xr.Dataset(
