@@ -57,6 +57,8 @@ DATA_TAKERS = {
     "DirichletProcessGaussianMixture.fit": lambda fitted, X: bm.DirichletProcessGaussianMixture(2).fit(X),
     "models.mdn, X": lambda fitted, X: bm.models.mdn(X, np.arange(len(X), dtype=float)),
     "models.mdn, y": lambda fitted, X: bm.models.mdn(np.arange(len(X), dtype=float), X),
+    "models.mixreg, X": lambda fitted, X: bm.models.mixreg(X, np.arange(len(X), dtype=float), 1),
+    "em, mixreg": lambda fitted, X: bm.em(X, 1, y=np.arange(len(X), dtype=float)),
     "predict_density": lambda fitted, X: bm.predict_density(*_mdn_fit(), X, [0.0]),
     "sample_predictive": lambda fitted, X: bm.sample_predictive(*_mdn_fit(), X),
     "predict_components": lambda fitted, X: bm.predict_components(*_mdn_fit(), X),
@@ -69,6 +71,19 @@ def _mdn_fit():
     x = np.linspace(0.0, 1.0, 40)
     model = bm.models.mdn(np.c_[x, x**2], np.sin(6 * x), n_components=2, hidden=(3,))
     return bm.fit(model, method="map", n_init=1, random_seed=0, progressbar=False), model
+
+
+DOSES = pd.DataFrame({"dose": np.linspace(0.0, 1.0, 12), "age": np.tile([30.0, 50.0, 70.0], 4)})
+COUNTS = np.array([0, 1, 3, 2, 5, 4, 6, 8, 7, 9, 12, 10], dtype=float)
+
+
+@functools.cache
+def _mixreg_fit():
+    """A short fit of a two-component Poisson mixture of regressions, and its model."""
+    model = bm.models.mixreg(DOSES, COUNTS, 2, component="poisson", experts=["dose"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bm.fit(model, draws=20, tune=20, chains=1, random_seed=0, progressbar=False), model
 
 
 ISLANDS = pd.DataFrame({"island": ["Biscoe", "Dream", "Biscoe", "Torgersen"] * 5, "smoker": ["no", "yes"] * 10})
@@ -304,6 +319,88 @@ OTHER_CASES = {
         lambda f: bm.em_table(NOT_COUNTS.clip(0).round(), [1], ["full"], component="poisson"),
         ValueError,
         r"`covariances` does not apply to component='poisson'",
+    ),
+    "y rows differ from X rows, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS[:5], 2),
+        ValueError,
+        r"`y` has 5 rows but `X` has 12; pass one y per row of X",
+    ),
+    "negative counts, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS - 1, 2, component="poisson"),
+        ValueError,
+        r"`y` must hold counts \(non-negative integers\) for component='poisson', but 1 row\(s\) do not, e\.g\. -1 in "
+        r"row 0",
+    ),
+    "y not binary, mixreg bernoulli": (
+        lambda f: bm.em(DOSES, 1, y=COUNTS, component="bernoulli"),
+        ValueError,
+        r"`y` must be 0/1 or boolean for component='bernoulli', but 10 row\(s\) do not, e\.g\. 3 in row 2",
+    ),
+    "y with two columns, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, np.c_[COUNTS, COUNTS], 2),
+        ValueError,
+        r"`y` must be one response, a 1-D array or Series, but got 2 columns",
+    ),
+    "gating column not in X, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS, 2, gating=["income"]),
+        ValueError,
+        r"`gating` names \['income'\], which are not columns of X \['dose', 'age'\]",
+    ),
+    "expert column not in X, em": (
+        lambda f: bm.em(DOSES, 2, y=COUNTS, experts=["dose", "weight"]),
+        ValueError,
+        r"`experts` names \['weight'\], which are not columns of X",
+    ),
+    "experts as one string, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS, 2, experts="dose"),
+        ValueError,
+        r"`experts` must be a non-empty list of column names of X, e\.g\. \['dose'\]",
+    ),
+    "more components than observations, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS, 13),
+        ValueError,
+        r"Expected n_samples >= n_components but got n_components = 13, n_samples = 12",
+    ),
+    "a gate with one component, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS, 1, gating=["age"]),
+        ValueError,
+        r"`gating` needs n_components >= 2",
+    ),
+    "a family without a response, mixreg": (
+        lambda f: bm.models.mixreg(DOSES, COUNTS, 2, component="student_t"),
+        ValueError,
+        r"`component` must be a family with a regression response, one of \['gaussian', 'poisson', "
+        r"'negative_binomial', 'bernoulli'\], but got 'student_t'",
+    ),
+    "experts without y, em": (
+        lambda f: bm.em(DOSES, 2, experts=["dose"]),
+        ValueError,
+        r"`experts` and `gating` belong to a mixture of regressions; pass its response as `y`",
+    ),
+    "membership without y, mixreg": (
+        lambda f: bm.predict_proba(_mixreg_fit()[0], DOSES),
+        ValueError,
+        r"`y` is required for a mixture of regressions",
+    ),
+    "y for a mixture of x, predict_proba": (
+        lambda f: bm.predict_proba(f, TWO_POINTS, [1.0, 2.0]),
+        ValueError,
+        r"`y` applies to a mixture of regressions",
+    ),
+    "temperature for counts, sample_predictive": (
+        lambda f: bm.sample_predictive(*_mixreg_fit(), DOSES, temperature=0.5),
+        ValueError,
+        r"`temperature` applies to Gaussian components; leave it at 1 for 'poisson' components",
+    ),
+    "stephens for a mixture of regressions": (
+        lambda f: bm.relabel(_mixreg_fit()[0], method="stephens"),
+        ValueError,
+        r"method='stephens' applies to mixtures of x",
+    ),
+    "an EM of x as the reference, relabel a mixreg fit": (
+        lambda f: bm.relabel(_mixreg_fit()[0], reference=bm.em(TWO_POINTS, 2)),
+        TypeError,
+        r"`reference` must be the EM result of this mixture of regressions",
     ),
     "inverse problem n = 0": (lambda f: bm.datasets.inverse_problem(0), ValueError, "`n`"),
     "sbc replicates = 0": (lambda f: simulation_based_calibration(0), ValueError, "`n_replicates` must be >= 1"),
