@@ -39,7 +39,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["describe", "inverse_problem", "load", "names"]
+__all__ = ["describe", "end_point", "inverse_problem", "load", "names", "robot_arm"]
 
 _DESCRIPTIONS = {
     "biochemists": "Articles by 915 biochemistry PhD students in 3 years (a count) with five covariates.",
@@ -127,3 +127,66 @@ def inverse_problem(n: int = 300, *, noise: float = 0.1, random_seed: int | None
     t = rng.uniform(0.0, 1.0, n)
     x = t + 0.3 * np.sin(2.0 * np.pi * t) + rng.uniform(-noise, noise, n)
     return pd.DataFrame({"x": x, "t": t})
+
+
+LINK_LENGTHS = (0.8, 0.2)
+SHOULDER_RANGE = (0.3, 1.2)
+ELBOW_RANGE = (np.pi / 2, 3 * np.pi / 2)
+
+
+def robot_arm(n: int = 1000, *, noise: float = 0.0, random_seed: int | None = None) -> pd.DataFrame:
+    r"""Simulate Bishop's two-link robot arm, whose inverse kinematics has two answers.
+
+    Joint angles drawn uniformly, :math:`\theta_1 \in (0.3, 1.2)` (shoulder)
+    and :math:`\theta_2 \in (\pi/2, 3\pi/2)` (elbow), with link lengths
+    :math:`L_1 = 0.8`, :math:`L_2 = 0.2`, put the end of the arm at
+
+    .. math::
+
+        x_1 = L_1 \cos\theta_1 - L_2 \cos(\theta_1 + \theta_2), \qquad
+        x_2 = L_1 \sin\theta_1 - L_2 \sin(\theta_1 + \theta_2)
+
+    (Bishop 2006, section 5.6). The forward map is a function; its inverse is
+    not: most reachable end points are reached by two configurations, elbow
+    up and elbow down, so a regression of the angles on the end point
+    averages them into a configuration that reaches somewhere else.
+
+    Parameters
+    ----------
+    n : int, default 1000
+        Number of configurations.
+    noise : float, default 0.0
+        Standard deviation of Gaussian noise added to the end point.
+    random_seed : int, optional
+        Seed of the random number generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x1``, ``x2`` (the end point, the input) and ``theta1``,
+        ``theta2`` (the joint angles to predict).
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"Argument `n` must be a positive integer but got {n!r}.")
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
+        raise ValueError(f"Argument `noise` must be a number >= 0 but got {noise!r}.")
+    rng = np.random.default_rng(random_seed)
+    theta1, theta2 = rng.uniform(*SHOULDER_RANGE, n), rng.uniform(*ELBOW_RANGE, n)
+    x1, x2 = end_point(theta1, theta2)
+    return pd.DataFrame(
+        {
+            "x1": x1 + noise * rng.standard_normal(n),
+            "x2": x2 + noise * rng.standard_normal(n),
+            "theta1": theta1,
+            "theta2": theta2,
+        }
+    )
+
+
+def end_point(theta1, theta2) -> tuple[np.ndarray, np.ndarray]:
+    """Where the robot arm of :func:`robot_arm` puts its end for joint angles theta1, theta2."""
+    long, short = LINK_LENGTHS
+    return (
+        long * np.cos(theta1) - short * np.cos(theta1 + theta2),
+        long * np.sin(theta1) - short * np.sin(theta1 + theta2),
+    )

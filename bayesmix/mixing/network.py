@@ -13,6 +13,11 @@ over :math:`Q` outputs:
     \log \pi(x) &= \operatorname{log\,softmax}(h_L W_\pi + b_\pi) \\
     \mu(x) &= h_L W_\mu + b_\mu \\
     \sigma(x) &= \operatorname{softplus}(h_L W_\sigma + b_\sigma) + \sigma_{\min}
+
+and, for a full covariance over several outputs, the below-diagonal entries of
+each component's Cholesky factor :math:`L_k(x)` (whose diagonal is
+:math:`\sigma_k(x)`), :math:`h_L W_\ell + b_\ell`, in row-major order of the
+pairs :math:`(q, r)`, :math:`q > r` (:func:`offdiagonal_pairs`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ PYTENSOR = SimpleNamespace(
     maximum=pt.maximum,
     softplus=pt.softplus,
     sigmoid=pt.sigmoid,
+    stack=pt.stack,
 )
 NUMPY = SimpleNamespace(
     matmul=np.matmul,
@@ -44,6 +50,7 @@ NUMPY = SimpleNamespace(
     maximum=np.maximum,
     softplus=lambda z: np.logaddexp(0.0, z),
     sigmoid=special.expit,
+    stack=np.stack,
 )
 
 ACTIVATIONS = {
@@ -80,7 +87,9 @@ def hidden_output(X_std, params: dict, n_layers: int, activation: str, ops=PYTEN
 
 
 def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_components: int, ops=PYTENSOR):
-    """Log-weights (..., n, K), means (..., n, K, Q) and scales (..., n, K, Q), standardized units."""
+    """Log-weights (..., n, K), means (..., n, K, Q) and scales (..., n, K, Q), standardized units; with the
+    heads of a full covariance (``w_offdiag`` in ``params``), also the Cholesky factors' below-diagonal
+    entries (..., n, K, Q (Q - 1) / 2)."""
     h = hidden_output(X_std, params, n_layers, activation, ops)
     if n_components > 1:
         logits = ops.matmul(h, params["w_logits"]) + params["b_logits"][..., None, :]
@@ -89,7 +98,54 @@ def mixture_outputs(X_std, params: dict, n_layers: int, activation: str, n_compo
         log_weights = ops.zeros_like(h[..., :1])
     means = component_outputs(h, params["w_means"], ops) + params["b_means"][..., None, :, :]
     raw_scales = component_outputs(h, params["w_scales"], ops) + params["b_scales"][..., None, :, :]
-    return log_weights, means, ops.softplus(raw_scales) + SCALE_FLOOR
+    scales = ops.softplus(raw_scales) + SCALE_FLOOR
+    if "w_offdiag" not in params:
+        return log_weights, means, scales
+    offdiag = component_outputs(h, params["w_offdiag"], ops) + params["b_offdiag"][..., None, :, :]
+    return log_weights, means, scales, offdiag
+
+
+def offdiagonal_pairs(n_outputs: int) -> list[tuple[int, int]]:
+    """The (row, column) pairs below a Q x Q Cholesky factor's diagonal, in the order the network outputs them."""
+    return [(q, r) for q in range(n_outputs) for r in range(q)]
+
+
+def whiten(residual, scales, offdiag, n_outputs: int, ops=PYTENSOR):
+    """:math:`L^{-1} r` by forward substitution, unrolled over the outputs, for the lower-triangular L with
+    diagonal ``scales`` and below-diagonal ``offdiag`` (:func:`offdiagonal_pairs` order); every argument
+    has the outputs on its last axis, the leading axes broadcast."""
+    pairs = {pair: index for index, pair in enumerate(offdiagonal_pairs(n_outputs))}
+    z = []
+    for q in range(n_outputs):
+        value = residual[..., q]
+        for r in range(q):
+            value = value - offdiag[..., pairs[q, r]] * z[r]
+        z.append(value / scales[..., q])
+    return ops.stack(z, axis=-1)
+
+
+def correlate(noise: np.ndarray, scales: np.ndarray, offdiag: np.ndarray) -> np.ndarray:
+    """numpy: :math:`L \varepsilon` for standard normal ``noise`` (..., Q) and L as in :func:`whiten`."""
+    n_outputs = noise.shape[-1]
+    pairs = {pair: index for index, pair in enumerate(offdiagonal_pairs(n_outputs))}
+    rows = []
+    for q in range(n_outputs):
+        value = scales[..., q] * noise[..., q]
+        for r in range(q):
+            value = value + offdiag[..., pairs[q, r]] * noise[..., r]
+        rows.append(value)
+    return np.stack(rows, axis=-1)
+
+
+def marginal_variances(scales: np.ndarray, offdiag: np.ndarray | None) -> np.ndarray:
+    """numpy: the diagonal of :math:`L L^\top`, (..., Q): each output's variance within a component."""
+    variances = scales**2
+    if offdiag is None:
+        return variances
+    out = variances.copy()
+    for index, (q, _) in enumerate(offdiagonal_pairs(scales.shape[-1])):
+        out[..., q] += offdiag[..., index] ** 2
+    return out
 
 
 def component_outputs(h, weights, ops=PYTENSOR):

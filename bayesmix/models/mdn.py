@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,9 +17,13 @@ from bayesmix.mixing.network import (
     ACTIVATIONS,
     NUMPY,
     SCALE_FLOOR,
+    correlate,
     hidden_dim,
     layer_names,
+    marginal_variances,
     mixture_outputs,
+    offdiagonal_pairs,
+    whiten,
 )
 from bayesmix.models._base import NETWORK, ModelInfo, attach_info, get_info
 from bayesmix.models._graph_inputs import data_input
@@ -31,6 +36,7 @@ ROLES = {
     "biases": Role("the prior of the network's biases", tuple(_SCALE_PARAMETER)),
 }
 _LOG_2PI = np.log(2.0 * np.pi)
+COVARIANCES = ("diag", "full")
 
 
 def mdn(
@@ -40,6 +46,7 @@ def mdn(
     n_components: int = 3,
     hidden: Sequence[int] = (8,),
     activation: str = "tanh",
+    covariance: str = "diag",
     priors: Mapping[str, Any] | None = None,
 ) -> pm.Model:
     r"""Build a Bayesian mixture density network for the conditional density of y given x.
@@ -65,13 +72,21 @@ def mdn(
             \mathcal{N}\big(y_{iq} \mid \bar y_q + s_{y,q}\tilde\mu_{kq}(x_i),\;
             (s_{y,q}\tilde\sigma_{kq}(x_i))^2\big)
 
+    or, with ``covariance="full"``, a multivariate normal per component whose
+    Cholesky factor the network outputs too: :math:`\tilde L_k(x)` has the
+    diagonal :math:`\tilde\sigma_k(x)` above and below it the raw outputs
+    :math:`(h_L W_\ell + b_\ell)_{k}` (no constraint is needed there), and
+    :math:`y_i \mid k \sim \mathcal N\big(\bar y + S_y \tilde\mu_k(x_i),\;
+    S_y \tilde L_k \tilde L_k^\top S_y\big)`, :math:`S_y = \operatorname{diag}(s_y)`
+    (Bishop 1994; Williams 1996).
+
     The prior scale :math:`1/\sqrt{\text{fan\_in}}` keeps every pre-activation
     of order one whatever the layer widths, so the prior over functions does
     not depend on the architecture's size. The floor :math:`\sigma_{\min} =
     10^{-3}` (standardized units, i.e. a thousandth of y's standard deviation)
     guards against variance collapse, where a component shrinks onto one
     observation and the likelihood grows without bound. Multivariate y gets
-    a diagonal covariance per component. The component labels, and the hidden
+    a diagonal covariance per component by default. The component labels, and the hidden
     units, are exchangeable, so the posterior is multimodal by construction;
     predictions (:func:`bayesmix.predict_density`, :func:`bayesmix.sample_predictive`)
     are label-invariant and need no relabelling.
@@ -90,6 +105,11 @@ def mdn(
         (see Notes), and NUTS slows down with the number of weights.
     activation : {"tanh", "relu", "softplus", "sigmoid"}, default "tanh"
         The hidden units' activation. Smooth activations suit NUTS better than ``relu``.
+    covariance : {"diag", "full"}, default "diag"
+        For several outputs: independent outputs within a component, or a
+        full covariance through a Cholesky factor the network outputs (its
+        heads grow with Q (Q + 1) / 2, so keep ``"diag"`` for wide y). The
+        same model for one output.
     priors : dict, optional
         ``"weights"`` and ``"biases"``: a ``bayesmix.Prior`` of family Normal,
         StudentT or Laplace. For weights the prior's scale (``sigma``, or
@@ -108,8 +128,11 @@ def mdn(
         ``b_layer1`` (hidden), further layers ``w_layer2`` (hidden, hidden_2)...,
         heads ``w_logits`` (hidden, component) and ``b_logits`` (component)
         when K > 1, ``w_means``, ``w_scales`` (hidden, component, output) and
-        ``b_means``, ``b_scales`` (component, output); observed ``y`` (obs_id,
-        output), whose pointwise log-density is the log-likelihood used by LOO.
+        ``b_means``, ``b_scales`` (component, output), with a full covariance
+        also ``w_offdiag`` (hidden, component, offdiag) and ``b_offdiag``
+        (component, offdiag), ``offdiag`` naming the pairs ``"y1|y0"`` below the
+        diagonal; observed ``y`` (obs_id, output), whose pointwise
+        log-density is the log-likelihood used by LOO.
 
     Notes
     -----
@@ -162,6 +185,8 @@ def mdn(
     K = check_n_components(n_components, x_data.n_obs)
     hidden = _check_hidden(hidden)
     activation = check_choice(activation, ACTIVATIONS, name="activation")
+    covariance = check_choice(covariance, COVARIANCES, name="covariance")
+    full = covariance == "full" and y_data.n_features > 1
     resolved = resolve_priors(
         priors, ROLES, {"weights": Prior("Normal", sigma=1.0), "biases": Prior("Normal", sigma=1.0)}
     )
@@ -176,6 +201,9 @@ def mdn(
         "component": np.arange(K),
         **{hidden_dim(i): np.arange(width) for i, width in enumerate(hidden, start=1)},
     }
+    if full:
+        names = y_data.feature_names
+        coords["offdiag"] = [f"{names[q]}|{names[r]}" for q, r in offdiagonal_pairs(y_data.n_features)]
     with pm.Model(coords=coords) as model:
         X_shared = pm.Data("X", x_data.values, dims=("obs_id", "feature"))
         y_shared = pm.Data("y_data", y_data.values, dims=("obs_id", "output"))
@@ -191,20 +219,27 @@ def mdn(
         for head in ("means", "scales"):
             params[f"w_{head}"] = _weight(resolved["weights"], f"w_{head}", hidden[-1], (last, "component", "output"))
             params[f"b_{head}"] = resolved["biases"].create(f"b_{head}", dims=("component", "output"))
+        if full:
+            params["w_offdiag"] = _weight(resolved["weights"], "w_offdiag", hidden[-1], (last, "component", "offdiag"))
+            params["b_offdiag"] = resolved["biases"].create("b_offdiag", dims=("component", "offdiag"))
 
         # Standardization as graph inputs, not constants (see bayesmix.models._graph_inputs).
         x_center, x_spread = data_input("X_mean", x_mean), data_input("X_sd", x_sd)
         y_center, y_spread = data_input("y_mean", y_mean), data_input("y_sd", y_sd)
         X_std = (X_shared - x_center) / x_spread
-        log_weights, means_std, scales_std = mixture_outputs(X_std, params, len(hidden), activation, K)
+        log_weights, means_std, scales_std, *offdiag_std = mixture_outputs(X_std, params, len(hidden), activation, K)
+        outputs = [log_weights, y_center + y_spread * means_std, y_spread * scales_std]
+        signature = "(k),(k,q),(k,q)->(q)"
+        if full:  # L = S_y L~: each row of the standardized factor times its output's sd
+            rows = np.array([q for q, _ in offdiagonal_pairs(y_data.n_features)])
+            outputs.append(y_spread[rows] * offdiag_std[0])
+            signature = "(k),(k,q),(k,q),(k,m)->(q)"
         pm.CustomDist(
             "y",
-            log_weights,
-            y_center + y_spread * means_std,
-            y_spread * scales_std,
-            logp=_mixture_logp,
+            *outputs,
+            logp=functools.partial(_mixture_logp, n_outputs=y_data.n_features),
             random=_mixture_random,
-            signature="(k),(k,q),(k,q)->(q)",
+            signature=signature,
             observed=y_shared,
             dims=("obs_id", "output"),
         )
@@ -213,6 +248,7 @@ def mdn(
         "n_components": K,
         "hidden": list(hidden),
         "activation": activation,
+        "covariance": covariance,
         "scale_floor": SCALE_FLOOR,
         "x_mean": x_mean.tolist(),
         "x_sd": x_sd.tolist(),
@@ -271,26 +307,30 @@ def _weight(prior: Prior, name: str, fan_in: int, dims: tuple[str, ...]):
     return scaled.create(name, dims=dims)
 
 
-def _mixture_logp(value, log_weights, means, scales):
-    """log p(y) = logsumexp_k [log pi_k + sum_q log N(y_q | mu_kq, sigma_kq^2)] (PyTensor)."""
-    z = (value[..., None, :] - means) / scales
+def _mixture_logp(value, log_weights, means, scales, offdiag=None, *, n_outputs: int):
+    """log p(y) = logsumexp_k [log pi_k + log N(y | mu_k, L_k L_k^T)] (PyTensor), L_k diagonal without offdiag."""
+    residual = value[..., None, :] - means
+    z = residual / scales if offdiag is None else whiten(residual, scales, offdiag, n_outputs)
     component = pt.sum(-0.5 * z**2 - pt.log(scales) - 0.5 * _LOG_2PI, axis=-1)
     return pt.logsumexp(log_weights + component, axis=-1)
 
 
-def _mixture_random(log_weights, means, scales, rng=None, size=None):
-    """One draw of y per row: a component from pi, then independent normals per output."""
-    log_weights, means, scales = np.broadcast_arrays(
-        np.asarray(log_weights)[..., None], np.asarray(means), np.asarray(scales)
-    )
+def _mixture_random(log_weights, means, scales, *offdiag, rng=None, size=None):
+    """One draw of y per row: a component from pi, then mu_k + L_k epsilon."""
+    arrays = [np.asarray(means), np.asarray(scales)]
+    K = arrays[0].shape[-2]
+    log_weights = np.asarray(log_weights)
+    batch = np.broadcast_shapes(log_weights.shape[:-1], arrays[0].shape[:-2], arrays[1].shape[:-2])
     if size is not None:
-        shape = (*tuple(np.atleast_1d(size)), *means.shape[-2:])
-        log_weights, means, scales = (np.broadcast_to(a, shape) for a in (log_weights, means, scales))
-    component = _sample_components(log_weights[..., 0], rng)
-    pick = component[..., None, None]
-    mu = np.take_along_axis(means, pick, axis=-2)[..., 0, :]
-    sigma = np.take_along_axis(scales, pick, axis=-2)[..., 0, :]
-    return rng.normal(mu, sigma)
+        batch = tuple(np.atleast_1d(size))
+    component = _sample_components(np.broadcast_to(log_weights, (*batch, K)), rng)
+    picked = []
+    for array in [*arrays, *(np.asarray(o) for o in offdiag)]:
+        array = np.broadcast_to(array, (*batch, *array.shape[-2:]))
+        picked.append(np.take_along_axis(array, component[..., None, None], axis=-2)[..., 0, :])
+    noise = rng.standard_normal(picked[0].shape)
+    spread = picked[1] * noise if not offdiag else correlate(noise, picked[1], picked[2])
+    return picked[0] + spread
 
 
 def _sample_components(log_weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -318,11 +358,18 @@ def parameter_names(info: ModelInfo) -> list[str]:
     names = [n for pair in layer_names(len(info.settings["hidden"])) for n in pair]
     if info.settings["n_components"] > 1:
         names += ["w_logits", "b_logits"]
-    return [*names, "w_means", "b_means", "w_scales", "b_scales"]
+    names += ["w_means", "b_means", "w_scales", "b_scales"]
+    return [*names, "w_offdiag", "b_offdiag"] if has_offdiag(info.settings) else names
+
+
+def has_offdiag(settings: Mapping[str, Any]) -> bool:
+    """Whether the network outputs Cholesky factors (a full covariance over several outputs)."""
+    return settings.get("covariance", "diag") == "full" and len(settings["outputs"]) > 1
 
 
 def network_outputs(info: ModelInfo, params: Mapping[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Log-weights (S, n, K), means (S, n, K, Q) and scales (S, n, K, Q) of every draw, raw units.
+    """Log-weights (S, n, K), means (S, n, K, Q) and scales (S, n, K, Q) of every draw, raw units, and with a
+    full covariance the Cholesky factors' below-diagonal entries (S, n, K, Q (Q - 1) / 2).
 
     ``params`` maps each name of :func:`parameter_names` to its values stacked
     over a leading draw axis of length S; ``X`` holds raw inputs (n, P).
@@ -331,18 +378,30 @@ def network_outputs(info: ModelInfo, params: Mapping[str, np.ndarray], X: np.nda
     settings = info.settings
     x_std = (np.asarray(X, float) - np.asarray(settings["x_mean"])) / np.asarray(settings["x_sd"])
     values = {name: np.asarray(params[name], float) for name in parameter_names(info)}
-    log_weights, means, scales = mixture_outputs(
+    log_weights, means, scales, *offdiag = mixture_outputs(
         x_std[None], values, len(settings["hidden"]), settings["activation"], settings["n_components"], ops=NUMPY
     )
     y_mean, y_sd = np.asarray(settings["y_mean"]), np.asarray(settings["y_sd"])
-    return log_weights, y_mean + y_sd * means, y_sd * scales
+    raw = (log_weights, y_mean + y_sd * means, y_sd * scales)
+    if not offdiag:
+        return raw
+    rows = [q for q, _ in offdiagonal_pairs(len(y_sd))]
+    return (*raw, y_sd[rows] * offdiag[0])
 
 
-def mixture_log_density(y: np.ndarray, log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+def component_log_densities(y: np.ndarray, means: np.ndarray, scales: np.ndarray, offdiag=None) -> np.ndarray:
+    """log N(y | mu_k, L_k L_k^T) for points y (..., Q) against components (..., K, Q); shape (..., K)."""
+    residual = y[..., None, :] - means
+    if offdiag is None:
+        z = residual / scales
+    else:
+        z = whiten(residual, scales, offdiag, means.shape[-1], ops=NUMPY)
+    return np.sum(-0.5 * z**2 - np.log(scales) - 0.5 * _LOG_2PI, axis=-1)
+
+
+def mixture_log_density(y: np.ndarray, log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray, offdiag=None):
     """log p(y_i | x_i, theta) for rows y (n, Q) against outputs (..., n, K[, Q]); shape (..., n)."""
-    z = (y[..., None, :] - means) / scales
-    component = np.sum(-0.5 * z**2 - np.log(scales) - 0.5 * _LOG_2PI, axis=-1)
-    return logsumexp(log_weights + component, axis=-1)
+    return logsumexp(log_weights + component_log_densities(y, means, scales, offdiag), axis=-1)
 
 
 def stacked_parameters(info: ModelInfo, posterior: Any) -> dict[str, np.ndarray]:
@@ -398,9 +457,9 @@ def probe_rows(info: ModelInfo, n_probes: int = 5) -> np.ndarray:
     return order[np.unique(positions)]
 
 
-def conditional_moments(log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, ...]:
+def conditional_moments(log_weights: np.ndarray, means: np.ndarray, scales: np.ndarray, offdiag=None):
     """Mean and sd of y given x under each mixture, (..., n, Q): label-invariant summaries of the network."""
     weights = np.exp(log_weights)[..., None]
     mean = np.sum(weights * means, axis=-2)
-    second = np.sum(weights * (scales**2 + means**2), axis=-2)
+    second = np.sum(weights * (marginal_variances(scales, offdiag) + means**2), axis=-2)
     return mean, np.sqrt(np.maximum(second - mean**2, 0.0))

@@ -34,8 +34,9 @@ from scipy.special import logsumexp
 from bayesmix._result import check_result, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components.gaussian import FAMILY as GAUSSIAN
+from bayesmix.mixing.network import correlate, marginal_variances, offdiagonal_pairs
 from bayesmix.models._base import ModelInfo, kind_of
-from bayesmix.models.mdn import iter_outputs, mdn_info, stacked_parameters
+from bayesmix.models.mdn import component_log_densities, iter_outputs, mdn_info, stacked_parameters
 from bayesmix.models.mixreg import component_log_density, info_from_result, linear_predictors, regression_info, stacked
 from bayesmix.prediction.mixture import DEFAULT_HDI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
 from bayesmix.relabel import relabel
@@ -59,9 +60,11 @@ class _Outputs:
         return next(iter(self.natural.values())).shape[-1]
 
     def component_log_density(self, y: np.ndarray, rows) -> np.ndarray:
-        """log f_k(y) for points y (..., Q) at the rows ``rows`` of X_new: (S, ..., K), summed over outputs."""
-        params = [p[:, rows] for p in self.natural.values()]
-        return self.response.log_pdf(y, *params).sum(axis=-1)
+        """log f_k(y) for points y (..., 1, Q) at the rows ``rows`` of X_new: (S, ..., K)."""
+        params = {name: p[:, rows] for name, p in self.natural.items()}
+        if "offdiag" in params:  # an MDN's full covariance
+            return component_log_densities(y[..., 0, :], params["means"], params["scales"], params["offdiag"])
+        return self.response.log_pdf(y, *params.values()).sum(axis=-1)
 
 
 def _outputs(result: object, model: object, X_new: object, max_draws: object) -> _Outputs:
@@ -84,8 +87,8 @@ def _outputs(result: object, model: object, X_new: object, max_draws: object) ->
         params = stacked_parameters(info, result["posterior"].to_dataset())
         params = _thinned(params, max_draws)
         pieces = [outputs for _, outputs in iter_outputs(info, params, data.values)]
-        log_weights, means, scales = (np.concatenate(p) for p in zip(*pieces, strict=True))
-        natural = {"means": means, "scales": scales}
+        log_weights, means, scales, *offdiag = (np.concatenate(p) for p in zip(*pieces, strict=True))
+        natural = {"means": means, "scales": scales} | ({"offdiag": offdiag[0]} if offdiag else {})
         return _Outputs(log_weights, natural, GAUSSIAN.response, info, data)
     if "relabel" not in result.children:
         result = relabel(result)
@@ -183,7 +186,7 @@ def predict_density(
         y; for several outputs, the joint density at each grid point), with
         coordinates ``hdi_lower`` and ``hdi_upper`` (obs_id, y) holding the
         bands, and ``y`` the grid (for several outputs, ``y`` numbers the grid
-        points and ``y_point`` (y, output) holds them).
+        points and a coordinate per output, named as the output, holds their values).
     """
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
     out = _outputs(result, model, X_new, max_draws)
@@ -202,7 +205,8 @@ def predict_density(
     if len(outputs) == 1:
         coords["y"] = grid[:, 0]
     else:
-        coords |= {"y": np.arange(grid.shape[0]), "y_point": (("y", "output"), grid), "output": outputs}
+        # one coordinate per output along y (a DataArray cannot carry an (y, output) coordinate without its dims)
+        coords |= {"y": np.arange(grid.shape[0])} | {name: ("y", grid[:, q]) for q, name in enumerate(outputs)}
     coords |= {"hdi_lower": (("obs_id", "y"), bands[..., 0]), "hdi_upper": (("obs_id", "y"), bands[..., 1])}
     return xr.DataArray(
         density,
@@ -262,9 +266,14 @@ def sample_predictive(
     tempered -= logsumexp(tempered, axis=-1, keepdims=True)
     component = np.argmax(tempered + rng.gumbel(size=tempered.shape), axis=-1)[..., None, None]
     picked = {name: np.take_along_axis(v, component, axis=-2)[..., 0, :] for name, v in out.natural.items()}
-    if "scales" in picked:
-        picked["scales"] = np.sqrt(temperature) * picked["scales"]
-    draws = out.response.draw(rng, *picked.values())
+    for name in ("scales", "offdiag"):  # T times the covariance
+        if name in picked:
+            picked[name] = np.sqrt(temperature) * picked[name]
+    if "offdiag" in picked:
+        noise = rng.standard_normal(picked["means"].shape)
+        draws = picked["means"] + correlate(noise, picked["scales"], picked["offdiag"])
+    else:
+        draws = out.response.draw(rng, *picked.values())
     return xr.DataArray(
         draws,
         dims=("sample", "obs_id", "output"),
@@ -314,12 +323,15 @@ def predict_components(
         perms = np.broadcast_to(np.arange(out.log_weights.shape[-1]), out.log_weights.shape[::2])
     log_weights = np.take_along_axis(out.log_weights, perms[:, None, :], axis=-1)
     natural = {name: np.take_along_axis(v, perms[:, None, :, None], axis=-2) for name, v in out.natural.items()}
-    coords = {
-        "obs_id": np.arange(out.X_new.n_obs),
-        "component": np.arange(log_weights.shape[2]),
-        "output": _output_names(out.info),
-    }
+    outputs = _output_names(out.info)
+    coords = {"obs_id": np.arange(out.X_new.n_obs), "component": np.arange(log_weights.shape[2]), "output": outputs}
+    if "offdiag" in natural:  # an MDN's full covariance: each component's covariance, and marginal sds as scales
+        covariances = _covariances(natural["scales"], natural.pop("offdiag"))
+        natural["scales"] = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))
+        natural["covariances"] = covariances
+        coords["output_bis"] = outputs
     dims_of = {"weights": ("obs_id", "component")} | {name: ("obs_id", "component", "output") for name in natural}
+    dims_of["covariances"] = ("obs_id", "component", "output", "output_bis")
     variables = {}
     for name, values in {"weights": np.exp(log_weights), **natural}.items():
         dims = dims_of[name]
@@ -333,10 +345,21 @@ def predict_components(
     )
 
 
+def _covariances(scales: np.ndarray, offdiag: np.ndarray) -> np.ndarray:
+    """L L^T (..., Q, Q) from an MDN's Cholesky factors: diagonal ``scales`` (..., Q), ``offdiag`` below it."""
+    n_outputs = scales.shape[-1]
+    chol = np.zeros((*scales.shape, n_outputs))
+    chol[..., np.arange(n_outputs), np.arange(n_outputs)] = scales
+    for index, (q, r) in enumerate(offdiagonal_pairs(n_outputs)):
+        chol[..., q, r] = offdiag[..., index]
+    return chol @ np.swapaxes(chol, -1, -2)
+
+
 def _match_components(training: _Outputs) -> np.ndarray:
     """Per draw, the permutation (S, K) mapping pivot components to that draw's components (an MDN's)."""
     y_sd = np.asarray(training.info.settings["y_sd"])
-    means, scales = training.natural["means"], training.natural["scales"]
+    means = training.natural["means"]
+    scales = np.sqrt(marginal_variances(training.natural["scales"], training.natural.get("offdiag")))
     features = np.concatenate(
         [training.log_weights[..., None], means / y_sd, np.log(scales)], axis=-1
     )  # (S, n, K, 1 + 2Q)
