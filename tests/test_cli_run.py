@@ -301,6 +301,49 @@ def test_the_report_draws_what_each_family_calls_for(tmp_path, loopback_cluster,
     assert ("EM model selection" in page) == has_baseline
 
 
+def test_the_report_draws_a_mixture_of_regressions_and_its_gate(tmp_path, loopback_cluster):
+    text = """
+        seed = 3
+        [data]
+        dataset = "biochemists"
+        x = ["fem", "mar", "kid5", "ment"]
+        y = ["art"]
+        [[candidates]]
+        family = "mixreg"
+        component = "poisson"
+        n_components = 1
+        draws = 100
+        tune = 100
+        chains = 2
+        [[candidates]]
+        family = "mixreg"
+        component = "poisson"
+        n_components = 2
+        experts = ["kid5", "ment"]
+        gating = ["fem", "mar"]
+        draws = 100
+        tune = 100
+        chains = 2
+        """
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(
+        app, ["run", str(write_spec(tmp_path, text)), "--out", str(out), "--scheduler", loopback_cluster]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    gated = bm.load(out / "mixreg_poisson_k2_gated.nc")
+    assert gated.attrs["bayesmix_family"] == "mixreg" and "relabel" in gated.children
+    assert gated["relabel"].attrs["reference"] == "em"
+    page = (out / "report.html").read_text()
+    # rank plots and the fitted regressions each; the gate for the gated one
+    figures = {"mixreg_poisson_k1": 2, "mixreg_poisson_k2_gated": 3}
+    for name, n in figures.items():
+        section = page.split(f"<h2 id='{name}'>")[1].split("<h2")[0]
+        assert len(embedded_images(section)) == n, name
+    assert "Mixtures of regressions, y given x" in page and "Posterior against EM" in page
+    # data, comparison and Pareto k
+    assert len(embedded_images(page)) == 3 + sum(figures.values())
+
+
 def test_a_folder_of_another_plan_is_refused_untouched(tmp_path, loopback_cluster):
     out = tmp_path / "out"
     out.mkdir()

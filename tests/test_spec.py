@@ -150,6 +150,34 @@ def test_shipped_family_specs_read(name, components):
     assert {c.model_options["component"] for c in spec.candidates} == components
 
 
+def test_mixreg_candidates_code_text_columns_and_name_the_gate():
+    spec = read_spec(ROOT / "models" / "biochemists_regression.toml")
+    names = [c.name for c in spec.candidates]
+    assert names == [
+        "mixreg_poisson_k1",
+        "mixreg_poisson_k2",
+        "mixreg_negative_binomial_k1",
+        "mixreg_negative_binomial_k2",
+        "mixreg_poisson_k2_gated",
+    ]
+    gated = spec.candidates[-1]
+    model = gated.build(spec.data, spec.data.frame())
+    assert list(model.coords["gating_feature"]) == ["fem=Women", "mar=Single"]
+    assert list(model.coords["feature"]) == ["kid5", "phd", "ment"]
+    assert gated.fit_options["method"] == "nuts"
+
+
+MIXREG = """
+[data]
+dataset = "biochemists"
+x = ["fem", "kid5", "ment"]
+y = ["art"]
+[[candidates]]
+family = "mixreg"
+component = "poisson"
+n_components = 2
+"""
+
 BAD = [
     ("unknown top-level key", "colour = 'red'\n" + GOOD, r"top level: unknown key \['colour'\]"),
     ("unknown candidate key", GOOD.replace("chains = 2", "chains = 2\nwarmup = 3"), r"unknown key \['warmup'\]"),
@@ -211,6 +239,20 @@ BAD = [
     ),
     ("repeated candidates", GOOD.replace("[1, 2]", "[2, 2]"), r"\['gmm_full_k2'\] would be fitted twice"),
     ("bad TOML", GOOD + "this is not toml\n", "not valid TOML"),
+    ("mixreg with two y", MIXREG.replace('y = ["art"]', 'y = ["art", "phd"]'), r"regresses one y, but \[data\] y"),
+    (
+        "mixreg without x and y",
+        MIXREG.replace('x = ["fem", "kid5", "ment"]\n', ""),
+        r"mixreg candidate needs \[data\] x",
+    ),
+    ("mixreg gate on a column not in x", MIXREG + 'gating = ["mar"]\n', r"`gating` names \['mar'\], which are not"),
+    ("mixreg of counts as answers", MIXREG.replace('"poisson"', '"bernoulli"'), r"`y` must be 0/1 or boolean"),
+    ("mixreg covariance", MIXREG + 'covariance = "full"\n', r"unknown key \['covariance'\]"),
+    (
+        "mdn bad covariance",
+        MIXREG.replace('"mixreg"', '"mdn"').replace('component = "poisson"\n', 'covariance = "tied"\n'),
+        r"covariance: 'tied' is not one of \['diag', 'full'\]",
+    ),
     ("negative seed", "seed = -1\n" + GOOD, "seed: must be a non-negative integer"),
 ]
 

@@ -138,7 +138,8 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
     """Build and fit one candidate; runs on a Dask worker.
 
     A finite mixture is relabelled to the EM solution of the same component
-    family, K and covariance (and, unless ``init = "prior"``, started there); an MDN fitted by
+    family, K and covariance (and, unless ``init = "prior"``, started there), a mixture of regressions
+    likewise to its EM solution; an MDN fitted by
     ADVI or NUTS also gets its MAP fit, the baseline its diagnostics use.
     """
     import bayesmix as bm
@@ -160,12 +161,18 @@ def fit_candidate(candidate: Candidate, data: DataSpec, seed: int) -> dict[str, 
             missing=candidate.model_options.get("missing"),
         )
         options["init"] = em if candidate.init_from_em else "prior"
+    elif candidate.family == "mixreg":
+        from bayesmix.models._base import get_info
+        from bayesmix.models.mixreg import em_start
+
+        em = em_start(get_info(model), seed)
+        options["init"] = em if candidate.init_from_em else "prior"
     # Sampler warnings go back to the client with the result rather than to the worker's log,
     # where they would interleave with the progress display; the report repeats them.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplerWarning)
         result = bm.fit(model, random_seed=seed, progressbar=False, **options)
-        if finite:
+        if finite or candidate.family == "mixreg":
             result = bm.relabel(result, reference=em)
         if candidate.family == "mdn" and options["method"] != "map":
             baseline = bm.fit(model, method="map", random_seed=seed, progressbar=False)

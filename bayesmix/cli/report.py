@@ -5,7 +5,7 @@ a folder (``run.json`` and the ``.nc`` results) and writes
 
 * ``comparison.csv``: the PSIS-LOO table of :func:`bayesmix.compare`, one
   group per kind of likelihood (mixtures of x with continuous components;
-  mixtures of discrete x: counts and answers; MDNs of y given x);
+  mixtures of discrete x: counts and answers; mixtures of regressions and MDNs of y given x);
 * ``report.html``: the data and the EM model-selection table; per candidate
   the :func:`bayesmix.diagnose` verdict and tables, rank plots (or the ELBO
   for ADVI), the posterior against EM as the component family calls for
@@ -14,7 +14,9 @@ a folder (``run.json`` and the ``.nc`` results) and writes
   class profile of binary items), the
   posterior of shape parameters such as Student-t degrees of freedom, the
   cluster-count posterior of a Dirichlet process, the conditional density of
-  an MDN; the LOO comparison with its plot and the Pareto k plot.
+  an MDN, a mixture of regressions' fitted lines with their bands over its data
+  (coloured by membership) and its gate; the LOO comparison with its plot and
+  the Pareto k plot.
 
 Figures are PNGs in ``data:`` URIs, so the page reads without Python or a
 network. Both files are written to temporary names and renamed.
@@ -38,6 +40,7 @@ from matplotlib.patches import Ellipse
 
 from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
+from bayesmix.cli import report_regression
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
 from bayesmix.components.categorical import decode
@@ -83,6 +86,8 @@ def write_report(out: str | Path) -> Path:
     sections = [f"<h1>{html.escape(plan['title'])}</h1>", _run_summary(plan, results)]
     density = {n: r for n, r in results.items() if not kind_of(r.attrs).is_conditional}
     conditional = {n: r for n, r in results.items() if n not in density}
+    regressions = {n: r for n, r in conditional.items() if kind_of(r.attrs).is_regression}
+    networks = {n: r for n, r in conditional.items() if n not in regressions}
     em_baselines = {}
     if density:
         X = _frame(observed_data_of(next(iter(density.values()))))
@@ -92,6 +97,11 @@ def write_report(out: str | Path) -> Path:
         em_baselines = _em_baselines(X, density, plan)
     if conditional:
         sections.append(_conditional_data_section(next(iter(conditional.values()))))
+    seeds = {c["name"]: c["seed"] for c in plan["candidates"]}
+    for name, result in regressions.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            em_baselines[name] = report_regression.em_baseline(result, seeds.get(name))
 
     # LOO compares like with like: densities of x, probabilities of discrete x, densities of y given x.
     discrete = {n: r for n, r in density.items() if kind_of(r.attrs).component_family.discrete}
@@ -99,7 +109,8 @@ def write_report(out: str | Path) -> Path:
     groups = (
         ("Mixtures of x", continuous),
         ("Mixtures of discrete x (counts, answers)", discrete),
-        ("Mixture density networks, y given x", conditional),
+        ("Mixtures of regressions, y given x", regressions),
+        ("Mixture density networks, y given x", networks),
     )
     tables = []
     for label, group in groups:
@@ -109,7 +120,7 @@ def write_report(out: str | Path) -> Path:
             tables.append(table.assign(group=label))
     for name, result in results.items():
         baseline = em_baselines.get(name)
-        if name in conditional and baseline_path(out, name).exists():
+        if name in networks and baseline_path(out, name).exists():
             baseline = bm.load(baseline_path(out, name))
         sections.append(_candidate_section(name, result, baseline))
 
@@ -348,7 +359,10 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
     figures = [_convergence_figure(result)]
     if kind.is_dirichlet_process:
         figures.append(_cluster_count_figure(result))
-    if kind.is_conditional:
+    if kind.is_regression:
+        figures.append(report_regression.regression_figure(result, baseline))
+        figures.append(report_regression.gate_figure(result))
+    elif kind.is_network:
         figures.append(_conditional_density_figure(result, baseline))
     else:
         figures.append(_posterior_vs_em_figure(result, baseline))
@@ -366,7 +380,7 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
 
 def settings_summary(result: xr.DataTree) -> str:
     s = settings_of(result)
-    keys = ("n_components", "truncation", "covariance", "hidden", "activation")
+    keys = ("n_components", "truncation", "covariance", "hidden", "activation", "experts", "gating")
     return ", ".join(f"{k} {s[k]}" for k in keys if k in s)
 
 
@@ -383,8 +397,13 @@ def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
         return fig, "ELBO history"
     posterior = result["posterior"]
     kind = kind_of(result.attrs)
-    if posterior.sizes["chain"] < 2 or kind.is_conditional:
+    if posterior.sizes["chain"] < 2 or kind.is_network:
         return None, ""
+    if kind.is_regression:
+        names = ["intercepts", "coefficients"]
+        coords = {"feature": posterior["feature"].values[:3]} if posterior.sizes["feature"] > 3 else {}
+        pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")
+        return pc.viz["figure"].item(), "rank plots after relabelling"
     coords = {}
     location = kind.component_family.location
     names = ["weights", location] if posterior.sizes["component"] > 1 else [location]

@@ -10,7 +10,7 @@ A spec names the data, the candidate models and where the results go::
     dataset = "faithful"            # a shipped data set (bayesmix datasets), or
     # path = "my_data.csv"          # a CSV file, relative to the spec file
     # columns = ["a", "b"]          # mixtures: the features (default: every column)
-    # x = ["times"]; y = ["accel"]  # MDNs: the inputs and the outputs
+    # x = ["times"]; y = ["accel"]  # MDNs and mixtures of regressions: the inputs and the outputs
 
     [baseline]                      # optional: the EM model-selection table (mixtures)
     n_components = [1, 2, 3, 4, 5, 6]
@@ -18,7 +18,7 @@ A spec names the data, the candidate models and where the results go::
     # component = "poisson"         # the family of the EM fits (default "gaussian")
 
     [[candidates]]
-    family = "mixture"              # mixture, dp_mixture or mdn
+    family = "mixture"              # mixture, dp_mixture, mixreg or mdn
     component = "gaussian"          # gaussian, student_t, poisson, negative_binomial (or a list)
     n_components = [1, 2, 3, 4]     # an int or a list: one candidate per value
     covariance = ["full", "tied"]   # likewise (the families that have a covariance)
@@ -39,10 +39,15 @@ prior overrides as :class:`bayesmix.Prior` mappings, ``{distribution =
   the family's EM solution) or ``init = "prior"`` (the sampler's own start,
   see :func:`bayesmix.fit`);
 * ``dp_mixture``: ``component``, ``truncation``, ``covariance``, ``alpha``;
+* ``mixreg``: ``component`` (gaussian, poisson, negative_binomial,
+  bernoulli), ``n_components``, ``experts`` and ``gating`` (columns of
+  ``x``; see :func:`bayesmix.models.mixreg`). Text, categorical and
+  boolean columns of ``x`` are coded as indicators of every level but the
+  first (``fem=Women``); ``experts`` and ``gating`` name the original columns;
 * ``mdn``: ``n_components``, ``hidden`` (a list of layer widths),
-  ``activation``.
+  ``activation``, ``covariance`` (``"diag"`` or ``"full"``).
 
-``component``, ``n_components`` and ``covariance`` take a list, expanded into
+``component``, ``n_components`` and ``covariance`` (mixtures) take a list, expanded into
 one candidate per combination. ``family = "gmm"`` and ``"dp_gmm"`` are kept as
 the Gaussian shortcuts of ``mixture`` and ``dp_mixture``.
 
@@ -73,7 +78,8 @@ from bayesmix.priors import Prior
 
 __all__ = ["Candidate", "DataSpec", "Spec", "SpecError", "read_spec"]
 
-FAMILIES = ("mixture", "dp_mixture", "mdn")
+FAMILIES = ("mixture", "dp_mixture", "mixreg", "mdn")
+CONDITIONAL = ("mixreg", "mdn")
 # The Gaussian shortcuts, as the factories bm.models.gmm and dp_gmm are.
 GAUSSIAN_SHORTCUTS = {"gmm": "mixture", "dp_gmm": "dp_mixture"}
 TOP_KEYS = {"title", "seed", "output", "data", "baseline", "candidates"}
@@ -83,7 +89,8 @@ FIT_KEYS = {"method", "draws", "tune", "chains", "sampler", "target_accept", "st
 FAMILY_KEYS = {
     "mixture": {"component", "n_components", "covariance", "init", "priors", "missing"},
     "dp_mixture": {"component", "truncation", "covariance", "alpha", "priors", "missing"},
-    "mdn": {"n_components", "hidden", "activation", "priors"},
+    "mixreg": {"component", "n_components", "experts", "gating", "priors"},
+    "mdn": {"n_components", "hidden", "activation", "covariance", "priors"},
 }
 # Keys whose list value expands into one candidate per element.
 GRID_KEYS = ("component", "n_components", "covariance")
@@ -130,6 +137,13 @@ class Candidate:
         priors = {k: Prior.from_dict(v) if isinstance(v, Mapping) else v for k, v in self.priors.items()}
         if self.family == "mdn":
             return models.mdn(frame[data.x], frame[data.y], priors=priors, **self.model_options)
+        if self.family == "mixreg":
+            X, columns_of = design_frame(frame[data.x])
+            options = dict(self.model_options)
+            for key in ("experts", "gating"):
+                if options.get(key):
+                    options[key] = [column for name in options[key] for column in columns_of.get(name, [name])]
+            return models.mixreg(X, frame[data.y[0]], priors=priors, **options)
         factory = models.mixture if self.family == "mixture" else models.dp_mixture
         return factory(frame[data.columns], priors=priors, **self.model_options)
 
@@ -162,6 +176,26 @@ class Spec:
     def seed_for(self, candidate: Candidate) -> int:
         """A seed per candidate, fixed by the spec's seed and the candidate's name (not its position)."""
         return (self.seed * 1_000_003 + zlib.crc32(candidate.name.encode())) % 2**31
+
+
+def design_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The covariates of a mixture of regressions as numbers: each text, categorical or boolean column becomes
+    indicator columns ``name=level`` for every level but the first (the reference), numeric columns stay.
+    Returns the frame and, per original column, the columns that now carry it."""
+    columns, columns_of = [], {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            columns.append(column.astype(float))
+            columns_of[str(name)] = [str(name)]
+            continue
+        levels = sorted(column.dropna().unique(), key=str)
+        indicators = pd.DataFrame(
+            {f"{name}={level}": (column == level).astype(float) for level in levels[1:]}, index=frame.index
+        )
+        columns.append(indicators)
+        columns_of[str(name)] = list(indicators.columns)
+    return pd.concat(columns, axis=1), columns_of
 
 
 def read_spec(path: str | Path) -> Spec:
@@ -331,8 +365,10 @@ def _read_candidates(entries: object, data: DataSpec, frame: pd.DataFrame, where
         family = GAUSSIAN_SHORTCUTS.get(entry["family"], entry["family"])
         allowed = FAMILY_KEYS[family] - ({"component"} if entry["family"] in GAUSSIAN_SHORTCUTS else set())
         _check_keys(entry, {"family"} | FIT_KEYS | allowed, where(f"{label} ({entry['family']})"))
-        if family == "mdn" and not (data.x and data.y):
-            raise SpecError(where(label, "an mdn candidate needs [data] x and y (the input and output columns)"))
+        if family in CONDITIONAL and not (data.x and data.y):
+            raise SpecError(where(label, f"a {family} candidate needs [data] x and y (the input and output columns)"))
+        if family == "mixreg" and len(data.y) != 1:
+            raise SpecError(where(label, f"a mixreg candidate regresses one y, but [data] y names {data.y}"))
         fit_options = _fit_options(entry, family, where(label), n_obs=len(frame))
         for options in _grid(entry, family, where(label)):
             candidate = _candidate(family, options, fit_options, entry, where(label))
@@ -355,6 +391,11 @@ def _grid(entry: dict, family: str, where: str) -> list[dict[str, Any]]:
         return [
             {"n_components": k} for k in _int_list(entry.get("n_components", 3), f"{where} n_components", minimum=1)
         ]
+    if family == "mixreg":
+        components = _string_list(entry.get("component", "gaussian"), f"{where} component")
+        _check_in(components, COMPONENTS, f"{where} component")
+        ks = _int_list(entry.get("n_components", 2), f"{where} n_components", minimum=1)
+        return [{"component": c, "n_components": k} for c, k in itertools.product(components, ks)]
     component = entry.get("component", "gaussian")
     # a table maps columns to families: one mixed candidate; a list expands into one candidate per family
     components = [component] if isinstance(component, dict) else _string_list(component, f"{where} component")
@@ -389,13 +430,23 @@ def _candidate(family: str, options: dict, fit_options: dict, entry: dict, where
                 raise SpecError(f"{where} alpha: must be a positive number, got {entry['alpha']!r}.")
             options["alpha"] = float(entry["alpha"])
         name = f"dp_{_component_label(options)}_t{options['truncation']}"
+    elif family == "mixreg":
+        for key in ("experts", "gating"):
+            if key in entry:
+                options[key] = _string_list(entry[key], f"{where} {key}")
+        gated = "_gated" if options.get("gating") else ""
+        name = f"mixreg_{_component_label(options)}_k{options['n_components']}{gated}"
     elif family == "mdn":
         hidden = entry.get("hidden", [8])
         options["hidden"] = tuple(_int_list(hidden, f"{where} hidden", minimum=1))
         activation = entry.get("activation", "tanh")
         _check_in([activation], ACTIVATIONS, f"{where} activation")
         options["activation"] = activation
-        name = f"mdn_k{options['n_components']}_h{'x'.join(map(str, options['hidden']))}"
+        covariance = entry.get("covariance", "diag")
+        _check_in([covariance], ("diag", "full"), f"{where} covariance")
+        options["covariance"] = covariance
+        full = "_full" if covariance == "full" else ""
+        name = f"mdn_k{options['n_components']}_h{'x'.join(map(str, options['hidden']))}{full}"
     else:
         name = f"{_component_label(options)}_k{options['n_components']}"
     init = entry.get("init")

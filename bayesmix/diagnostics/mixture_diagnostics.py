@@ -6,6 +6,7 @@ import functools
 import html
 import warnings
 from dataclasses import dataclass, field
+from itertools import product
 
 import arviz_stats as azs
 import numpy as np
@@ -294,16 +295,12 @@ def _baseline_table(params: xr.Dataset, baseline: xr.Dataset, family) -> pd.Data
 
 def _chain_disagreement(params: xr.Dataset, label: str) -> tuple[int, int]:
     """How many chains sit away from the others for one parameter, by chain means."""
-    name, _, rest = label.partition("[")
+    name = label.partition("[")[0]
     da = params[name]
-    if rest:
-        dims = [d for d in da.dims if d not in SAMPLE_DIMS]
-        keys = [k.strip() for k in rest.rstrip("]").split(",")]
-        selection = {}
-        for d, k in zip(dims, keys, strict=True):
-            values = list(da[d].values)
-            selection[d] = values[[str(v) for v in values].index(k)]
-        da = da.sel(selection)
+    dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+    if dims:  # the entry whose label this is (labels are built, not parsed: coordinates may hold brackets)
+        entries = list(product(*(da[d].values for d in dims)))
+        da = da.sel(dict(zip(dims, entries[entry_labels(da.rename(name)).index(label)], strict=True)))
     chain_means = np.sort(da.mean("draw").values)
     within_sd = float(np.sqrt(da.var("draw").mean()))
     # Chains whose means are more than one within-chain sd apart sit in different modes;
