@@ -261,3 +261,11 @@ def test_loo_prefers_the_true_number_of_regimes(gated):
     table = bm.compare({"one regime": one, "two regimes, gated": gated.result})
     assert table.index[0] == "two regimes, gated"
     assert -table.loc["one regime", "elpd_diff"] > 4 * table.loc["one regime", "dse"]
+
+
+def test_advi_finds_the_crossing_lines_and_gives_a_result_of_the_same_shape(lines):
+    result = bm.fit(lines.model, method="advi", n=5000, draws=300, random_seed=0, progressbar=False)
+    assert {"posterior", "log_likelihood", "observed_data", "constant_data", "fit_history"} <= set(result.children)
+    slopes = np.sort(result["posterior"]["coefficients"].mean(("chain", "draw")).values[:, 0])
+    np.testing.assert_allclose(slopes, [-2.0, 2.0], atol=0.1)
+    assert result["log_likelihood"]["y"].shape == (1, 300, 300)
