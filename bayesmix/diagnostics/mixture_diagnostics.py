@@ -161,28 +161,45 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     family = family_of(result)
     if baseline is not None:  # before relabelling, which would report it as its `reference`
         _check_baseline(baseline, result["posterior"].to_dataset(), family)
-    notes = []
-    if "relabel" not in result.children:
-        result = relabel(result, reference=baseline)
-        notes.append("The result had not been relabelled; diagnose() relabelled it first.")
-    relabel_summary = result["relabel"].attrs.get("summary", "")
+    result, notes = relabelled(result, baseline)
     posterior = result["posterior"].to_dataset()
     params = _parameter_dataset(posterior, family)
-    n_chains = posterior.sizes["chain"]
+    data = observed_data_of(result)
+    return diagnostics_of(
+        result,
+        params,
+        baseline,
+        lambda: _posterior_memberships(data.values, posterior, family),
+        lambda: _baseline_table(params, baseline, family),
+        notes,
+    )
 
+
+def relabelled(result: xr.DataTree, baseline) -> tuple[xr.DataTree, list[str]]:
+    """The result relabelled (to the baseline when given) unless it was, and the note that says so."""
+    if "relabel" in result.children:
+        return result, []
+    return relabel(result, reference=baseline), ["The result had not been relabelled; diagnose() relabelled it first."]
+
+
+def diagnostics_of(
+    result: xr.DataTree, params: xr.Dataset, baseline, memberships, baseline_table, notes
+) -> Diagnostics:
+    """The tables and the verdict of a relabelled result, from its parameters to judge (``params``), and, when
+    there is a ``baseline``, functions giving the posterior mean memberships (n_obs, K) and the table of the
+    posterior against the baseline."""
+    posterior = result["posterior"].to_dataset()
+    n_chains = posterior.sizes["chain"]
     convergence = _convergence_table(params, n_chains)
     sampler = _sampler_table(result)
-    data = observed_data_of(result)
-    memberships = _posterior_memberships(data.values, posterior, family)
     log_lik = _total_log_likelihood(result)
     ll_summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
     table = ari = None
     if baseline is not None:
-        table = _baseline_table(params, baseline, family)
-        ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1)))
+        table = baseline_table()
+        ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships().argmax(-1)))
         em_ll = float(baseline["log_likelihood"])
         ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
-
     stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
     from_em = started_from_em(result.attrs)
     problems = sampler_problems(posterior, stats, started_from_em=from_em)
@@ -190,7 +207,8 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
         params, convergence, sampler, problems, table, ari, ll_summary, n_chains, result.attrs.get("method"), from_em
     )
     ok = verdict[0].startswith("No problems")
-    return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, relabel_summary, notes)
+    summary = result["relabel"].attrs.get("summary", "")
+    return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, summary, notes)
 
 
 def _parameter_dataset(posterior: xr.Dataset, family) -> xr.Dataset:
