@@ -67,7 +67,9 @@ class _Outputs:
         return self.response.log_pdf(y, *params.values()).sum(axis=-1)
 
 
-def _outputs(result: object, model: object, X_new: object, max_draws: object) -> _Outputs:
+def _outputs(result: object, model: object, X_new: object, max_draws: object, *, aligned: bool = False) -> _Outputs:
+    """The mixture at X_new for the draws kept; ``aligned``: a mixture of regressions' components numbered alike
+    in every draw (relabelled), which only per-component summaries need (densities and draws are invariant)."""
     result = check_result(result)
     kind = kind_of(result.attrs)
     if not kind.is_conditional:
@@ -90,7 +92,7 @@ def _outputs(result: object, model: object, X_new: object, max_draws: object) ->
         log_weights, means, scales, *offdiag = (np.concatenate(p) for p in zip(*pieces, strict=True))
         natural = {"means": means, "scales": scales} | ({"offdiag": offdiag[0]} if offdiag else {})
         return _Outputs(log_weights, natural, GAUSSIAN.response, info, data)
-    if "relabel" not in result.children:
+    if aligned and "relabel" not in result.children:
         result = relabel(result)
     response = info.component_family.response
     params = _thinned(stacked(result["posterior"].to_dataset(), info.settings, response), max_draws)
@@ -315,7 +317,7 @@ def predict_components(
         of draws and how many were renumbered.
     """
     hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
-    out = _outputs(result, model, X_new, max_draws)
+    out = _outputs(result, model, X_new, max_draws, aligned=True)
     if out.info.is_network:
         training = _outputs(result, model, out.info.data.values, max_draws)
         perms = _match_components(training)
