@@ -81,11 +81,11 @@ def test_raw_units_scale_each_row_of_the_cholesky_factor_by_its_output_sd():
 @pytest.fixture(scope="module")
 def arm():
     """Bishop's robot arm with a little noise on the end point, and a full-covariance MDN's MAP fit."""
-    data = robot_arm(600, noise=0.01, random_seed=0)
+    data = robot_arm(400, noise=0.01, random_seed=0)
     model = bm.models.mdn(
         data[["x1", "x2"]], data[["theta1", "theta2"]], n_components=2, hidden=(8,), covariance="full"
     )
-    return model, bm.fit(model, method="map", n_init=6, random_seed=0, progressbar=False)
+    return model, bm.fit(model, method="map", n_init=4, random_seed=0, progressbar=False)
 
 
 def test_robot_arm_predictive_puts_its_mass_on_elbow_up_and_elbow_down(arm):
