@@ -3,24 +3,22 @@
 import json
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bayesmix as bm
-from tests.conftest import SHARED
 
-REFERENCE = SHARED / "reference" / "posteriordb" / "low_dim_gauss_mix"
+# posteriordb's files, copied into the repository (see tests/reference/README.md)
+REFERENCE = Path(__file__).resolve().parent / "reference" / "posteriordb" / "low_dim_gauss_mix"
 STAN_PRIORS = {
     "weights": bm.Prior("Dirichlet", a=5.0),
     "means": bm.Prior("Normal", mu=0.0, sigma=2.0),
     "scales": bm.Prior("HalfNormal", sigma=2.0),
 }
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not REFERENCE.exists(), reason="needs ../shared/reference (the project's shared folder)"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

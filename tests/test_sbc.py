@@ -2,7 +2,7 @@
 
 The small versions run here (20 replicates, short chains, about 80 s and 40 s);
 the larger ones are `python -m bayesmix.sbc [--component poisson] --replicates 200 --jobs 2`,
-whose results are in the README.
+whose results are in docs/validation.md.
 """
 
 import numpy as np
