@@ -17,6 +17,7 @@ import xarray as xr
 from bayesmix._result import check_result, family_of, mixture_parameters, observed_data_of
 from bayesmix._validation import check_choice, check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
+from bayesmix.models._base import kind_of
 
 LAST_STICK_WARNING = 0.01
 MAX_COCLUSTERING_OBS = 5000
@@ -35,10 +36,19 @@ def sample_partitions(result: xr.DataTree, *, max_draws: int = 1000, random_seed
     result = check_result(result)
     max_draws = check_positive_int(max_draws, name="max_draws")
     posterior = result["posterior"].to_dataset()
-    family = family_of(result)
-    flat = mixture_parameters(posterior, family, max_draws)
-    X = observed_data_of(result).values
-    probabilities = chunked_over_draws(functools.partial(membership_probabilities, family), X, *flat)  # (S, N, K)
+    kind = kind_of(result.attrs)
+    if kind.is_network:
+        raise ValueError(
+            "Argument `result` is an MDN fit; partitions of the training rows need a mixture of x or a mixture of "
+            "regressions (bayesmix.models.mixture, dp_mixture, mixreg)."
+        )
+    if kind.is_regression:  # memberships of the training pairs (x, y)
+        probabilities = _regression_memberships(result, posterior, max_draws)
+    else:
+        family = family_of(result)
+        flat = mixture_parameters(posterior, family, max_draws)
+        X = observed_data_of(result).values
+        probabilities = chunked_over_draws(functools.partial(membership_probabilities, family), X, *flat)  # (S, N, K)
     rng = np.random.default_rng(random_seed)
     cumulative = probabilities.cumsum(-1)
     u = rng.random((*cumulative.shape[:2], 1))
@@ -51,7 +61,9 @@ def cluster_count(result: xr.DataTree, *, max_draws: int = 1000, random_seed: in
     Parameters
     ----------
     result : xarray.DataTree
-        A fit of :func:`bayesmix.models.dp_gmm` (or of any mixture).
+        A fit of :func:`bayesmix.models.dp_gmm` (or of any mixture, a mixture of regressions included,
+        whose clusters are those of the training pairs (x, y) and whose weights a gate's are averaged over
+        the training rows).
     max_draws : int, default 1000
         Posterior draws used (thinned evenly).
     random_seed : int, optional
@@ -71,18 +83,19 @@ def cluster_count(result: xr.DataTree, *, max_draws: int = 1000, random_seed: in
     Warns
     -----
     TruncationWarning
-        When the last component's expected weight exceeds 0.01: the
-        truncation is too small for the data; increase it.
+        For a Dirichlet-process fit, when the last component's expected
+        weight exceeds 0.01: the truncation is too small for the data;
+        increase it.
     """
     partitions = sample_partitions(result, max_draws=max_draws, random_seed=random_seed)
-    weights = result["posterior"]["weights"]
     occupied = np.array([np.unique(p).size for p in partitions])
-    flat_w = mixture_parameters(result["posterior"].to_dataset(), family_of(result), max_draws)[0]
+    flat_w = _draw_weights(result, max_draws)
     effective = 1.0 / (flat_w**2).sum(-1)
-    K = weights.sizes["component"]
+    K = flat_w.shape[-1]
     counts = np.bincount(occupied, minlength=K + 1)[1:]
-    last_weight = float(weights.isel(component=-1).mean())
-    if K > 1 and last_weight > LAST_STICK_WARNING:
+    last_weight = float(flat_w[:, -1].mean())
+    # a finite mixture has no truncation to blame for weight in its last component
+    if kind_of(result.attrs).is_dirichlet_process and K > 1 and last_weight > LAST_STICK_WARNING:
         warnings.warn(
             f"The last of {K} components has posterior mean weight {last_weight:.3f} > {LAST_STICK_WARNING}: "
             "the truncation cuts off noticeable mass; increase truncation.",
@@ -154,6 +167,34 @@ def point_partition(
         name="cluster",
         attrs={"loss": loss, "expected_loss": float(losses[best])},
     )
+
+
+def _draw_weights(result: xr.DataTree, max_draws: int) -> np.ndarray:
+    """The weights of each kept draw, (S, K); a gate's averaged over the training rows."""
+    posterior = result["posterior"].to_dataset()
+    if not kind_of(result.attrs).is_regression:
+        return mixture_parameters(posterior, family_of(result), max_draws)[0]
+    from bayesmix.models.mixreg import info_from_result, mean_gate_weights, stacked
+
+    info = info_from_result(result)
+    params = stacked(posterior, info.settings, info.component_family.response)
+    step = max(1, -(-params["intercepts"].shape[0] // max_draws))
+    return mean_gate_weights(info.settings, {k: v[::step] for k, v in params.items()}, info.data.values)
+
+
+def _regression_memberships(result: xr.DataTree, posterior: xr.Dataset, max_draws: int) -> np.ndarray:
+    """Each kept draw's membership probabilities (S, N, K) of a mixture of regressions' training pairs."""
+    from scipy.special import softmax
+
+    from bayesmix.models.mixreg import component_log_density, info_from_result, stacked
+
+    info = info_from_result(result)
+    response = info.component_family.response
+    params = stacked(posterior, info.settings, response)
+    step = max(1, -(-params["intercepts"].shape[0] // max_draws))
+    params = {name: value[::step] for name, value in params.items()}
+    y = info.extras["y"].values[:, 0]
+    return softmax(component_log_density(info.settings, response, params, info.data.values, y), axis=-1)
 
 
 def _similarity(partitions: np.ndarray) -> xr.DataArray:

@@ -402,6 +402,11 @@ OTHER_CASES = {
         TypeError,
         r"`reference` must be the EM result of this mixture of regressions",
     ),
+    "an mdn fit, cluster_count": (
+        lambda f: bm.cluster_count(_mdn_fit()[0]),
+        ValueError,
+        r"`result` is an MDN fit; partitions of the training rows need a mixture of x or a mixture of regressions",
+    ),
     "inverse problem n = 0": (lambda f: bm.datasets.inverse_problem(0), ValueError, "`n`"),
     "sbc replicates = 0": (lambda f: simulation_based_calibration(0), ValueError, "`n_replicates` must be >= 1"),
 }

@@ -218,12 +218,12 @@ def predict_proba(
     )
 
 
-def predict(result: xr.DataTree, X_new: object, *, max_draws: int = DEFAULT_MAX_DRAWS) -> xr.Dataset:
-    """The most probable component of each new point.
+def predict(result: xr.DataTree, X_new: object, y: object = None, *, max_draws: int = DEFAULT_MAX_DRAWS) -> xr.Dataset:
+    """The most probable component of each new point (of each observed pair (x, y), for a mixture of regressions).
 
     Parameters
     ----------
-    result, X_new, max_draws
+    result, X_new, y, max_draws
         As for :func:`predict_proba`.
 
     Returns
@@ -232,7 +232,7 @@ def predict(result: xr.DataTree, X_new: object, *, max_draws: int = DEFAULT_MAX_
         ``component`` (obs_id), the component of highest posterior-mean
         membership probability, and ``probability`` (obs_id), that probability.
     """
-    proba_ds = predict_proba(result, X_new, max_draws=max_draws)
+    proba_ds = predict_proba(result, X_new, y, max_draws=max_draws)
     proba = proba_ds["probability"]
     best = proba.argmax("component")
     return xr.Dataset(

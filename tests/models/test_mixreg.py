@@ -269,3 +269,18 @@ def test_advi_finds_the_crossing_lines_and_gives_a_result_of_the_same_shape(line
     slopes = np.sort(result["posterior"]["coefficients"].mean(("chain", "draw")).values[:, 0])
     np.testing.assert_allclose(slopes, [-2.0, 2.0], atol=0.1)
     assert result["log_likelihood"]["y"].shape == (1, 300, 300)
+
+
+def test_clustering_functions_partition_the_training_pairs(gated):
+    from sklearn.metrics import adjusted_rand_score
+
+    result = gated.result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bm.TruncationWarning)  # a finite mixture has no truncation to warn about
+        counts = bm.cluster_count(result, max_draws=200, random_seed=0)
+    assert counts.attrs["mode"] == 2
+    np.testing.assert_allclose(counts["effective"].mean(), 1.0 / (0.5**2 + 0.5**2), atol=0.2)
+    partition = bm.point_partition(result, max_draws=200, random_seed=0)
+    assert adjusted_rand_score(gated.in_second, partition.values) > 0.4
+    modal = bm.predict(result, gated.X, gated.y)["component"].values
+    assert adjusted_rand_score(gated.in_second, modal) > 0.4
