@@ -79,10 +79,15 @@ def flatten_draws(da: xr.DataArray) -> np.ndarray:
     return da.values.reshape(-1, *da.shape[2:])
 
 
+def thinning_step(n_draws: int, max_draws: int | None) -> int:
+    """The stride that keeps at most ``max_draws`` of ``n_draws`` draws, evenly (every draw for None)."""
+    return 1 if max_draws is None else max(1, -(-n_draws // max_draws))
+
+
 def mixture_parameters(posterior: xr.Dataset, family, max_draws: int | None = None) -> list[np.ndarray]:
     """``weights`` and the family's parameters with chain and draw stacked, thinned evenly to at most ``max_draws``."""
     flat = [flatten_draws(posterior[v]) for v in ("weights", *family.parameters)]
-    step = 1 if max_draws is None else max(1, -(-flat[0].shape[0] // max_draws))
+    step = thinning_step(flat[0].shape[0], max_draws)
     return [f[::step] for f in flat]
 
 
@@ -149,6 +154,15 @@ def settings_of(result: xr.DataTree) -> dict[str, Any]:
 def priors_of(result: xr.DataTree) -> dict[str, Any]:
     """The priors recorded in a result, as :class:`bayesmix.Prior` objects and numbers."""
     return priors_from_json(result.attrs["bayesmix_priors"])
+
+
+def conditional_data_of(result: xr.DataTree) -> tuple[Data, Data]:
+    """The inputs X (``constant_data``) and the outputs y (``observed_data``) of a fit of y given x."""
+    X, y = result["constant_data"]["X"], result["observed_data"]["y"]
+    return (
+        Data(values=np.asarray(X.values, float), feature_names=[str(f) for f in X["feature"].values]),
+        Data(values=np.asarray(y.values, float), feature_names=[str(f) for f in y["output"].values]),
+    )
 
 
 def observed_data_of(result: xr.DataTree) -> Data:

@@ -177,9 +177,8 @@ def _draw_weights(result: xr.DataTree, max_draws: int) -> np.ndarray:
     from bayesmix.models.mixreg import info_from_result, mean_gate_weights, stacked
 
     info = info_from_result(result)
-    params = stacked(posterior, info.settings, info.component_family.response)
-    step = max(1, -(-params["intercepts"].shape[0] // max_draws))
-    return mean_gate_weights(info.settings, {k: v[::step] for k, v in params.items()}, info.data.values)
+    params = stacked(posterior, info.settings, info.component_family.response, max_draws)
+    return mean_gate_weights(info.settings, params, info.data.values)
 
 
 def _regression_memberships(result: xr.DataTree, posterior: xr.Dataset, max_draws: int) -> np.ndarray:
@@ -190,9 +189,7 @@ def _regression_memberships(result: xr.DataTree, posterior: xr.Dataset, max_draw
 
     info = info_from_result(result)
     response = info.component_family.response
-    params = stacked(posterior, info.settings, response)
-    step = max(1, -(-params["intercepts"].shape[0] // max_draws))
-    params = {name: value[::step] for name, value in params.items()}
+    params = stacked(posterior, info.settings, response, max_draws)
     y = info.extras["y"].values[:, 0]
     return softmax(component_log_density(info.settings, response, params, info.data.values, y), axis=-1)
 

@@ -23,9 +23,7 @@ def em_baseline(result: xr.DataTree, seed: int | None) -> xr.Dataset:
 def _draws(result: xr.DataTree):
     info = info_from_result(result)
     response = info.component_family.response
-    params = stacked(result["posterior"].to_dataset(), info.settings, response)
-    step = max(1, -(-params["intercepts"].shape[0] // MAX_DRAWS))
-    return info, response, {k: v[::step] for k, v in params.items()}
+    return info, response, stacked(result["posterior"].to_dataset(), info.settings, response, MAX_DRAWS)
 
 
 def _profile_rows(info, column: str, n_points: int = 100) -> tuple[np.ndarray, np.ndarray]:

@@ -37,9 +37,6 @@ def diagnose_regression(result: xr.DataTree, baseline: xr.Dataset | None) -> mix
 def _posterior_memberships(info, posterior: xr.Dataset) -> np.ndarray:
     """Posterior mean membership probabilities (n_obs, K) of the observed (x, y) pairs."""
     settings, response = info.settings, info.component_family.response
-    params = stacked(posterior, settings, response)
-    n_draws = params["intercepts"].shape[0]
-    step = max(1, -(-n_draws // mixture.MAX_MEMBERSHIP_DRAWS))
-    params = {k: v[::step] for k, v in params.items()}
+    params = stacked(posterior, settings, response, mixture.MAX_MEMBERSHIP_DRAWS)
     joint = component_log_density(settings, response, params, info.data.values, info.extras["y"].values[:, 0])
     return softmax(joint, axis=-1).mean(axis=0)

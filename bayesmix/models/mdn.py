@@ -439,14 +439,16 @@ def pointwise_log_likelihood(info: ModelInfo, posterior: Any) -> np.ndarray:
 
 def info_from_result(result: Any) -> ModelInfo:
     """Rebuild an MDN's :class:`ModelInfo` from a fit result (settings, priors and data in it)."""
-    X, y = result["constant_data"]["X"], result["observed_data"]["y"]
+    from bayesmix._result import conditional_data_of
+
+    X, y = conditional_data_of(result)
     return ModelInfo(
         mixing=NETWORK,
         settings=json.loads(result.attrs["bayesmix_settings"]),
         priors=priors_from_json(result.attrs["bayesmix_priors"]),
-        data=Data(values=np.asarray(X.values, float), feature_names=[str(f) for f in X["feature"].values]),
+        data=X,
         observed="y",
-        extras={"y": Data(values=np.asarray(y.values, float), feature_names=[str(f) for f in y["output"].values])},
+        extras={"y": y},
     )
 
 

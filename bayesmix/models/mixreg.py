@@ -2,6 +2,7 @@ r"""Mixtures of regressions and mixtures of experts: a mixture over y whose comp
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -202,7 +203,7 @@ class _Problem:
             z_mean, z_sd = _mean_and_sd(x.values[:, self.gating_columns])
             self.settings["z"] = {"mean": z_mean.tolist(), "sd": z_sd.tolist()}
 
-    @property
+    @functools.cached_property
     def design(self) -> np.ndarray:
         """The experts' columns with an intercept column first: what each component's GLM regresses on."""
         return np.column_stack([np.ones(self.x.n_obs), self.x.values[:, self.expert_columns]])
@@ -304,22 +305,27 @@ def regression_info(model: object, *, name: str = "model") -> ModelInfo:
 
 def info_from_result(result: xr.DataTree) -> ModelInfo:
     """Rebuild a mixture of regressions' :class:`ModelInfo` from a fit result (settings, priors, data)."""
-    X, y = result["constant_data"]["X"], result["observed_data"]["y"]
-    settings = json.loads(result.attrs["bayesmix_settings"])
+    from bayesmix._result import conditional_data_of
+
+    X, y = conditional_data_of(result)
     return ModelInfo(
         mixing=REGRESSION,
-        settings=settings,
+        settings=json.loads(result.attrs["bayesmix_settings"]),
         priors=priors_from_json(result.attrs["bayesmix_priors"]),
-        data=Data(values=np.asarray(X.values, float), feature_names=[str(f) for f in X["feature"].values]),
+        data=X,
         component=result.attrs["bayesmix_component"],
         observed="y",
-        extras={"y": Data(values=np.asarray(y.values, float), feature_names=[str(f) for f in y["output"].values])},
+        extras={"y": y},
     )
 
 
-def stacked(posterior: xr.Dataset | Mapping, settings: dict, response) -> dict[str, np.ndarray]:
-    """The parameters of :func:`parameter_names` with chain and draw stacked into one leading axis; an EM
-    solution (no chain or draw) becomes a single draw."""
+def stacked(
+    posterior: xr.Dataset | Mapping, settings: dict, response, max_draws: int | None = None
+) -> dict[str, np.ndarray]:
+    """The parameters of :func:`parameter_names` with chain and draw stacked into one leading axis, thinned
+    evenly to at most ``max_draws``; an EM solution (no chain or draw) becomes a single draw."""
+    from bayesmix._result import thinning_step
+
     out = {}
     for name in parameter_names(settings, response):
         da = posterior[name]
@@ -328,22 +334,28 @@ def stacked(posterior: xr.Dataset | Mapping, settings: dict, response) -> dict[s
             out[name] = np.asarray(da.values, float).reshape(-1, *da.shape[2:])
         else:
             out[name] = np.asarray(da.values, float)[None]
-    return out
+    step = thinning_step(out["intercepts"].shape[0], max_draws)
+    return {name: value[::step] for name, value in out.items()}
 
 
 def linear_predictors(settings: dict, params: Mapping[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, ...]:
     """Log-weights and linear predictors (S, n, K) of draws ``params`` (:func:`stacked`) at raw inputs X, whose
     columns are the training X's."""
-    columns = list(settings["x_columns"])
-    experts = X[:, [columns.index(c) for c in settings["experts"]]]
+    experts = _columns(settings, X, settings["experts"])
     eta = params["intercepts"][:, None, :] + np.einsum("nf,skf->snk", experts, params["coefficients"])
     if settings.get("gating"):
-        Z = X[:, [columns.index(c) for c in settings["gating"]]]
+        Z = _columns(settings, X, settings["gating"])
         log_weights = gate.log_weights_of_draws(params["gating_intercepts"], params["gating_coefficients"], Z)
     else:
         with np.errstate(divide="ignore"):
             log_weights = np.broadcast_to(np.log(params["weights"])[:, None, :], eta.shape)
     return log_weights, eta
+
+
+def _columns(settings: dict, X: np.ndarray, names: list[str]) -> np.ndarray:
+    """The columns ``names`` of raw inputs X laid out as the training X."""
+    columns = list(settings["x_columns"])
+    return X[:, [columns.index(c) for c in names]]
 
 
 def component_log_density(settings: dict, response, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray):
@@ -385,7 +397,7 @@ def problem_of(info: ModelInfo) -> _Problem:
     )
 
 
-def em_start(info: ModelInfo, seed: int) -> xr.Dataset | None:
+def em_start(info: ModelInfo, seed: int) -> xr.Dataset:
     """The EM solution the chains start from (all in its labelling)."""
     from bayesmix.baseline.mixreg import em_mixreg
 
@@ -395,7 +407,7 @@ def em_start(info: ModelInfo, seed: int) -> xr.Dataset | None:
 def check_solution(info: ModelInfo, solution: Any, *, name: str) -> None:
     """A clear error unless ``solution`` is an EM result of this mixture of regressions."""
     settings, response = info.settings, info.component_family.response
-    needed = {"intercepts", "coefficients", *parameter_names(settings, response)} - {"weights"}
+    needed = set(parameter_names(settings, response)) - {"weights"}
     if not isinstance(solution, xr.Dataset) or not needed <= set(solution):
         raise TypeError(
             f"Argument `{name}` must be the EM result of this mixture of regressions (bayesmix.em(X, K, y=y, ...)) "
@@ -450,10 +462,7 @@ def mean_gate_weights(settings: dict, params: Mapping[str, np.ndarray], X: np.nd
     """Each draw's weights averaged over the rows of X, (S, K): the weights themselves without a gate."""
     if not settings.get("gating"):
         return params["weights"]
-    columns = list(settings["x_columns"])
-    Z = X[:, [columns.index(c) for c in settings["gating"]]]
-    log_weights = gate.log_weights_of_draws(params["gating_intercepts"], params["gating_coefficients"], Z)
-    return np.exp(log_weights).mean(axis=1)
+    return np.exp(linear_predictors(settings, params, X)[0]).mean(axis=1)
 
 
 def rebase_gate(posterior: xr.Dataset, settings: dict) -> xr.Dataset:

@@ -31,7 +31,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
-from bayesmix._result import check_result, settings_of
+from bayesmix._result import check_result, settings_of, thinning_step
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components.gaussian import FAMILY as GAUSSIAN
 from bayesmix.mixing.network import correlate, marginal_variances, offdiagonal_pairs
@@ -95,7 +95,7 @@ def _outputs(result: object, model: object, X_new: object, max_draws: object, *,
     if aligned and "relabel" not in result.children:
         result = relabel(result)
     response = info.component_family.response
-    params = _thinned(stacked(result["posterior"].to_dataset(), info.settings, response), max_draws)
+    params = stacked(result["posterior"].to_dataset(), info.settings, response, max_draws)
     log_weights, eta = linear_predictors(info.settings, params, data.values)
     values = response.natural_parameters(eta, *(params[name] for name in response.extras))
     natural = {name: np.asarray(v)[..., None] for name, v in zip(response.natural, values, strict=True)}
@@ -123,18 +123,15 @@ def regression_memberships(result: xr.DataTree, X: object, y: object, max_draws:
     response.check_y(y_values[:, 0], name="y")
     if "relabel" not in result.children:
         result = relabel(result)
-    params = _thinned(
-        stacked(result["posterior"].to_dataset(), info.settings, response),
-        check_positive_int(max_draws, name="max_draws"),
-    )
+    max_draws = check_positive_int(max_draws, name="max_draws")
+    params = stacked(result["posterior"].to_dataset(), info.settings, response, max_draws)
     joint = component_log_density(info.settings, response, params, data.values, y_values[:, 0])
     labels = result["relabel"].attrs["summary"]
     return softmax(joint, axis=-1), result["posterior"]["component"].values, labels
 
 
 def _thinned(params: dict[str, np.ndarray], max_draws: int) -> dict[str, np.ndarray]:
-    n_draws = next(iter(params.values())).shape[0]
-    step = max(1, -(-n_draws // max_draws))
+    step = thinning_step(next(iter(params.values())).shape[0], max_draws)
     return {k: v[::step] for k, v in params.items()}
 
 
