@@ -6,7 +6,7 @@ posterior with the EM baseline from :func:`em` using :func:`diagnose`. Use the
 fit on new data with :func:`predict_proba`, :func:`score_samples`,
 :func:`anomaly_scores` and :func:`sample` (and fill missing cells with
 :func:`impute`), or through the scikit-learn
-estimators :class:`BayesianGaussianMixture` and
+estimators :class:`PosteriorGaussianMixture` and
 :class:`DirichletProcessGaussianMixture`.
 """
 
@@ -19,7 +19,7 @@ from bayesmix.clustering import TruncationWarning, cluster_count, coclustering, 
 from bayesmix.comparison import LOOWarning, compare
 from bayesmix.diagnostics.mixture_diagnostics import Diagnostics, diagnose
 from bayesmix.diagnostics.sampler_checks import SamplerWarning
-from bayesmix.estimators import BayesianGaussianMixture, DirichletProcessGaussianMixture
+from bayesmix.estimators import DirichletProcessGaussianMixture, PosteriorGaussianMixture
 from bayesmix.inference.fitting import fit
 from bayesmix.persistence import load, save
 from bayesmix.prediction.conditional import predict_components, predict_density, sample_predictive
@@ -29,12 +29,12 @@ from bayesmix.priors import Prior
 from bayesmix.relabel import relabel
 
 __all__ = [
-    "BayesianGaussianMixture",
     "DegenerateDataWarning",
     "DegenerateSolutionWarning",
     "Diagnostics",
     "DirichletProcessGaussianMixture",
     "LOOWarning",
+    "PosteriorGaussianMixture",
     "Prior",
     "SamplerWarning",
     "TruncationWarning",
@@ -63,3 +63,11 @@ __all__ = [
     "save",
     "score_samples",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "BayesianGaussianMixture":  # renamed: it shadowed scikit-learn's variational estimator
+        from bayesmix import estimators
+
+        return estimators.__getattr__(name)
+    raise AttributeError(f"module 'bayesmix' has no attribute {name!r}")

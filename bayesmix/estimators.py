@@ -17,39 +17,67 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bayesmix import prediction
-from bayesmix._validation import check_positive_int
+from bayesmix._deprecation import warn_renamed
+from bayesmix._validation import check_choice, check_positive_int
 from bayesmix.baseline.gaussian import em
+from bayesmix.components._covariance import COVARIANCE_TYPES
 from bayesmix.inference.fitting import fit
 from bayesmix.models import dp_gmm, gmm
 from bayesmix.relabel import relabel
+
+# Former parameter names, kept for one release: the old name, its new name and the sentinel meaning "not given".
+_RENAMED = {"covariance": "covariance_type", "random_seed": "random_state"}
+DEPRECATED = "deprecated"
 
 
 class _BayesianMixtureBase(DensityMixin, BaseEstimator):
     """Fitting, fitted attributes and predictions shared by both estimators."""
 
-    def _build_model(self, X: Any) -> pm.Model:
+    def _settings(self) -> dict:
+        """The parameters under their current names, former spellings applied with a DeprecationWarning."""
+        settings = {"covariance_type": self.covariance_type, "random_state": self.random_state}
+        renamed = dict(_RENAMED)
+        if hasattr(self, "truncation"):
+            renamed["truncation"] = "n_components"
+            settings["n_components"] = self.n_components
+        for old, new in renamed.items():
+            value = getattr(self, old)
+            if isinstance(value, str) and value == DEPRECATED:
+                continue
+            warn_renamed(f"Parameter `{old}` of {type(self).__name__}", f"`{new}`")
+            settings[new] = value
+        settings["covariance_type"] = check_choice(
+            settings["covariance_type"], COVARIANCE_TYPES, name="covariance_type"
+        )
+        settings["random_seed"] = _seed_of(settings.pop("random_state"))
+        return settings
+
+    def _build_model(self, X: Any, settings: dict) -> pm.Model:
         raise NotImplementedError
 
-    def _baseline(self, X: Any) -> xr.Dataset:
+    def _baseline(self, X: Any, settings: dict) -> xr.Dataset:
         raise NotImplementedError
 
     def fit(self, X: Any, y: None = None) -> _BayesianMixtureBase:
         """Fit the mixture to ``X`` (n_samples, n_features); ``y`` is ignored."""
+        settings = self._settings()
         values = self._validated(X, reset=True)
         data = self._as_frame(values)
-        baseline = self._baseline(data)
+        baseline = self._baseline(data, settings)
+        self._random_seed = settings["random_seed"]
         result = fit(
-            self._build_model(data),
+            self._build_model(data, settings),
             method=self.method,
             draws=self.draws,
             tune=self.tune,
             chains=self.chains,
             sampler=self.sampler,
             init=baseline,
-            random_seed=self.random_seed,
+            random_seed=self._random_seed,
             progressbar=False,
             **(self.fit_kwargs or {}),
         )
@@ -105,25 +133,42 @@ class _BayesianMixtureBase(DensityMixin, BaseEstimator):
         """Draws from the posterior predictive: points (n_samples, n_features) and their components."""
         check_is_fitted(self, "result_")
         n_samples = check_positive_int(n_samples, name="n_samples")
-        draws = prediction.sample(self.result_, n_samples, random_seed=self.random_seed)
+        draws = prediction.sample(self.result_, n_samples, random_seed=self._random_seed)
         return draws["X"].values, draws["component"].values
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_seed is None
+        tags.non_deterministic = self.random_state is None and (
+            self.random_seed is None or self.random_seed == DEPRECATED
+        )
         return tags
 
 
-class BayesianGaussianMixture(_BayesianMixtureBase):
+def _seed_of(random_state: Any) -> int | None:
+    """An int seed for bayesmix from scikit-learn's ``random_state`` (None, an int or a RandomState)."""
+    if random_state is None or (isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)):
+        return None if random_state is None else int(random_state)
+    try:
+        return int(check_random_state(random_state).randint(2**31 - 1))
+    except ValueError:
+        raise ValueError(
+            f"Parameter `random_state` must be None, an int or a numpy.random.RandomState but got {random_state!r}."
+        ) from None
+
+
+class PosteriorGaussianMixture(_BayesianMixtureBase):
     """A finite Gaussian mixture fitted by NUTS or ADVI, as a scikit-learn estimator.
 
     The model is :func:`bayesmix.models.gmm`; see it for the likelihood and priors.
+    Unlike :class:`sklearn.mixture.BayesianGaussianMixture` (a variational
+    approximation), the fitted state is the whole posterior (``result_``),
+    sampled by NUTS unless ``method`` says otherwise.
 
     Parameters
     ----------
     n_components : int, default 2
         Number of mixture components.
-    covariance : {"full", "diag", "spherical", "tied"}, default "full"
+    covariance_type : {"full", "diag", "spherical", "tied"}, default "full"
         Covariance structure of the components.
     method : {"nuts", "advi", "fullrank_advi"}, default "nuts"
         Inference method (see :func:`bayesmix.fit`).
@@ -133,12 +178,15 @@ class BayesianGaussianMixture(_BayesianMixtureBase):
         Sampler settings (see :func:`bayesmix.fit`).
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
         NUTS implementation.
-    random_seed : int, optional
-        Seed for the EM starts, the sampler and :meth:`sample`.
+    random_state : int, numpy.random.RandomState or None, default None
+        Seed for the EM starts, the sampler and :meth:`sample` (a RandomState
+        gives one seed drawn from it).
     fit_kwargs : dict, optional
         Further keyword arguments of :func:`bayesmix.fit` (for example
-        ``{"target_accept": 0.95}`` or ADVI's ``{"n": 30000}``). A dict rather
-        than ``**kwargs`` so that :func:`sklearn.base.clone` keeps it.
+        ``{"target_accept": 0.95}`` or ADVI's ``{"n_steps": 30000}``). A dict
+        rather than ``**kwargs`` so that :func:`sklearn.base.clone` keeps it.
+    covariance, random_seed
+        Deprecated spellings of ``covariance_type`` and ``random_state``.
 
     Attributes
     ----------
@@ -161,32 +209,36 @@ class BayesianGaussianMixture(_BayesianMixtureBase):
         self,
         n_components: int = 2,
         *,
-        covariance: str = "full",
+        covariance_type: str = "full",
         method: str = "nuts",
         priors: dict | None = None,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
         sampler: str = "nutpie",
-        random_seed: int | None = None,
+        random_state: Any = None,
         fit_kwargs: dict | None = None,
+        covariance: str = DEPRECATED,
+        random_seed: Any = DEPRECATED,
     ):
         self.n_components = n_components
-        self.covariance = covariance
+        self.covariance_type = covariance_type
         self.method = method
         self.priors = priors
         self.draws = draws
         self.tune = tune
         self.chains = chains
         self.sampler = sampler
-        self.random_seed = random_seed
+        self.random_state = random_state
         self.fit_kwargs = fit_kwargs
+        self.covariance = covariance
+        self.random_seed = random_seed
 
-    def _build_model(self, X: Any) -> pm.Model:
-        return gmm(X, self.n_components, covariance=self.covariance, priors=self.priors)
+    def _build_model(self, X: Any, settings: dict) -> pm.Model:
+        return gmm(X, self.n_components, covariance=settings["covariance_type"], priors=self.priors)
 
-    def _baseline(self, X: Any) -> xr.Dataset:
-        return em(X, self.n_components, covariance=self.covariance, random_seed=self.random_seed)
+    def _baseline(self, X: Any, settings: dict) -> xr.Dataset:
+        return em(X, self.n_components, covariance=settings["covariance_type"], random_seed=settings["random_seed"])
 
 
 class DirichletProcessGaussianMixture(_BayesianMixtureBase):
@@ -197,25 +249,29 @@ class DirichletProcessGaussianMixture(_BayesianMixtureBase):
 
     Parameters
     ----------
-    truncation : int, default 20
-        Number of stick-breaking components.
-    covariance : {"full", "diag", "spherical", "tied"}, default "full"
+    n_components : int, default 20
+        The truncation: the number of stick-breaking components, an upper
+        bound on the clusters the data may occupy (as ``n_components`` of
+        scikit-learn's Dirichlet-process ``BayesianGaussianMixture``).
+    covariance_type : {"full", "diag", "spherical", "tied"}, default "full"
     alpha : float, optional
         Fixed DP concentration; by default it gets a Gamma(1, 1) prior.
-    method, priors, draws, tune, chains, sampler, random_seed, fit_kwargs
-        As for :class:`BayesianGaussianMixture`.
+    method, priors, draws, tune, chains, sampler, random_state, fit_kwargs
+        As for :class:`PosteriorGaussianMixture`.
+    truncation, covariance, random_seed
+        Deprecated spellings of ``n_components``, ``covariance_type`` and ``random_state``.
 
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, result_, baseline_, n_features_in_, feature_names_in_
-        As for :class:`BayesianGaussianMixture`, with ``truncation`` components.
+        As for :class:`PosteriorGaussianMixture`, with ``n_components`` components.
     """
 
     def __init__(
         self,
-        truncation: int = 20,
+        n_components: int = 20,
         *,
-        covariance: str = "full",
+        covariance_type: str = "full",
         alpha: float | None = None,
         method: str = "nuts",
         priors: dict | None = None,
@@ -223,11 +279,14 @@ class DirichletProcessGaussianMixture(_BayesianMixtureBase):
         tune: int = 1000,
         chains: int = 4,
         sampler: str = "nutpie",
-        random_seed: int | None = None,
+        random_state: Any = None,
         fit_kwargs: dict | None = None,
+        truncation: Any = DEPRECATED,
+        covariance: str = DEPRECATED,
+        random_seed: Any = DEPRECATED,
     ):
-        self.truncation = truncation
-        self.covariance = covariance
+        self.n_components = n_components
+        self.covariance_type = covariance_type
         self.alpha = alpha
         self.method = method
         self.priors = priors
@@ -235,21 +294,37 @@ class DirichletProcessGaussianMixture(_BayesianMixtureBase):
         self.tune = tune
         self.chains = chains
         self.sampler = sampler
-        self.random_seed = random_seed
+        self.random_state = random_state
         self.fit_kwargs = fit_kwargs
+        self.truncation = truncation
+        self.covariance = covariance
+        self.random_seed = random_seed
 
-    def _build_model(self, X: Any) -> pm.Model:
-        return dp_gmm(X, truncation=self.truncation, covariance=self.covariance, alpha=self.alpha, priors=self.priors)
+    def _build_model(self, X: Any, settings: dict) -> pm.Model:
+        return dp_gmm(
+            X,
+            truncation=settings["n_components"],
+            covariance=settings["covariance_type"],
+            alpha=self.alpha,
+            priors=self.priors,
+        )
 
-    def _baseline(self, X: Any) -> xr.Dataset:
+    def _baseline(self, X: Any, settings: dict) -> xr.Dataset:
         baseline = em(
             X,
-            self.truncation,
-            covariance=self.covariance,
+            settings["n_components"],
+            covariance=settings["covariance_type"],
             method="variational_dp",
             n_init=3,
-            random_seed=self.random_seed,
+            random_seed=settings["random_seed"],
         )
         # Stick-breaking order: component 0 is the largest, as the sampler's start has it.
         order = np.argsort(-baseline["weights"].values, kind="stable")
         return baseline.isel(component=order).assign_coords(component=np.arange(order.size))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BayesianGaussianMixture":  # the former name, which shadowed scikit-learn's variational estimator
+        warn_renamed("bayesmix.BayesianGaussianMixture", "bayesmix.PosteriorGaussianMixture")
+        return PosteriorGaussianMixture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,11 +58,11 @@ def build(experiment: str, setting: str, parser: argparse.ArgumentParser):
         return model, {"method": "map", "n_init": 1}
     if experiment == "mdn-advi":
         n_components, hidden = map(int, setting.split())
-        return bm.models.mdn(*mcycle(), n_components=n_components, hidden=(hidden,)), {"method": "advi", "n": 100}
+        return bm.models.mdn(*mcycle(), n_components=n_components, hidden=(hidden,)), {"method": "advi", "n_steps": 100}
     data, truncation = setting.split()
     if data not in DP_DATA:
         parser.error(f"dp data must be one of {sorted(DP_DATA)}, not {data!r}")
-    return bm.models.dp_gmm(DP_DATA[data](), truncation=int(truncation)), {"method": "advi", "n": 500}
+    return bm.models.dp_gmm(DP_DATA[data](), truncation=int(truncation)), {"method": "advi", "n_steps": 500}
 
 
 def main() -> None:
@@ -85,7 +85,7 @@ def main() -> None:
         line = f"{args.backend} {args.experiment} {setting}: {time.perf_counter() - start:.1f} s"
         if args.again:
             start = time.perf_counter()
-            bm.fit(model, method="advi", n=args.again, draws=10, random_seed=3, progressbar=False, **backend)
+            bm.fit(model, method="advi", n_steps=args.again, draws=10, random_seed=3, progressbar=False, **backend)
             line += f"; {args.again} more ADVI steps {time.perf_counter() - start:.1f} s"
         print(line, flush=True)
 

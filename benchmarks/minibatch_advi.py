@@ -60,7 +60,7 @@ def main() -> None:
                     method="advi",
                     init=em,
                     batch_size=batch_size,
-                    n=args.steps,
+                    n_steps=args.steps,
                     draws=500,
                     random_seed=1,
                     progressbar=False,

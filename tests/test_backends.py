@@ -58,7 +58,7 @@ def test_the_map_compiles_with_jax_unless_told(monkeypatch, small_mdn):
 @pytest.mark.parametrize(
     "settings",
     [
-        dict(method="advi", n=10),
+        dict(method="advi", n_steps=10),
         dict(method="nuts", sampler="pymc", draws=10, tune=10, chains=1),
         dict(method="map"),
     ],
@@ -66,15 +66,20 @@ def test_the_map_compiles_with_jax_unless_told(monkeypatch, small_mdn):
 )
 def test_an_unknown_backend_is_refused_before_fitting(faithful, small_mdn, settings):
     model = small_mdn if settings["method"] == "map" else bm.models.gmm(faithful, 2)
-    with pytest.raises(ValueError, match=r"Unknown backend 'pytorch'; choose one of \['c', 'numba', 'jax'\]"):
+    with pytest.raises(ValueError, match=r"Unknown backend 'pytorch'; choose one of \['kernel', 'jax', 'numba', 'c'\]"):
         bm.fit(model, backend="pytorch", progressbar=False, **settings)
 
 
-def test_numpyro_refuses_backend(faithful):
-    with pytest.raises(ValueError, match=r"`backend` applies to sampler='nutpie' or 'pymc', ADVI and the MAP; numpyro"):
-        bm.fit(bm.models.gmm(faithful, 2), sampler="numpyro", backend="c", progressbar=False)
-
-
-def test_nutpie_takes_kernel_jax_or_numba(faithful):
-    with pytest.raises(ValueError, match=r"Unknown backend 'c'; choose one of \['kernel', 'jax', 'numba'\]"):
-        bm.fit(bm.models.gmm(faithful, 2), backend="c", progressbar=False)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(sampler="numpyro", backend="c"), r"`backend` cannot be 'c' with sampler='numpyro'"),
+        (dict(backend="c"), r"`backend` cannot be 'c' with sampler='nutpie', which compiles with JAX or numba"),
+        (dict(sampler="pymc", backend="kernel"), r"`backend` cannot be 'kernel' with sampler='pymc'"),
+        (dict(method="advi", backend="kernel"), r"`backend` cannot be 'kernel' with method='advi'"),
+    ],
+    ids=["numpyro-c", "nutpie-c", "pymc-kernel", "advi-kernel"],
+)
+def test_one_backend_vocabulary_checked_against_the_sampler(faithful, settings, message):
+    with pytest.raises(ValueError, match=message):
+        bm.fit(bm.models.gmm(faithful, 2), progressbar=False, **settings)

@@ -53,15 +53,15 @@ DATA_TAKERS = {
     "predict": lambda fitted, X: bm.predict(fitted, X),
     "score_samples": lambda fitted, X: bm.score_samples(fitted, X),
     "anomaly_scores": lambda fitted, X: bm.anomaly_scores(fitted, X),
-    "BayesianGaussianMixture.fit": lambda fitted, X: bm.BayesianGaussianMixture(2).fit(X),
+    "PosteriorGaussianMixture.fit": lambda fitted, X: bm.PosteriorGaussianMixture(2).fit(X),
     "DirichletProcessGaussianMixture.fit": lambda fitted, X: bm.DirichletProcessGaussianMixture(2).fit(X),
     "models.mdn, X": lambda fitted, X: bm.models.mdn(X, np.arange(len(X), dtype=float)),
     "models.mdn, y": lambda fitted, X: bm.models.mdn(np.arange(len(X), dtype=float), X),
     "models.mixreg, X": lambda fitted, X: bm.models.mixreg(X, np.arange(len(X), dtype=float), 1),
     "em, mixreg": lambda fitted, X: bm.em(X, 1, y=np.arange(len(X), dtype=float)),
-    "predict_density": lambda fitted, X: bm.predict_density(*_mdn_fit(), X, [0.0]),
-    "sample_predictive": lambda fitted, X: bm.sample_predictive(*_mdn_fit(), X),
-    "predict_components": lambda fitted, X: bm.predict_components(*_mdn_fit(), X),
+    "predict_density": lambda fitted, X: bm.predict_density(_mdn_fit()[0], X, [0.0]),
+    "sample_predictive": lambda fitted, X: bm.sample_predictive(_mdn_fit()[0], X),
+    "predict_components": lambda fitted, X: bm.predict_components(_mdn_fit()[0], X),
 }
 
 
@@ -110,7 +110,7 @@ OTHER_CASES = {
     ),
     "n_components > n_obs, em_table": (lambda f: bm.em_table(TWO_POINTS, [1, 3]), ValueError, "n_components = 3"),
     "n_components > n_obs, estimator": (
-        lambda f: bm.BayesianGaussianMixture(3).fit(TWO_POINTS),
+        lambda f: bm.PosteriorGaussianMixture(3).fit(TWO_POINTS),
         ValueError,
         "n_components = 3, n_samples = 2",
     ),
@@ -127,7 +127,7 @@ OTHER_CASES = {
     "tune < 0": (lambda f: bm.fit(_model(f), tune=-1), ValueError, "`tune` must be >= 0"),
     "draws not an int": (lambda f: bm.fit(_model(f), draws=10.5), TypeError, "`draws` must be an integer"),
     "estimator draws = 0": (
-        lambda f: bm.BayesianGaussianMixture(2, draws=0).fit(TWO_POINTS),
+        lambda f: bm.PosteriorGaussianMixture(2, draws=0).fit(TWO_POINTS),
         ValueError,
         "`draws` must be >= 1",
     ),
@@ -144,7 +144,7 @@ OTHER_CASES = {
         "Unknown covariance",
     ),
     "unknown covariance, estimator": (
-        lambda f: bm.BayesianGaussianMixture(1, covariance="banded").fit(TWO_POINTS),
+        lambda f: bm.PosteriorGaussianMixture(1, covariance="banded").fit(TWO_POINTS),
         ValueError,
         "Unknown covariance",
     ),
@@ -153,7 +153,7 @@ OTHER_CASES = {
     "unknown method, relabel": (lambda f: bm.relabel(f, method="magic"), ValueError, "Unknown method"),
     "unknown sampler": (lambda f: bm.fit(_model(f), sampler="stan"), ValueError, "Unknown sampler 'stan'"),
     "unknown sampler, estimator": (
-        lambda f: bm.BayesianGaussianMixture(1, sampler="stan").fit(TWO_POINTS),
+        lambda f: bm.PosteriorGaussianMixture(1, sampler="stan").fit(TWO_POINTS),
         ValueError,
         "Unknown sampler",
     ),
@@ -167,7 +167,7 @@ OTHER_CASES = {
     "not an EM result, diagnose": (lambda f: bm.diagnose(f, baseline="em"), TypeError, "`baseline`"),
     "wrong number of features": (lambda f: bm.predict(f, np.zeros((3, 5))), ValueError, "5 features"),
     "sample n = 0": (lambda f: bm.sample(f, 0), ValueError, "`n` must be >= 1"),
-    "hdi_prob > 1": (lambda f: bm.predict_proba(f, TWO_POINTS, hdi_prob=1.5), ValueError, "`hdi_prob`"),
+    "ci_prob > 1": (lambda f: bm.predict_proba(f, TWO_POINTS, ci_prob=1.5), ValueError, "`ci_prob`"),
     "save to an unknown format": (lambda f: bm.save(f, "result.csv"), ValueError, ".nc"),
     "load a missing file": (lambda f: bm.load("no/such/file.nc"), FileNotFoundError, "no/such/file.nc"),
     "unknown data set": (lambda f: bm.datasets.load("iris"), ValueError, "iris"),
@@ -212,22 +212,22 @@ OTHER_CASES = {
     "init None": (lambda f: bm.fit(_model(f), init=None), ValueError, "`init` must be 'auto'"),
     "n_init = 0, map": (lambda f: bm.fit(_mdn_fit()[1], method="map", n_init=0), ValueError, "`n_init`"),
     "temperature = 0": (
-        lambda f: bm.sample_predictive(*_mdn_fit(), [[0.5, 0.25]], temperature=0),
+        lambda f: bm.sample_predictive(_mdn_fit()[0], [[0.5, 0.25]], temperature=0),
         ValueError,
         "`temperature`",
     ),
     "y_grid of the wrong shape": (
-        lambda f: bm.predict_density(*_mdn_fit(), [[0.5, 0.25]], np.zeros((3, 2))),
+        lambda f: bm.predict_density(_mdn_fit()[0], [[0.5, 0.25]], np.zeros((3, 2))),
         ValueError,
         "`y_grid`",
     ),
-    "not an mdn model, predict_density": (
+    "not an mdn model, predict_density (the deprecated model argument)": (
         lambda f: bm.predict_density(_mdn_fit()[0], _model(f), [[0.5, 0.25]], [0.0]),
         TypeError,
         "`model` must be the pymc.Model built by bayesmix.models.mdn",
     ),
     "a mixture fit, predict_density": (
-        lambda f: bm.predict_density(f, _mdn_fit()[1], [[0.5, 0.25]], [0.0]),
+        lambda f: bm.predict_density(f, [[0.5, 0.25]], [0.0]),
         ValueError,
         "`result` is a 'mixture' fit",
     ),
@@ -388,7 +388,7 @@ OTHER_CASES = {
         r"`y` applies to a mixture of regressions",
     ),
     "temperature for counts, sample_predictive": (
-        lambda f: bm.sample_predictive(*_mixreg_fit(), DOSES, temperature=0.5),
+        lambda f: bm.sample_predictive(_mixreg_fit()[0], DOSES, temperature=0.5),
         ValueError,
         r"`temperature` applies to Gaussian components; leave it at 1 for 'poisson' components",
     ),

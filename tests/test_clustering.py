@@ -54,7 +54,7 @@ def four_clusters():
 def four_clusters_fit(four_clusters):
     """ADVI on the four clusters, shared: each DP truncation is a numba compilation of minutes on a cold cache."""
     X, _ = four_clusters
-    return bm.fit(bm.models.dp_gmm(X, truncation=10), method="advi", n=8000, random_seed=3, progressbar=False)
+    return bm.fit(bm.models.dp_gmm(X, truncation=10), method="advi", n_steps=8000, random_seed=3, progressbar=False)
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ def test_faithful_cluster_count_agrees_with_bic(faithful, method):
     """
     truncation = 15 if method == "advi" else 10
     model = bm.models.dp_gmm(faithful, truncation=truncation)
-    kwargs = {"n": 10000} if method == "advi" else {"draws": 400, "tune": 400, "chains": 2}
+    kwargs = {"n_steps": 10000} if method == "advi" else {"draws": 400, "tune": 400, "chains": 2}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         result = bm.fit(model, method=method, random_seed=5, progressbar=False, **kwargs)

@@ -26,7 +26,7 @@ def map_fit(inverse):
 @pytest.fixture(scope="module")
 def advi_fit(map_fit):
     model = map_fit[0]
-    return bm.fit(model, method="advi", n=3000, draws=400, random_seed=2, progressbar=False)
+    return bm.fit(model, method="advi", n_steps=3000, draws=400, random_seed=2, progressbar=False)
 
 
 def _local_maxima(grid, density):
@@ -57,9 +57,9 @@ def test_map_lp_is_the_models_log_density_at_the_optimum(map_fit):
 
 
 def test_map_density_at_half_has_the_three_branches(map_fit):
-    model, result = map_fit
+    _model, result = map_fit
     grid = np.linspace(-0.2, 1.2, 281)
-    density = bm.predict_density(result, model, [0.5], grid)
+    density = bm.predict_density(result, [0.5], grid)
     assert density.dims == ("obs_id", "y")
     assert trapezoid(density.values[0], grid) == pytest.approx(1.0, abs=1e-3)
     peaks, heights = _local_maxima(grid, density.values[0])
@@ -69,9 +69,8 @@ def test_map_density_at_half_has_the_three_branches(map_fit):
 
 
 def test_density_bands_contain_the_mean_density(advi_fit, map_fit):
-    model = map_fit[0]
     grid = np.linspace(-0.3, 1.3, 81)
-    density = bm.predict_density(advi_fit, model, [0.2, 0.5], grid, hdi_prob=0.9)
+    density = bm.predict_density(advi_fit, [0.2, 0.5], grid, ci_prob=0.9)
     assert density.attrs["n_draws"] == 400
     assert (density["hdi_lower"] <= density["hdi_upper"]).all()
     # Where the density is appreciable its draws are not far skewed, so their mean sits inside the HDI.
@@ -81,15 +80,15 @@ def test_density_bands_contain_the_mean_density(advi_fit, map_fit):
     assert inside[appreciable].mean() > 0.9
     assert (upper - lower)[appreciable].min() > 0
     # One draw (MAP): the band is the density itself.
-    point = bm.predict_density(map_fit[1], model, [0.2, 0.5], grid)
+    point = bm.predict_density(map_fit[1], [0.2, 0.5], grid)
     np.testing.assert_array_equal(point["hdi_lower"].values, point.values)
     for i in range(2):
         assert trapezoid(density.values[i], grid) == pytest.approx(1.0, abs=0.02)
 
 
 def test_components_sum_to_one_and_match_the_branches(map_fit):
-    model, result = map_fit
-    components = bm.predict_components(result, model, [0.1, 0.5, 0.9])
+    _model, result = map_fit
+    components = bm.predict_components(result, [0.1, 0.5, 0.9])
     np.testing.assert_allclose(components["weights"].sum("component"), 1.0)
     assert components["means_hdi"].dims == ("obs_id", "component", "output", "ci_bound")
     at_half = components.isel(obs_id=1)
@@ -101,7 +100,7 @@ def test_components_sum_to_one_and_match_the_branches(map_fit):
 
 def test_components_are_matched_across_draws(map_fit):
     """Two copies of the MAP draw with the component heads permuted must be renumbered back."""
-    model, result = map_fit
+    _model, result = map_fit
     posterior = result["posterior"].to_dataset()
     swapped = posterior.copy(deep=True)
     order = [2, 0, 1]
@@ -110,17 +109,17 @@ def test_components_are_matched_across_draws(map_fit):
     both = xr.concat([posterior, swapped], dim="draw").assign_coords(draw=[0, 1])
     doubled = result.copy()
     doubled["posterior"] = xr.DataTree(both)
-    components = bm.predict_components(doubled, model, [0.5])
+    components = bm.predict_components(doubled, [0.5])
     assert components.attrs["n_renumbered"] == 1
-    single = bm.predict_components(result, model, [0.5])
+    single = bm.predict_components(result, [0.5])
     np.testing.assert_allclose(components["means"].values, single["means"].values, rtol=1e-12)
 
 
 def test_sample_predictive_follows_the_density_and_the_temperature(map_fit):
-    model, result = map_fit
-    draws = bm.sample_predictive(result, model, np.full(4000, 0.5), random_seed=3)
+    _model, result = map_fit
+    draws = bm.sample_predictive(result, np.full(4000, 0.5), random_seed=3)
     assert draws.dims == ("sample", "obs_id", "output")
-    components = bm.predict_components(result, model, [0.5]).isel(obs_id=0, output=0)
+    components = bm.predict_components(result, [0.5]).isel(obs_id=0, output=0)
     w, mu, sd = (components[v].values for v in ("weights", "means", "scales"))
     # Against the mixture CDF at the three branch points: within 4 binomial standard errors.
     for point in (0.3, 0.5, 0.7):
@@ -128,10 +127,10 @@ def test_sample_predictive_follows_the_density_and_the_temperature(map_fit):
         observed = np.mean(draws.values[..., 0] <= point)
         assert abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / 4000)
     # Nearly zero temperature: the mean of the heaviest component, every time.
-    cold = bm.sample_predictive(result, model, np.full(200, 0.5), temperature=1e-6, random_seed=3)
+    cold = bm.sample_predictive(result, np.full(200, 0.5), temperature=1e-6, random_seed=3)
     np.testing.assert_allclose(cold.values, mu[np.argmax(w)], atol=1e-3)
-    again = bm.sample_predictive(result, model, np.full(4000, 0.5), random_seed=3)
-    other = bm.sample_predictive(result, model, np.full(4000, 0.5), random_seed=4)
+    again = bm.sample_predictive(result, np.full(4000, 0.5), random_seed=3)
+    other = bm.sample_predictive(result, np.full(4000, 0.5), random_seed=4)
     np.testing.assert_array_equal(draws.values, again.values)
     assert not np.array_equal(draws.values, other.values)
 
@@ -148,14 +147,12 @@ def test_diagnose_treats_map_and_advi_like_other_fits(map_fit, advi_fit):
 
 
 def test_mdn_results_round_trip_through_netcdf(map_fit, tmp_path):
-    model, result = map_fit
+    _model, result = map_fit
     path = bm.save(result, tmp_path / "mdn.nc")
     loaded = bm.load(path)
     xr.testing.assert_identical(loaded["constant_data"].to_dataset(), result["constant_data"].to_dataset())
     grid = np.linspace(0, 1, 11)
-    xr.testing.assert_identical(
-        bm.predict_density(loaded, model, [0.3], grid), bm.predict_density(result, model, [0.3], grid)
-    )
+    xr.testing.assert_identical(bm.predict_density(loaded, [0.3], grid), bm.predict_density(result, [0.3], grid))
 
 
 def test_map_repeats_with_the_same_seed(map_fit):
@@ -167,11 +164,21 @@ def test_map_repeats_with_the_same_seed(map_fit):
     assert not np.array_equal(other["fit_history"]["lp"].values, result["fit_history"]["lp"].values)
 
 
-def test_a_result_and_another_model_are_refused(map_fit, inverse):
-    _, result = map_fit
+def test_the_former_spellings_warn_and_still_work(map_fit, inverse):
+    """The model argument (the result describes its model) and hdi_prob (ArviZ's ci_prob) for one release."""
+    model, result = map_fit
+    grid = [0.2, 0.5, 0.8]
+    with pytest.warns(DeprecationWarning, match=r"predict_density\(result, model, \.\.\.\) is deprecated.*X_new"):
+        former = bm.predict_density(result, model, [0.5], grid)
+    xr.testing.assert_identical(former, bm.predict_density(result, [0.5], grid))
     other = bm.models.mdn(inverse["x"], inverse["t"], n_components=3, hidden=(4,))
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="do not match"):
         bm.predict_density(result, other, [0.5], [0.5])
+    with pytest.warns(DeprecationWarning, match=r"`hdi_prob` of bayesmix.predict_components is deprecated.*`ci_prob`"):
+        banded = bm.predict_components(result, [0.5], hdi_prob=0.5)
+    assert banded.attrs["ci_prob"] == 0.5
+    with pytest.raises(TypeError, match="Pass `ci_prob` only"):
+        bm.predict_components(result, [0.5], hdi_prob=0.5, ci_prob=0.5)
 
 
 def test_compare_refuses_a_map_fit_and_a_mixture(map_fit, advi_fit, faithful_fit):

@@ -76,7 +76,9 @@ def test_text_and_html_reprs(faithful_relabelled, faithful_em):
 
 
 def test_advi_results_are_diagnosed_honestly(faithful, faithful_em):
-    result = bm.fit(bm.models.gmm(faithful, 2), method="advi", draws=300, n=5000, random_seed=3, progressbar=False)
+    result = bm.fit(
+        bm.models.gmm(faithful, 2), method="advi", draws=300, n_steps=5000, random_seed=3, progressbar=False
+    )
     diag = bm.diagnose(result, baseline=faithful_em)
     assert any("Variational fit" in v for v in diag.verdict)
     assert "r_hat" not in diag.convergence

@@ -8,14 +8,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import bayesmix as bm
 
 # Short chains: the checks fit dozens of tiny data sets and test the API, not the posterior.
-QUICK = {"draws": 100, "tune": 100, "chains": 1, "random_seed": 0}
+QUICK = {"draws": 100, "tune": 100, "chains": 1, "random_state": 0}
 
 # Every check of scikit-learn's suite runs on the finite mixture. The DP estimator shares
 # all of its fitting and prediction code (the base class) and differs only in the model
 # and the baseline it builds, so it runs the checks that touch those: the whole suite
 # passes for it too but takes about 4 minutes (python -c "from sklearn.utils.estimator_checks
 # import check_estimator; import bayesmix as bm; check_estimator(bm.DirichletProcessGaussianMixture(3,
-# draws=100, tune=100, chains=1, random_seed=0))").
+# draws=100, tune=100, chains=1, random_state=0))").
 DP_CHECKS = {
     "check_parameters_default_constructible",
     "check_get_params_invariance",
@@ -32,7 +32,7 @@ def _check_name(check) -> str:
     return getattr(check, "func", check).__name__
 
 
-@parametrize_with_checks([bm.BayesianGaussianMixture(2, **QUICK)])
+@parametrize_with_checks([bm.PosteriorGaussianMixture(2, **QUICK)])
 def test_finite_estimator_passes_sklearn_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

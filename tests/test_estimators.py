@@ -9,12 +9,14 @@ from sklearn.preprocessing import StandardScaler
 
 import bayesmix as bm
 
-QUICK = {"draws": 100, "tune": 100, "chains": 1, "random_seed": 0}
+QUICK = {"draws": 100, "tune": 100, "chains": 1, "random_state": 0}
 
 
 @pytest.fixture(scope="module")
 def pipeline(faithful):
-    model = make_pipeline(StandardScaler(), bm.BayesianGaussianMixture(2, draws=300, tune=300, chains=2, random_seed=1))
+    model = make_pipeline(
+        StandardScaler(), bm.PosteriorGaussianMixture(2, draws=300, tune=300, chains=2, random_state=1)
+    )
     return model.fit(faithful)
 
 
@@ -46,7 +48,7 @@ def test_sample_and_clone(pipeline):
 
 
 def test_dp_estimator_puts_faithful_in_two_large_clusters(faithful):
-    mixture = bm.DirichletProcessGaussianMixture(6, draws=200, tune=300, chains=1, random_seed=2).fit(faithful)
+    mixture = bm.DirichletProcessGaussianMixture(6, draws=200, tune=300, chains=1, random_state=2).fit(faithful)
     assert mixture.weights_.shape == (6,)
     # Components are in stick-breaking order (the largest first); the two largest are EM's two
     # clusters (the posterior also keeps a small third cluster: its cluster-count mode is 3).
@@ -60,7 +62,33 @@ def test_dp_estimator_puts_faithful_in_two_large_clusters(faithful):
 
 
 def test_estimator_errors_name_the_argument(faithful):
-    with pytest.raises(ValueError, match="Unknown covariance 'banana'"):
-        bm.BayesianGaussianMixture(2, covariance="banana", **QUICK).fit(faithful)
+    with pytest.raises(ValueError, match="Unknown covariance_type 'banana'"):
+        bm.PosteriorGaussianMixture(2, covariance_type="banana", **QUICK).fit(faithful)
     with pytest.raises(ValueError, match="`n_samples` must be >= 1"):
-        bm.BayesianGaussianMixture(2, **QUICK).fit(faithful.iloc[:50]).sample(0)
+        bm.PosteriorGaussianMixture(2, **QUICK).fit(faithful.iloc[:50]).sample(0)
+
+
+def test_the_former_names_warn_and_still_work(faithful):
+    """scikit-learn's spellings (covariance_type, random_state, n_components); the old ones for one release."""
+    with pytest.warns(DeprecationWarning, match=r"bayesmix.BayesianGaussianMixture is deprecated.*PosteriorGaussian"):
+        former_class = bm.BayesianGaussianMixture
+    assert former_class is bm.PosteriorGaussianMixture
+    short = {"draws": 50, "tune": 50, "chains": 1}
+    former = bm.PosteriorGaussianMixture(2, covariance="diag", random_seed=0, **short)
+    with pytest.warns(DeprecationWarning, match=r"`covariance` of PosteriorGaussianMixture.*`covariance_type`"):
+        former.fit(faithful)
+    current = bm.PosteriorGaussianMixture(2, covariance_type="diag", random_state=0, **short).fit(faithful)
+    np.testing.assert_array_equal(former.means_, current.means_)
+    assert former.result_.attrs["bayesmix_settings"] == current.result_.attrs["bayesmix_settings"]
+    assert '"diag"' in current.result_.attrs["bayesmix_settings"]
+    with pytest.warns(DeprecationWarning, match=r"`truncation` of DirichletProcessGaussianMixture.*`n_components`"):
+        dp = bm.DirichletProcessGaussianMixture(truncation=4, random_state=0, **short).fit(faithful)
+    assert dp.weights_.shape == (4,)
+    # A RandomState gives one seed drawn from it, so the same state gives the same fit.
+    seeded = [
+        bm.PosteriorGaussianMixture(2, random_state=np.random.RandomState(3), **short).fit(faithful).means_
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*seeded)
+    with pytest.raises(ValueError, match="`random_state` must be None, an int or a numpy.random.RandomState"):
+        bm.PosteriorGaussianMixture(2, random_state="seven", **short).fit(faithful)

@@ -70,7 +70,7 @@ def test_other_samplers_return_the_same_shape(faithful, sampler):
 @pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
 def test_advi_returns_the_same_groups_and_keeps_the_elbo(faithful, method):
     model = bm.models.gmm(faithful, 2, covariance="diag")
-    result = bm.fit(model, method=method, draws=200, n=3000, random_seed=4, progressbar=False)
+    result = bm.fit(model, method=method, draws=200, n_steps=3000, random_seed=4, progressbar=False)
     _check_result(result, 1, 200, 272)
     elbo = result["fit_history"]["elbo"].values
     assert elbo.shape == (3000,)
@@ -153,7 +153,7 @@ def test_em_start_is_jittered_so_equal_em_weights_do_not_stall_nutpie():
 def test_advi_fits_one_component_on_one_feature():
     # PyTensor 3.3.7's numba backend failed to compile ADVI on this model; ADVI now runs on JAX.
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(200, 1))
-    result = bm.fit(bm.models.gmm(X, 1), method="advi", n=3000, draws=200, random_seed=0, progressbar=False)
+    result = bm.fit(bm.models.gmm(X, 1), method="advi", n_steps=3000, draws=200, random_seed=0, progressbar=False)
     posterior = result["posterior"]
     assert abs(float(posterior["means"].mean()) - X.mean()) < 0.3
     assert abs(float(np.sqrt(posterior["covariances"].mean())) - X.std()) < 0.3

@@ -13,7 +13,7 @@ ADVI_STEPS = 6000  # the ELBO is flat after about 4000 steps on both data sets (
 
 
 def _advi(model, seed):
-    return bm.fit(model, method="advi", n=ADVI_STEPS, draws=1000, random_seed=seed, progressbar=False)
+    return bm.fit(model, method="advi", n_steps=ADVI_STEPS, draws=1000, random_seed=seed, progressbar=False)
 
 
 def _modes(grid, density, min_dip=0.5):
@@ -35,15 +35,15 @@ def inverse_fits():
 
 
 def test_inverse_problem_density_at_half_has_separated_modes(inverse_fits):
-    models, fits = inverse_fits
+    _models, fits = inverse_fits
     grid = np.linspace(-0.2, 1.2, 281)
-    density = bm.predict_density(fits[3], models[3], [0.5], grid).values[0]
+    density = bm.predict_density(fits[3], [0.5], grid).values[0]
     modes = _modes(grid, density)
     assert len(modes) >= 2, f"modes at {modes}"
     # Each mode sits on one of the three valid answers t = 0.21, 0.5, 0.79.
     assert np.min(np.abs(modes[:, None] - np.array([0.21, 0.5, 0.79])), axis=1).max() < 0.06
     # The one-component network (heteroscedastic regression) has one mode, near their average.
-    single = _modes(grid, bm.predict_density(fits[1], models[1], [0.5], grid).values[0])
+    single = _modes(grid, bm.predict_density(fits[1], [0.5], grid).values[0])
     assert len(single) == 1 and abs(single[0] - 0.5) < 0.1
 
 
@@ -63,7 +63,7 @@ def test_mcycle_held_out_90_percent_intervals_cover_80_to_98_percent():
     train = np.setdiff1d(np.arange(len(cycle)), test)
     model = bm.models.mdn(cycle["times"].values[train], cycle["accel"].values[train], n_components=3)
     result = _advi(model, seed=2)
-    draws = bm.sample_predictive(result, model, cycle["times"].values[test], random_seed=3).values[..., 0]
+    draws = bm.sample_predictive(result, cycle["times"].values[test], random_seed=3).values[..., 0]
     lower, upper = np.quantile(draws, [0.05, 0.95], axis=0)
     held_out = cycle["accel"].values[test]
     coverage = np.mean((held_out >= lower) & (held_out <= upper))
@@ -90,4 +90,4 @@ def test_nuts_on_a_small_network_agrees_with_the_map():
     # The MAP maximizes the posterior density, so it fits at least as well as most draws do.
     assert report.log_likelihood["fraction_below_map"] > 0.5
     grid = np.linspace(-0.2, 1.2, 141)
-    assert len(_modes(grid, bm.predict_density(result, model, [0.5], grid).values[0])) >= 2
+    assert len(_modes(grid, bm.predict_density(result, [0.5], grid).values[0])) >= 2

@@ -91,7 +91,7 @@ def test_minibatch_advi_lands_on_the_whole_data_answer():
 def test_minibatch_advi_follows_the_seed(faithful):
     def draws(seed):
         model = bm.models.gmm(faithful, 2, covariance="diag")
-        return quiet_fit(model, batch_size=50, n=200, draws=10, random_seed=seed)
+        return quiet_fit(model, batch_size=50, n_steps=200, draws=10, random_seed=seed)
 
     first, again, other = draws(5), draws(5), draws(6)
     np.testing.assert_array_equal(first.posterior["means"], again.posterior["means"])

@@ -14,7 +14,12 @@ from bayesmix._result import priors_of
 def results(faithful):
     nuts = bm.fit(bm.models.gmm(faithful, 2), draws=30, tune=50, chains=2, random_seed=0, progressbar=False)
     advi = bm.fit(
-        bm.models.gmm(faithful, 2, covariance="diag"), method="advi", n=300, draws=30, random_seed=0, progressbar=False
+        bm.models.gmm(faithful, 2, covariance="diag"),
+        method="advi",
+        n_steps=300,
+        draws=30,
+        random_seed=0,
+        progressbar=False,
     )
     return {"nuts_relabelled": bm.relabel(nuts), "advi": advi}
 

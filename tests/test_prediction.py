@@ -185,7 +185,7 @@ def test_unrelabelled_results_are_relabelled_against_the_pivot(faithful_fit):
             r"NaN or infinite values in 1 row\(s\) \(positions 0\)",
         ),
         (lambda r: bm.score_samples(r, np.ones((2, 2, 2))), "must be 1-D or 2-D"),
-        (lambda r: bm.score_samples(r, np.ones((2, 2)), hdi_prob=1.5), "`hdi_prob` must be a probability"),
+        (lambda r: bm.score_samples(r, np.ones((2, 2)), ci_prob=1.5), "`ci_prob` must be a probability"),
         (lambda r: bm.predict(r, np.ones((2, 2)), max_draws=0), "`max_draws` must be >= 1"),
         (lambda r: bm.anomaly_scores(r, quantile=0), "`quantile` must be a probability"),
         (lambda r: bm.anomaly_scores(r, threshold=np.nan), "`threshold` must be a finite"),

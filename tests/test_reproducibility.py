@@ -18,7 +18,7 @@ CONFIGURATIONS = {
     "nutpie-jax": dict(method="nuts", sampler="nutpie", backend="jax"),
     "pymc": dict(method="nuts", sampler="pymc"),
     "numpyro": dict(method="nuts", sampler="numpyro"),
-    "advi": dict(method="advi", n=2000),
+    "advi": dict(method="advi", n_steps=2000),
 }
 
 
@@ -67,7 +67,7 @@ def test_random_seed_must_be_an_integer(seed):
     ("runner", "settings"),
     [
         ("_run_nuts", dict(sampler="pymc", chains=1)),
-        ("_run_advi", dict(method="advi", n=10)),
+        ("_run_advi", dict(method="advi", n_steps=10)),
         ("_run_map", dict(method="map")),
     ],
 )

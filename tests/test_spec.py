@@ -76,7 +76,7 @@ def test_faithful_spec_is_the_documented_demo():
 
 def test_an_advi_candidate_carries_its_batch_size(tmp_path):
     spec = read_spec(write(tmp_path, ADVI))
-    assert spec.candidates[0].fit_options == {"method": "advi", "draws": 1000, "n": 100, "batch_size": 100}
+    assert spec.candidates[0].fit_options == {"method": "advi", "draws": 1000, "n_steps": 100, "batch_size": 100}
 
 
 def test_a_candidate_starts_at_em_unless_it_asks_for_the_prior(tmp_path):
@@ -89,7 +89,7 @@ def test_mcycle_spec_has_three_mdns():
     spec = read_spec(ROOT / "models" / "mcycle.toml")
     assert [c.name for c in spec.candidates] == ["mdn_k1_h8", "mdn_k2_h8", "mdn_k3_h8"]
     assert spec.data.x == ["times"] and spec.data.y == ["accel"]
-    assert spec.candidates[2].fit_options == {"method": "advi", "draws": 1000, "n": 10000}
+    assert spec.candidates[2].fit_options == {"method": "advi", "draws": 1000, "n_steps": 10000}
 
 
 def test_quick_shortens_every_chain_and_seeds_follow_names(tmp_path):

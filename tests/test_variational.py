@@ -63,7 +63,7 @@ def test_the_mdns_advi_runs_on_jax_and_matches_pymcs_log_density(faithful):
     # The MDN's ADVI gradient once failed to trace in JAX (its einsum; see
     # bayesmix.models._network.component_outputs), and fell back to C.
     model = bm.models.mdn(faithful[["waiting"]], faithful["eruptions"], n_components=2, hidden=(4,))
-    result = bm.fit(model, method="advi", n=300, draws=20, random_seed=0, progressbar=False)
+    result = bm.fit(model, method="advi", n_steps=300, draws=20, random_seed=0, progressbar=False)
     assert result["fit_history"].attrs["backend"] == "jax"
     # Every MDN parameter is unconstrained: its draws are the value variables themselves.
     logp_by_pymc = model.compile_logp(jacobian=False, mode=GRAPH_CHECK_MODE)

@@ -685,26 +685,17 @@ def _conditional_density_figure(result: xr.DataTree, baseline: xr.DataTree | Non
     y = info.extras["y"]
     if info.data.n_features != 1 or y.n_features != 1:
         return None, ""
-    settings = info.settings
-    model = bm.models.mdn(
-        _frame(info.data),
-        _frame(y),
-        n_components=settings["n_components"],
-        hidden=tuple(settings["hidden"]),
-        activation=settings["activation"],
-        priors=info.priors,
-    )
     x, t = info.data.values[:, 0], y.values[:, 0]
     x_grid = np.linspace(x.min(), x.max(), 100)
     y_grid = np.linspace(t.min() - 0.15 * np.ptp(t), t.max() + 0.15 * np.ptp(t), 120)
-    density = bm.predict_density(result, model, x_grid, y_grid, max_draws=200)
+    density = bm.predict_density(result, x_grid, y_grid, max_draws=200)
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.pcolormesh(
         x_grid, y_grid, density.values.T, cmap="viridis", shading="auto", vmax=float(np.quantile(density.values, 0.995))
     )
     ax.scatter(x, t, s=4, color="white", alpha=0.7)
     if baseline is not None:
-        moments = bm.predict_components(baseline, model, x_grid)
+        moments = bm.predict_components(baseline, x_grid)
         for k in moments["component"].values:
             ax.plot(x_grid, moments["means"].sel(component=k).values[:, 0], "w--", lw=0.8)
     ax.set(

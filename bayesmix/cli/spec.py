@@ -168,8 +168,8 @@ class Spec:
             for key in ("draws", "tune", "chains"):
                 if key in options:
                     options[key] = min(options[key], QUICK[key])
-            if "n" in options:
-                options["n"] = min(options["n"], QUICK["steps"])
+            if "n_steps" in options:
+                options["n_steps"] = min(options["n_steps"], QUICK["steps"])
             shortened.append(replace(c, fit_options=options))
         return replace(self, candidates=shortened)
 
@@ -486,7 +486,7 @@ def _fit_options(entry: dict, family: str, where: str, *, n_obs: int) -> dict[st
             options["target_accept"] = value
     elif method in ("advi", "fullrank_advi"):
         options["draws"] = _int_list(entry.get("draws", 1000), f"{where} draws", minimum=1)[0]
-        options["n"] = _int_list(entry.get("steps", DEFAULT_ADVI_STEPS), f"{where} steps", minimum=1)[0]
+        options["n_steps"] = _int_list(entry.get("steps", DEFAULT_ADVI_STEPS), f"{where} steps", minimum=1)[0]
         if "batch_size" in entry:
             if family == "mdn":
                 raise SpecError(f"{where} batch_size: applies to mixtures; an mdn is fitted on the whole data.")

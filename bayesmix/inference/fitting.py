@@ -20,6 +20,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from bayesmix._deprecation import PACKAGE_FRAMES, renamed_arguments, warn_deprecated
 from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
 from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int
 from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em
@@ -30,8 +31,11 @@ from bayesmix.inference._variational import log_density_of_draws, posterior_of_d
 from bayesmix.models._base import ModelInfo, get_info
 
 METHODS = ("nuts", "advi", "fullrank_advi", "map")
+ADVI_METHODS = ("advi", "fullrank_advi")
 # Random restarts of the MAP optimizer; the best optimum is kept.
 DEFAULT_MAP_RESTARTS = 4
+# ADVI's optimization steps: Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
+DEFAULT_ADVI_STEPS = 20_000
 # Initial standard deviation of mean-field ADVI for an MDN, on every network parameter.
 # PyMC's default (1) is four times the prior scale of a 16-unit layer's weights: the
 # noise then drowns the gating network and ADVI settles on one component. Measured on
@@ -43,13 +47,16 @@ DP_EM_START_COMPONENTS = 5
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 # Where fit starts: EM's solution (the variational DP's for a DP mixture), or the sampler's own start.
 INIT_CHOICES = ("auto", "prior")
-# What may compute the log-density for nutpie: bayesmix's hand-written kernel, or PyTensor's backends.
+# What computes the log-density and its gradient: bayesmix's hand-written kernel (nutpie only),
+# or PyTensor's graph compiled by JAX, numba or C (nutpie compiles with JAX or numba only).
+BACKENDS = ("kernel", "jax", "numba", "c")
 NUTPIE_BACKENDS = ("kernel", "jax", "numba")
 # Adam's step size for ADVI, and the fraction of it that minibatch ADVI decays to by its last step.
 ADVI_LEARNING_RATE = 0.01
 MINIBATCH_FINAL_RATE = 0.01
 
 
+@renamed_arguments(n="n_steps")
 def fit(
     model: pm.Model,
     *,
@@ -58,112 +65,102 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     sampler: str = "nutpie",
+    backend: str | None = None,
     init: xr.Dataset | str = "auto",
     random_seed: int | None = None,
-    progressbar: bool = True,
+    target_accept: float | None = None,
+    n_steps: int | None = None,
     batch_size: int | None = None,
+    n_init: int | None = None,
+    progressbar: bool = True,
+    sampler_kwargs: dict | None = None,
     **kwargs: Any,
 ) -> xr.DataTree:
     """Fit a model built by a bayesmix factory and return its posterior.
+
+    Every argument is checked before any work starts (EM, compilation or sampling).
 
     Parameters
     ----------
     model : pymc.Model
         A model from :mod:`bayesmix.models`.
     method : {"nuts", "advi", "fullrank_advi", "map"}, default "nuts"
-        NUTS sampling, mean-field / full-rank automatic differentiation
-        variational inference, or (for :func:`bayesmix.models.mdn` only) the
-        maximum a posteriori point. ADVI results have one chain of ``draws``
-        draws from the fitted approximation and keep the ELBO history in the
-        ``fit_history`` group. A MAP result has one chain of one draw, so
-        :func:`bayesmix.diagnose` and the prediction functions treat it like
-        any other fit; it is the classical, optimized MDN, the network's point
-        baseline as :func:`bayesmix.em` is for the mixtures. The optimizer
-        (scipy's L-BFGS-B; options such as ``maxiter`` pass through
-        ``kwargs``) starts from ``n_init`` (default 4) draws from the prior
-        and keeps the best optimum; the log posterior density of each
-        restart is in ``fit_history``. Mixtures are refused: their MAP
-        is EM's job.
+        NUTS sampling; mean-field or full-rank automatic differentiation
+        variational inference (one chain of ``draws`` draws from the fitted
+        approximation, the ELBO history in the ``fit_history`` group); or, for
+        :func:`bayesmix.models.mdn` only, the maximum a posteriori point (one
+        chain of one draw: the classical, optimized MDN, the network's point
+        baseline as :func:`bayesmix.em` is for the mixtures). The MAP runs
+        scipy's L-BFGS-B from ``n_init`` draws from the prior and keeps the best
+        optimum; the log posterior density of each restart is in ``fit_history``.
     draws, tune, chains : int
         Kept draws per chain, warm-up iterations per chain, number of chains.
-        For ADVI, ``tune`` is ignored and ``chains`` must be left at its
-        default; the number of optimization steps is ``n`` (default 20000,
-        passed through ``kwargs``) and the optimizer Adam with learning rate
-        0.01 (override with ``obj_optimizer=``).
-
-        Every method but nutpie's NUTS on a finite mixture compiles the
-        model with JAX: seconds on a new machine, where PyTensor's C backend
-        compiles for minutes, though each call then costs more. For many long
-        fits on one machine, ``backend="c"`` runs ADVI, the MAP or PyMC's
-        NUTS on the C backend instead (the figures are in
-        ``bayesmix.inference._compilation`` and ``benchmarks/HISTORY.md``).
+        ADVI and the MAP take one chain: leave ``chains`` at its default there.
     sampler : {"nutpie", "pymc", "numpyro"}, default "nutpie"
-        The NUTS implementation. nutpie samples a Gaussian mixture (finite
-        or Dirichlet process) with default prior families (Dirichlet or
-        stick-breaking weights with a Gamma or fixed concentration, Normal
-        means, HalfNormal scales, LKJ correlations) and at most six features
-        through bayesmix's hand-written log-density and gradient
-        (:mod:`bayesmix.inference._gmm_kernel`, compiled by numba once per
-        machine); on faithful, K = 2, a whole fit takes about 0.2 s against
-        5-6 s through PyMC's graph compiled by JAX, which nutpie uses
-        for the other models (the MDN, other prior families, wider data,
-        Student-t components) except the count families, whose graph numba
-        compiles (see ``nutpie_backend`` in :mod:`bayesmix.components._family`).
-        ``backend="kernel"``, ``"jax"`` or ``"numba"`` chooses for nutpie
-        (the kernel only where the model qualifies);
-        ``result.attrs["nuts_backend"]`` records which ran. "numpyro" needs
-        the ``jax`` extra. "pymc" is PyMC's own NUTS, compiled by JAX unless
-        ``backend=`` says otherwise.
+        The NUTS implementation. "numpyro" needs the ``jax`` extra.
+    backend : {"kernel", "jax", "numba", "c"}, optional
+        What computes the log-density and its gradient. ``"kernel"`` is
+        bayesmix's hand-written numba kernel for Gaussian mixtures (finite or
+        Dirichlet process, default prior families, at most six features), for
+        nutpie only; ``"jax"`` and ``"numba"`` compile PyMC's graph with JAX or
+        numba; ``"c"`` with PyTensor's C backend (PyMC's NUTS, ADVI and the MAP;
+        minutes to compile on an empty cache, then fast calls). By default:
+        the kernel where the model qualifies, else JAX (numba for the count
+        families under nutpie). numpyro always uses JAX. ``result.attrs``
+        records which ran.
     init : {"auto", "prior"} or xarray.Dataset, default "auto"
         Where the chains (or ADVI's approximation) start. ``"auto"`` starts a
         finite mixture at :func:`bayesmix.em`'s maximum-likelihood solution
-        (same K and covariance type, 10 k-means starts, seeded from
-        ``random_seed``; its time counts in the fit's wall time) and a
+        (same K and covariance type, 10 k-means starts seeded from
+        ``random_seed``; its time counts in the fit's wall time), a
         Dirichlet-process mixture at scikit-learn's variational DP solution
-        (``bayesmix.em(..., method="variational_dp")``, components ordered by
-        decreasing weight); an MDN starts where PyMC starts it. Every chain
-        begins at the EM means, the other parameters at the EM values
-        jittered on the unconstrained scale (nutpie; PyMC's and numpyro's
-        NUTS start every chain exactly at EM), so all chains begin in the same
-        labelling and in the bulk of the posterior. From random starts, one
-        of four chains settled in a local mode of posteriordb's
-        low_dim_gauss_mix (R-hat 1.59); from the prior's start, ADVI on
-        faithful's DP converged to one component holding 99% of the weight,
-        and NUTS took 80 s to over 6 minutes. When EM's best solution is
-        degenerate (a collapsed covariance), the chains start as with
-        ``"prior"`` and the result's ``fit_settings`` say so. ``"prior"``:
-        the sampler's own start, jittered around the prior's central point,
-        where chains usually settle in different labellings
-        (:func:`bayesmix.relabel` fixes that afterwards; notebook 02 shows
-        it). An EM result of the model's K (from :func:`bayesmix.em`) starts
-        there instead. Chains that all start near one solution cannot show
-        R-hat a mode none of them reaches: when in doubt, compare fits from
-        several seeds, or from ``"prior"``.
+        (components ordered by decreasing weight) and a mixture of regressions
+        at its EM; an MDN starts where PyMC starts it. Every chain begins at
+        the EM locations, the other parameters jittered on the unconstrained
+        scale (nutpie; PyMC's and numpyro's NUTS start every chain exactly at
+        EM), so all chains begin in one labelling and in the bulk of the
+        posterior. When EM's best solution is degenerate (a collapsed
+        covariance), the chains start as with ``"prior"`` and the result's
+        ``fit_settings`` say so. ``"prior"``: the sampler's own start, around
+        the prior's central point, where chains usually settle in different
+        labellings (:func:`bayesmix.relabel` fixes that afterwards). An EM
+        result of the model's K (from :func:`bayesmix.em`) starts there
+        instead. Chains that all start near one solution cannot show in R-hat
+        a mode none of them reaches: when in doubt, compare fits from several
+        seeds, or from ``"prior"``.
     random_seed : int, optional
-        Seed for the sampler or optimizer; the same seed gives the same draws,
-        bit for bit, in one process and across processes, for every sampler
-        and method (the model is compiled without fast math, so a cold and a
-        cached compilation agree). When omitted a seed is drawn and recorded
-        in the result's attrs.
+        Seed for EM, the sampler or optimizer; the same seed gives the same
+        draws, bit for bit, in one process and across processes, for every
+        sampler and method. When omitted a seed is drawn and recorded in the
+        result's attrs.
+    target_accept : float, optional
+        NUTS only: the target acceptance rate of step-size adaptation, in
+        (0, 1) (the sampler's default, 0.8, when omitted). Raise it (0.9,
+        0.95) when the fit reports divergent transitions.
+    n_steps : int, optional
+        ADVI only: the number of optimization steps (default 20,000), with
+        Adam at learning rate 0.01.
+    batch_size : int, optional
+        ADVI of a mixture only: estimate the log-likelihood at each step from
+        this many rows drawn at random (with replacement), scaled by
+        ``n_obs / batch_size`` (minibatch ADVI). A step then costs time in
+        proportion to ``batch_size`` rather than to the number of rows, and
+        Adam's step size decays over the second half of the steps so that the
+        gradient noise settles. The ELBO in ``fit_history`` is a noisier
+        estimate on the whole data's scale; the draws, ``lp`` and the
+        pointwise log-likelihood are computed on the whole data.
+    n_init : int, optional
+        MAP only: the number of random restarts (default 4).
     progressbar : bool, default True
         Show the sampler's progress.
-    batch_size : int, optional
-        ADVI of a Gaussian mixture only: estimate the log-likelihood at each
-        optimization step from this many rows drawn at random (with
-        replacement), scaled by ``n_obs / batch_size`` (minibatch ADVI,
-        :mod:`bayesmix.inference._minibatch`). Each step then costs time proportional
-        to ``batch_size`` rather than to the number of observations, and
-        Adam's step size decays over the second half of the steps so that
-        the gradient noise settles (unless ``obj_optimizer=`` is given). The
-        ELBO in ``fit_history`` is a noisier estimate on the whole data's
-        scale; the draws, ``lp`` and the pointwise log-likelihood are
-        computed on the whole data. On 1e5 points in 2-D (K = 3), 20,000
-        steps on batches of 1,000 took 20.6 s against 493.8 s on the
-        whole data, and ended nearer the EM solution (0.45 posterior sds
-        against 3.43; ``benchmarks/minibatch_advi.py``).
+    sampler_kwargs : dict, optional
+        Further options passed unchanged to what runs the method:
+        ``nutpie.sample``, ``pymc.sample`` (for "pymc" and "numpyro"),
+        ``pymc.fit`` (ADVI; ``obj_optimizer``, ``start_sigma``), or the
+        options of ``scipy.optimize.minimize`` (the MAP; e.g. ``maxiter``).
     **kwargs
-        Passed to the sampler: ``nutpie.sample``, ``pymc.sample`` or
-        ``pymc.fit`` (e.g. ``target_accept``, or ``n`` for ADVI).
+        Deprecated: former spelling of ``sampler_kwargs`` (and ``n`` of
+        ``n_steps``); a DeprecationWarning names the new spelling.
 
     Returns
     -------
@@ -179,6 +176,12 @@ def fit(
         After NUTS, for divergent transitions, draws at the maximum tree
         depth (more than 1%) or an E-BFMI below 0.3 in any chain; the message
         names the parameter most implicated and what to try.
+
+    Examples
+    --------
+    >>> import bayesmix as bm
+    >>> X = bm.datasets.load("faithful")
+    >>> result = bm.fit(bm.models.gmm(X, 2), draws=500, random_seed=0)  # doctest: +SKIP
     """
     if not isinstance(model, pm.Model):
         raise TypeError(
@@ -196,6 +199,10 @@ def fit(
     draws = check_positive_int(draws, name="draws")
     chains = check_positive_int(chains, name="chains")
     tune = check_positive_int(tune, name="tune", allow_zero=True)
+    if method != "nuts" and chains != 4:
+        raise ValueError(
+            f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
+        )
     if method == "nuts" and sampler == "numpyro" and find_spec("numpyro") is None:
         raise ValueError(
             "sampler='numpyro' needs the optional JAX stack; install it with "
@@ -219,29 +226,37 @@ def fit(
             f"method='map' fits the MDN's point baseline; for a {info.family!r} model the "
             "maximum-likelihood point is bayesmix.em(...), and fit takes 'nuts' or 'advi'."
         )
+    backend = _checked_backend(backend, method, sampler, model, info)
+    options = _sampler_options(sampler_kwargs, kwargs)
+    if target_accept is not None:
+        options["target_accept"] = _checked_target_accept(target_accept, method)
+    n_steps = _method_option(n_steps, "n_steps", ADVI_METHODS, method, DEFAULT_ADVI_STEPS)
+    n_init = _method_option(n_init, "n_init", ("map",), method, DEFAULT_MAP_RESTARTS)
     if batch_size is not None:
         batch_size = _checked_batch_size(batch_size, method, info)
+    if "start_sigma" in options and method != "advi":
+        raise ValueError("Option `start_sigma` applies to method='advi' only; leave it out of `sampler_kwargs`.")
+
     start = time.perf_counter()
     init, init_source = _start(info, init, random_seed)
     initial = _initial_values(info, init) if init is not None else None
-
-    if method not in ("nuts", "map") and chains != 4:
-        raise ValueError(
-            f"Argument `chains` does not apply to method={method!r} (one approximation); leave it at its default."
-        )
-    if info.is_network and method == "advi" and "start_sigma" not in kwargs:
+    if info.is_network and method == "advi" and "start_sigma" not in options:
         sizes = {name: value.size for name, value in model.initial_point().items()}
-        kwargs["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
+        options["start_sigma"] = {name: np.full(size, MDN_ADVI_START_SIGMA) for name, size in sizes.items()}
 
     # Compiled without fast math, so that the same seed gives the same draws whether
     # this process compiles the model or finds it in PyTensor's cache.
     with exact_arithmetic():
         if method == "nuts":
-            tree = _run_nuts(model, info, sampler, draws, tune, chains, initial, random_seed, progressbar, kwargs)
+            tree = _run_nuts(
+                model, info, sampler, backend, draws, tune, chains, initial, random_seed, progressbar, options
+            )
         elif method == "map":
-            tree = _run_map(model, random_seed, progressbar, kwargs)
+            tree = _run_map(model, backend, n_init, random_seed, options)
         else:
-            tree = _run_advi(model, method, draws, initial, random_seed, progressbar, batch_size, kwargs)
+            tree = _run_advi(
+                model, method, backend, n_steps, draws, initial, random_seed, progressbar, batch_size, options
+            )
     wall_time = time.perf_counter() - start
 
     result = xr.DataTree.from_dict(
@@ -268,20 +283,14 @@ def fit(
         posterior, stats = result["posterior"].to_dataset(), result["sample_stats"].to_dataset()
         from_em = init_source in EM_STARTS
         for problem in sampler_problems(posterior, stats, conditional=info.is_network, started_from_em=from_em):
-            warnings.warn(problem.message, SamplerWarning, stacklevel=2)
+            warnings.warn(problem.message, SamplerWarning, skip_file_prefixes=PACKAGE_FRAMES)
     return result
 
 
-def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progressbar, kwargs):
-    if sampler == "numpyro" and "backend" in kwargs:
-        raise ValueError(
-            "Argument `backend` applies to sampler='nutpie' or 'pymc', ADVI and the MAP; numpyro "
-            "compiles the model with JAX itself. Leave `backend` out, or pass another sampler."
-        )
+def _run_nuts(model, info, sampler, backend, draws, tune, chains, initial, seed, progressbar, kwargs):
     if sampler == "nutpie":
         import nutpie
 
-        backend = _nutpie_backend(model, info, kwargs.pop("backend", None))
         if backend == "kernel":
             from bayesmix.inference import _nutpie_gmm
 
@@ -326,7 +335,7 @@ def _run_nuts(model, info, sampler, draws, tune, chains, initial, seed, progress
         compute_convergence_checks=False,
     )
     if sampler == "pymc":
-        sample_kwargs["backend"], sample_kwargs["model"] = _backend_and_model(model, kwargs)
+        sample_kwargs["backend"], sample_kwargs["model"] = backend, _compiled_model(model, backend)
     else:  # numpyro traces the log-density with JAX too
         sample_kwargs["model"] = freeze_dims_and_data(model)
     if initial is not None:
@@ -358,38 +367,96 @@ def _all_but_locations(model: pm.Model, info: ModelInfo) -> set:
     return {rv for rv in model.free_RVs if not rv.name.startswith(location)}
 
 
-def _nutpie_backend(model: pm.Model, info: ModelInfo, requested: Any) -> str:
-    """What computes the log-density for nutpie: the hand-written kernel, or PyTensor with JAX or numba.
+def _checked_backend(requested: Any, method: str, sampler: str, model: pm.Model, info: ModelInfo) -> str:
+    """What computes the log-density: ``requested`` checked against the method and sampler, or the default.
 
-    By default the kernel (:mod:`bayesmix.inference._nutpie_gmm`) wherever the model
-    qualifies, else the component family's choice (``nutpie_backend``: JAX, or numba
-    for the count families; numba too when JAX is not installed).
+    nutpie's NUTS defaults to the kernel (:mod:`bayesmix.inference._nutpie_gmm`)
+    wherever the model qualifies, else to the component family's choice
+    (``nutpie_backend``: JAX, or numba for the count families; numba too when
+    JAX is not installed). Everything else defaults to JAX.
     """
-    from bayesmix.inference._nutpie_gmm import unsupported
+    if requested is not None:
+        requested = check_choice(requested, BACKENDS, name="backend")
+    if method == "nuts" and sampler == "numpyro":
+        if requested not in (None, "jax"):
+            raise ValueError(
+                f"Argument `backend` cannot be {requested!r} with sampler='numpyro', which compiles the model "
+                "with JAX itself. Leave `backend` out, or choose sampler='nutpie' or 'pymc'."
+            )
+        return "jax"
+    if method == "nuts" and sampler == "nutpie":
+        from bayesmix.inference._nutpie_gmm import unsupported
 
-    reason = unsupported(model, info)
-    if requested is None:
-        if reason is None:
-            return "kernel"
-        preferred = "jax" if info.is_conditional else info.component_family.nutpie_backend
-        return preferred if preferred == "numba" or find_spec("jax") is not None else "numba"
-    requested = check_choice(requested, NUTPIE_BACKENDS, name="backend")
-    if requested == "kernel" and reason is not None:
+        reason = unsupported(model, info)
+        if requested is None:
+            if reason is None:
+                return "kernel"
+            preferred = "jax" if info.is_conditional else info.component_family.nutpie_backend
+            return preferred if preferred == "numba" or find_spec("jax") is not None else "numba"
+        if requested == "c":
+            raise ValueError(
+                "Argument `backend` cannot be 'c' with sampler='nutpie', which compiles with JAX or numba "
+                "(or runs the kernel); pass backend='jax', 'numba' or 'kernel', or sampler='pymc'."
+            )
+        if requested == "kernel" and reason is not None:
+            raise ValueError(
+                f"backend='kernel' cannot sample this model ({reason}); leave `backend` out to use nutpie's "
+                "JAX backend."
+            )
+        return requested
+    if requested == "kernel":
+        where = f"sampler={sampler!r}" if method == "nuts" else f"method={method!r}"
         raise ValueError(
-            f"backend='kernel' cannot sample this model ({reason}); leave `backend` out to use nutpie's JAX backend."
+            f"Argument `backend` cannot be 'kernel' with {where}: the kernel serves nutpie's NUTS only. "
+            "Pass backend='jax', 'numba' or 'c', or leave it out."
         )
-    return requested
+    return requested or DEFAULT_BACKEND
 
 
-def _backend_and_model(model: pm.Model, kwargs: dict) -> tuple[str, pm.Model]:
-    """The ``backend=`` popped from ``kwargs`` (default JAX), checked, and the model to compile.
+def _compiled_model(model: pm.Model, backend: str) -> pm.Model:
+    """The model to compile with ``backend``.
 
     For JAX that is the model with data and dims frozen: JAX needs static shapes,
     and from the unfrozen model the 1-D and ordered-means graphs slice with a stop
     that follows the data's shape, which it cannot trace.
     """
-    backend = check_choice(kwargs.pop("backend", DEFAULT_BACKEND), MODES, name="backend")
-    return backend, freeze_dims_and_data(model) if backend == "jax" else model
+    return freeze_dims_and_data(model) if backend == "jax" else model
+
+
+def _sampler_options(sampler_kwargs: Any, deprecated: dict) -> dict:
+    """``sampler_kwargs`` (copied), with the options formerly passed as ``**kwargs`` merged in and warned of."""
+    if sampler_kwargs is not None and not isinstance(sampler_kwargs, dict):
+        raise TypeError(f"Argument `sampler_kwargs` must be a dict or None but got {type(sampler_kwargs).__name__}.")
+    options = dict(sampler_kwargs or {})
+    if deprecated:
+        names = ", ".join(sorted(deprecated))
+        warn_deprecated(
+            f"Passing sampler options to bayesmix.fit as keywords ({names}) is deprecated and will be removed in "
+            f"the next release; pass them as sampler_kwargs={{...}}."
+        )
+        options |= deprecated
+    for name in ("backend", "draws", "tune", "chains", "random_seed", "n_steps", "n_init", "target_accept"):
+        if name in options:
+            raise ValueError(f"Pass `{name}` to bayesmix.fit itself, not in `sampler_kwargs`.")
+    return options
+
+
+def _checked_target_accept(value: Any, method: str) -> float:
+    if method != "nuts":
+        raise ValueError(f"Argument `target_accept` applies to method='nuts'; leave it out for method={method!r}.")
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or not 0 < value < 1:
+        raise ValueError(f"Argument `target_accept` must be a number strictly between 0 and 1 but got {value!r}.")
+    return float(value)
+
+
+def _method_option(value: Any, name: str, methods: tuple[str, ...], method: str, default: int) -> int:
+    """A positive-int option of some methods only: its checked value, or ``default`` when left out."""
+    if value is None:
+        return default
+    if method not in methods:
+        applies = " and ".join(repr(m) for m in methods)
+        raise ValueError(f"Argument `{name}` applies to method={applies}; leave it out for method={method!r}.")
+    return check_positive_int(value, name=name)
 
 
 def _checked_batch_size(batch_size: Any, method: str, info: ModelInfo) -> int:
@@ -412,23 +479,19 @@ def _checked_batch_size(batch_size: Any, method: str, info: ModelInfo) -> int:
     return batch_size
 
 
-def _run_advi(model, method, draws, initial, seed, progressbar, batch_size, kwargs):
-    n_steps = check_positive_int(kwargs.pop("n", 20_000), name="n")
+def _run_advi(model, method, backend, n_steps, draws, initial, seed, progressbar, batch_size, kwargs):
     quiet = logging.getLogger("pymc.variational.inference")
     previous_level = quiet.level
     if not progressbar:
         quiet.setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without a progress bar
-    backend, model = _backend_and_model(model, kwargs)
+    model = _compiled_model(model, backend)
     target = minibatch_model(model, batch_size) if batch_size else model
     inference_options = {"random_seed": int(seed), "start": initial}
     if "start_sigma" in kwargs:
-        if method != "advi":
-            raise ValueError("Argument `start_sigma` applies to method='advi' only; leave it out.")
         inference_options["start_sigma"] = kwargs.pop("start_sigma")
     if batch_size and "obj_optimizer" not in kwargs:
         optimizer, step_updates = _decaying_adam(n_steps)
     else:
-        # Adam converges in ~10k steps where PyMC's default adagrad is still climbing at 30k.
         optimizer, step_updates = pm.adam(learning_rate=ADVI_LEARNING_RATE), {}
     with target, warnings.catch_warnings():
         # PyTensor's JAX linker says it compiles a copy of each random generator; PyMC
@@ -479,17 +542,14 @@ def _decaying_adam(n_steps: int) -> tuple[Any, dict]:
     return pm.adam(learning_rate=rate), {step: step + 1}
 
 
-def _run_map(model, seed, progressbar, kwargs):
+def _run_map(model, backend, n_init, seed, kwargs):
     """L-BFGS-B from ``n_init`` prior draws, keeping the best optimum.
 
     Written on scipy directly rather than ``pm.find_MAP``, which compiles the
     log-density again for every start (2-3 s each); here one compiled
-    log-density and gradient serves all the restarts, compiled by JAX unless
-    ``backend=`` says otherwise. The
-    MDN's parameters are all unconstrained, so the value variables are the
-    parameters themselves.
+    log-density and gradient serves all the restarts. The MDN's parameters are
+    all unconstrained, so the value variables are the parameters themselves.
     """
-    n_init = check_positive_int(kwargs.pop("n_init", DEFAULT_MAP_RESTARTS), name="n_init")
     rng = np.random.default_rng(seed)
     # Prior draws as starts: the prior's central point (all weights zero) is a saddle
     # where every hidden unit is the same and the gradient cannot tell them apart.
@@ -497,7 +557,7 @@ def _run_map(model, seed, progressbar, kwargs):
     if n_init == 1:  # pm.draw drops the draws axis for a single draw
         starts = [start[None] for start in starts]
     starts = dict(zip([rv.name for rv in model.free_RVs], starts, strict=True))
-    backend, compiled = _backend_and_model(model, kwargs)
+    compiled = _compiled_model(model, backend)
     logp_dlogp = compiled.logp_dlogp_function(ravel_inputs=True, mode=MODES[backend])
     logp_dlogp.set_extra_values({})
     # The compiled function takes the compiled model's value variables raveled in its

@@ -14,13 +14,14 @@ draw :math:`\theta^{(s)}`, :math:`s = 1, \dots, S`, giving a Gaussian mixture
 * posterior summaries of :math:`\pi_k(x)`, :math:`\mu_k(x)`,
   :math:`\sigma_k(x)`, with the components matched across draws first.
 
-The model argument is the ``pymc.Model`` that was fitted (or one built by the
-same :func:`bayesmix.models.mdn` call): it supplies the network's forward
-pass and the standardization of x and y, so inputs and outputs are in raw units.
+The result holds what these functions need (the network's settings, its
+training data and so the standardization of x and y): inputs and outputs are
+in raw units.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +32,16 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
+from bayesmix._deprecation import renamed_arguments, warn_deprecated
 from bayesmix._result import check_result, settings_of, thinning_step
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components.gaussian import FAMILY as GAUSSIAN
 from bayesmix.mixing.network import correlate, marginal_variances, offdiagonal_pairs
 from bayesmix.models._base import ModelInfo, kind_of
 from bayesmix.models.mdn import component_log_densities, iter_outputs, mdn_info, stacked_parameters
+from bayesmix.models.mdn import info_from_result as network_info_from_result
 from bayesmix.models.mixreg import component_log_density, info_from_result, linear_predictors, regression_info, stacked
-from bayesmix.prediction.mixture import DEFAULT_HDI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
+from bayesmix.prediction.mixture import DEFAULT_CI_PROB, DEFAULT_MAX_DRAWS, _check_probability, _hdi, check_new_data
 from bayesmix.relabel import relabel
 
 __all__ = ["predict_components", "predict_density", "sample_predictive"]
@@ -67,9 +70,8 @@ class _Outputs:
         return self.response.log_pdf(y, *params.values()).sum(axis=-1)
 
 
-def _outputs(result: object, model: object, X_new: object, max_draws: object, *, aligned: bool = False) -> _Outputs:
-    """The mixture at X_new for the draws kept; ``aligned``: a mixture of regressions' components numbered alike
-    in every draw (relabelled), which only per-component summaries need (densities and draws are invariant)."""
+def _conditional_result(result: object) -> tuple[xr.DataTree, Any]:
+    """The checked fit of an MDN or a mixture of regressions, and its kind."""
     result = check_result(result)
     kind = kind_of(result.attrs)
     if not kind.is_conditional:
@@ -77,12 +79,48 @@ def _outputs(result: object, model: object, X_new: object, max_draws: object, *,
             f"Argument `result` is a {result.attrs['bayesmix_family']!r} fit; these functions need a fit of "
             "bayesmix.models.mdn or mixreg (for mixtures use bayesmix.predict_proba and friends)."
         )
+    return result, kind
+
+
+def _accepts_former_model_argument(func):
+    """Let ``func(result, X_new, ...)`` still be called as ``func(result, model, X_new, ...)`` for one release.
+
+    The result holds the model's settings and training data, so the model is
+    redundant; when given it is still checked against the result, and a
+    DeprecationWarning names the new call.
+    """
+
+    @functools.wraps(func)
+    def wrapper(result, *args, model=None, **kwargs):
+        if args and isinstance(args[0], pm.Model):
+            model, args = args[0], args[1:]
+        if model is not None:
+            warn_deprecated(
+                f"bayesmix.{func.__name__}(result, model, ...) is deprecated and its `model` argument will be "
+                f"removed in the next release: the result describes its model; call "
+                f"bayesmix.{func.__name__}(result, X_new, ...)."
+            )
+            _check_model_matches(result, model)
+        return func(result, *args, **kwargs)
+
+    return wrapper
+
+
+def _check_model_matches(result: object, model: object) -> None:
+    result, kind = _conditional_result(result)
     info = mdn_info(model) if kind.is_network else regression_info(model)
     if info.mixing != kind.mixing or settings_of(result) != json.loads(json.dumps(info.settings)):
         raise ValueError(
             "Arguments `result` and `model` do not match: the fit was made with another model or "
-            "other training data; pass the model that was fitted."
+            "other training data; leave `model` out (the result describes its model)."
         )
+
+
+def _outputs(result: object, X_new: object, max_draws: object, *, aligned: bool = False) -> _Outputs:
+    """The mixture at X_new for the draws kept; ``aligned``: a mixture of regressions' components numbered alike
+    in every draw (relabelled), which only per-component summaries need (densities and draws are invariant)."""
+    result, kind = _conditional_result(result)
+    info = network_info_from_result(result) if kind.is_network else info_from_result(result)
     max_draws = check_positive_int(max_draws, name="max_draws")
     data = check_new_data(X_new, info.data)
     if kind.is_network:
@@ -147,13 +185,14 @@ def _check_grid(y_grid: object, n_outputs: int) -> np.ndarray:
     return grid
 
 
+@renamed_arguments(hdi_prob="ci_prob")
+@_accepts_former_model_argument
 def predict_density(
     result: xr.DataTree,
-    model: pm.Model,
     X_new: object,
     y_grid: object,
     *,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    ci_prob: float = DEFAULT_CI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
 ) -> xr.DataArray:
     r"""The posterior predictive density of y over a grid, for each new x, with HDI bands.
@@ -167,13 +206,11 @@ def predict_density(
     ----------
     result : xarray.DataTree
         A fit of :func:`bayesmix.models.mdn` (NUTS, ADVI or MAP).
-    model : pymc.Model
-        The model that was fitted.
     X_new : array-like or DataFrame, shape (n_obs, n_features)
         Inputs in raw units.
     y_grid : array-like, shape (n_points,) or (n_points, n_outputs)
         Points of y (raw units) at which to evaluate the density.
-    hdi_prob : float, default 0.94
+    ci_prob : float, default 0.94
         Probability mass of the bands: the HDI over draws of :math:`p(y \mid x, \theta^{(s)})`.
     max_draws : int, default 1000
         Posterior draws used, thinned evenly.
@@ -187,8 +224,8 @@ def predict_density(
         bands, and ``y`` the grid (for several outputs, ``y`` numbers the grid
         points and a coordinate per output, named as the output, holds their values).
     """
-    hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
-    out = _outputs(result, model, X_new, max_draws)
+    ci_prob = _check_probability(ci_prob, name="ci_prob")
+    out = _outputs(result, X_new, max_draws)
     grid = _check_grid(y_grid, out.n_outputs)
     n_obs = out.X_new.n_obs
     density = np.empty((n_obs, grid.shape[0]))
@@ -198,7 +235,7 @@ def predict_density(
         component = out.component_log_density(grid[None, :, None, :], slice(i, i + 1))
         per_draw = np.exp(logsumexp(out.log_weights[:, i, None] + component, axis=-1))
         density[i] = per_draw.mean(axis=0)
-        bands[i] = _hdi(per_draw, ("y",), {}, hdi_prob).values
+        bands[i] = _hdi(per_draw, ("y",), {}, ci_prob).values
     outputs = _output_names(out.info)
     coords = {"obs_id": np.arange(n_obs)}
     if len(outputs) == 1:
@@ -212,7 +249,7 @@ def predict_density(
         dims=("obs_id", "y"),
         coords=coords,
         name="density",
-        attrs={"hdi_prob": hdi_prob, "n_draws": out.log_weights.shape[0]},
+        attrs={"ci_prob": ci_prob, "n_draws": out.log_weights.shape[0]},
     )
 
 
@@ -220,9 +257,9 @@ def _output_names(info: ModelInfo) -> list[str]:
     return info.settings["outputs"] if info.is_network else [info.settings["output"]]
 
 
+@_accepts_former_model_argument
 def sample_predictive(
     result: xr.DataTree,
-    model: pm.Model,
     X_new: object,
     *,
     temperature: float = 1.0,
@@ -240,7 +277,7 @@ def sample_predictive(
 
     Parameters
     ----------
-    result, model, X_new, max_draws
+    result, X_new, max_draws
         As for :func:`predict_density`.
     temperature : float, default 1.0
         The sampling temperature T > 0.
@@ -254,7 +291,7 @@ def sample_predictive(
     """
     if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
         raise ValueError(f"Argument `temperature` must be a number > 0 but got {temperature!r}.")
-    out = _outputs(result, model, X_new, max_draws)
+    out = _outputs(result, X_new, max_draws)
     rng = np.random.default_rng(random_seed)
     if temperature != 1 and "scales" not in out.natural:
         raise ValueError(
@@ -282,12 +319,13 @@ def sample_predictive(
     )
 
 
+@renamed_arguments(hdi_prob="ci_prob")
+@_accepts_former_model_argument
 def predict_components(
     result: xr.DataTree,
-    model: pm.Model,
     X_new: object,
     *,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    ci_prob: float = DEFAULT_CI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
 ) -> xr.Dataset:
     r"""Posterior summaries of the mixture weights, means and scales at each new x.
@@ -302,7 +340,7 @@ def predict_components(
 
     Parameters
     ----------
-    result, model, X_new, hdi_prob, max_draws
+    result, X_new, ci_prob, max_draws
         As for :func:`predict_density`.
 
     Returns
@@ -313,10 +351,10 @@ def predict_components(
         ``_hdi`` companion carrying a ``ci_bound`` dim. attrs give the number
         of draws and how many were renumbered.
     """
-    hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
-    out = _outputs(result, model, X_new, max_draws, aligned=True)
+    ci_prob = _check_probability(ci_prob, name="ci_prob")
+    out = _outputs(result, X_new, max_draws, aligned=True)
     if out.info.is_network:
-        training = _outputs(result, model, out.info.data.values, max_draws)
+        training = _outputs(result, out.info.data.values, max_draws)
         perms = _match_components(training)
     else:  # a mixture of regressions is relabelled by its coefficients already
         perms = np.broadcast_to(np.arange(out.log_weights.shape[-1]), out.log_weights.shape[::2])
@@ -335,12 +373,12 @@ def predict_components(
     for name, values in {"weights": np.exp(log_weights), **natural}.items():
         dims = dims_of[name]
         variables[name] = (dims, values.mean(axis=0))
-        variables[f"{name}_hdi"] = _hdi(values, dims, {k: coords[k] for k in dims}, hdi_prob)
+        variables[f"{name}_hdi"] = _hdi(values, dims, {k: coords[k] for k in dims}, ci_prob)
     n_renumbered = int(np.sum(np.any(perms != np.arange(perms.shape[1]), axis=1)))
     return xr.Dataset(
         variables,
         coords=coords,
-        attrs={"hdi_prob": hdi_prob, "n_draws": log_weights.shape[0], "n_renumbered": n_renumbered},
+        attrs={"ci_prob": ci_prob, "n_draws": log_weights.shape[0], "n_renumbered": n_renumbered},
     )
 
 

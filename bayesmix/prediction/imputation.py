@@ -25,11 +25,12 @@ import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
+from bayesmix._deprecation import renamed_arguments
 from bayesmix._validation import check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
 from bayesmix.components.categorical import decode
 from bayesmix.prediction.mixture import (
-    DEFAULT_HDI_PROB,
+    DEFAULT_CI_PROB,
     DEFAULT_MAX_DRAWS,
     _check_probability,
     _fitted_mixture,
@@ -37,11 +38,12 @@ from bayesmix.prediction.mixture import (
 )
 
 
+@renamed_arguments(hdi_prob="ci_prob")
 def impute(
     result,
     X,
     *,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    ci_prob: float = DEFAULT_CI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
     random_seed: int | None = None,
 ) -> pd.DataFrame:
@@ -54,7 +56,7 @@ def impute(
     X : array-like or DataFrame
         Rows with NaN (or pandas NA) cells, the features of the fit; often the
         training data themselves.
-    hdi_prob : float, default 0.94
+    ci_prob : float, default 0.94
     max_draws : int, default 1000
         Posterior draws used (thinned evenly); one predictive draw each.
     random_seed : int, optional
@@ -83,7 +85,7 @@ def impute(
             "missing='marginalize' to impute missing cells."
         )
     data = check_new_data(X, fitted.training, name="X", family=fitted.family, missing=True)
-    hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
+    ci_prob = _check_probability(ci_prob, name="ci_prob")
     weights, *params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
     rows, columns = np.nonzero(np.isnan(data.values))
     if rows.size == 0:
@@ -122,7 +124,7 @@ def impute(
     if not answer_columns.all():  # measurements and counts: the predictive mean and interval
         table["mean"] = table["hdi_lower"] = table["hdi_upper"] = np.nan
         if (~answers).any():
-            interval = azs.hdi(cells[:, ~answers], prob=hdi_prob, axis=0)
+            interval = azs.hdi(cells[:, ~answers], prob=ci_prob, axis=0)
             table.loc[~answers, "mean"] = cells[:, ~answers].mean(axis=0)
             table.loc[~answers, "hdi_lower"], table.loc[~answers, "hdi_upper"] = interval[..., 0], interval[..., 1]
     return table

@@ -30,6 +30,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
+from bayesmix._deprecation import renamed_arguments
 from bayesmix._result import check_result, mixture_parameters, observed_data_of, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
@@ -37,7 +38,7 @@ from bayesmix.components.categorical import decode
 from bayesmix.models._base import kind_of
 from bayesmix.relabel import relabel
 
-DEFAULT_HDI_PROB = 0.94
+DEFAULT_CI_PROB = 0.94
 DEFAULT_MAX_DRAWS = 1000
 DEFAULT_ANOMALY_QUANTILE = 0.01
 
@@ -129,25 +130,26 @@ def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -
     return azs.hdi(da, prob=prob, dim="sample").transpose(*dims, "ci_bound")
 
 
-def _per_draw(func, result: object, X_new: object, hdi_prob: object, max_draws: object):
+def _per_draw(func, result: object, X_new: object, ci_prob: object, max_draws: object):
     """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
     fitted = _fitted_mixture(result)
     data = check_new_data(X_new, fitted.training, family=fitted.family, missing=fitted.missing)
-    hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
+    ci_prob = _check_probability(ci_prob, name="ci_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
-    return fitted, data, hdi_prob, chunked_over_draws(functools.partial(func, fitted.family), data.values, *params)
+    return fitted, data, ci_prob, chunked_over_draws(functools.partial(func, fitted.family), data.values, *params)
 
 
 def _obs_coords(n_obs: int) -> dict:
     return {"obs_id": np.arange(n_obs)}
 
 
+@renamed_arguments(hdi_prob="ci_prob")
 def predict_proba(
     result: xr.DataTree,
     X_new: object,
     y: object = None,
     *,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    ci_prob: float = DEFAULT_CI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
 ) -> xr.Dataset:
     r"""Membership probabilities of new points, with posterior uncertainty.
@@ -176,8 +178,8 @@ def predict_proba(
     y : array-like of shape (n_obs,), optional
         For a fit of :func:`bayesmix.models.mixreg` only (and required there):
         the responses observed at ``X_new``.
-    hdi_prob : float, default 0.94
-        Probability mass of the highest-density intervals.
+    ci_prob : float, default 0.94
+        Probability mass of the highest-density intervals (ArviZ's name; formerly ``hdi_prob``).
     max_draws : int, default 1000
         Posterior draws used, thinned evenly.
 
@@ -191,30 +193,30 @@ def predict_proba(
         from bayesmix.prediction.conditional import regression_memberships
 
         draws, components, labels = regression_memberships(result, X_new, y, max_draws)
-        hdi_prob = _check_probability(hdi_prob, name="hdi_prob")
+        ci_prob = _check_probability(ci_prob, name="ci_prob")
         coords = {**_obs_coords(draws.shape[1]), "component": components}
         return xr.Dataset(
             {
                 "probability": (("obs_id", "component"), draws.mean(axis=0)),
-                "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, hdi_prob),
+                "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, ci_prob),
             },
             coords=coords,
-            attrs={"hdi_prob": hdi_prob, "n_draws": draws.shape[0], "labels": labels},
+            attrs={"ci_prob": ci_prob, "n_draws": draws.shape[0], "labels": labels},
         )
     if y is not None:
         raise ValueError(
             "Argument `y` applies to a mixture of regressions (bayesmix.models.mixreg); a mixture of x takes "
             "X_new only."
         )
-    fitted, data, hdi_prob, draws = _per_draw(membership_probabilities, result, X_new, hdi_prob, max_draws)
+    fitted, data, ci_prob, draws = _per_draw(membership_probabilities, result, X_new, ci_prob, max_draws)
     coords = {**_obs_coords(data.n_obs), "component": fitted.components}
     return xr.Dataset(
         {
             "probability": (("obs_id", "component"), draws.mean(axis=0)),
-            "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, hdi_prob),
+            "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, ci_prob),
         },
         coords=coords,
-        attrs={"hdi_prob": hdi_prob, "n_draws": draws.shape[0], "labels": fitted.result["relabel"].attrs["summary"]},
+        attrs={"ci_prob": ci_prob, "n_draws": draws.shape[0], "labels": fitted.result["relabel"].attrs["summary"]},
     )
 
 
@@ -244,11 +246,12 @@ def predict(result: xr.DataTree, X_new: object, y: object = None, *, max_draws: 
     )
 
 
+@renamed_arguments(hdi_prob="ci_prob")
 def score_samples(
     result: xr.DataTree,
     X_new: object,
     *,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    ci_prob: float = DEFAULT_CI_PROB,
     max_draws: int = DEFAULT_MAX_DRAWS,
 ) -> xr.Dataset:
     r"""Posterior predictive log-density of new points.
@@ -259,7 +262,7 @@ def score_samples(
 
     Parameters
     ----------
-    result, X_new, hdi_prob, max_draws
+    result, X_new, ci_prob, max_draws
         As for :func:`predict_proba`.
 
     Returns
@@ -268,15 +271,15 @@ def score_samples(
         ``log_density`` (obs_id) and ``log_density_hdi`` (obs_id, ci_bound),
         the HDI of the per-draw log-density :math:`\log p(x \mid \theta^{(s)})`.
     """
-    _, data, hdi_prob, per_draw = _per_draw(mixture_log_density, result, X_new, hdi_prob, max_draws)
+    _, data, ci_prob, per_draw = _per_draw(mixture_log_density, result, X_new, ci_prob, max_draws)
     coords = _obs_coords(data.n_obs)
     return xr.Dataset(
         {
             "log_density": ("obs_id", logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])),
-            "log_density_hdi": _hdi(per_draw, ("obs_id",), coords, hdi_prob),
+            "log_density_hdi": _hdi(per_draw, ("obs_id",), coords, ci_prob),
         },
         coords=coords,
-        attrs={"hdi_prob": hdi_prob, "n_draws": per_draw.shape[0]},
+        attrs={"ci_prob": ci_prob, "n_draws": per_draw.shape[0]},
     )
 
 

@@ -89,7 +89,7 @@ def arm():
 
 
 def test_robot_arm_predictive_puts_its_mass_on_elbow_up_and_elbow_down(arm):
-    model, result = arm
+    _model, result = arm
     # an elbow far from straight (theta2 = pi), where the end point's noise of 0.01 leaves the elbow angle
     # known to about 0.07 (|dx / dtheta2| = L1 L2 sin(theta2) / |x| = 0.15)
     theta1, theta2 = 0.9, 2.0
@@ -99,7 +99,7 @@ def test_robot_arm_predictive_puts_its_mass_on_elbow_up_and_elbow_down(arm):
     np.testing.assert_allclose(end_point(*mirror), (x1, x2), atol=1e-12)
     shoulder, elbow = np.meshgrid(np.linspace(0.1, 1.4, 131), np.linspace(1.3, 5.0, 371), indexing="ij")
     grid = np.c_[shoulder.ravel(), elbow.ravel()]
-    density = bm.predict_density(result, model, pd.DataFrame({"x1": [x1], "x2": [x2]}), grid).values[0]
+    density = bm.predict_density(result, pd.DataFrame({"x1": [x1], "x2": [x2]}), grid).values[0]
     mass = density / density.sum()
     near = [np.hypot(grid[:, 0] - a, grid[:, 1] - b) < 0.2 for a, b in ((theta1, theta2), mirror)]  # ~3 sd
     assert mass[near[0]].sum() > 0.25 and mass[near[1]].sum() > 0.25  # both solutions carry mass

@@ -201,23 +201,23 @@ def test_relabel_puts_a_chain_in_another_labelling_back_and_keeps_the_gate_refer
 
 
 def test_predictive_density_is_normalized_and_agrees_with_draws(lines, gated):
-    X, model, result = lines.X, lines.model, lines.result
+    X, _model, result = lines.X, lines.model, lines.result
     grid = np.linspace(-1.0, 5.0, 601)
-    density = bm.predict_density(result, model, X.iloc[:3], grid)
+    density = bm.predict_density(result, X.iloc[:3], grid)
     np.testing.assert_allclose(np.trapezoid(density.values, grid, axis=1), 1.0, atol=1e-3)
-    draws = bm.sample_predictive(result, model, X.iloc[:3], random_seed=0).values[..., 0]
+    draws = bm.sample_predictive(result, X.iloc[:3], random_seed=0).values[..., 0]
     mean_from_density = np.trapezoid(density.values * grid, grid, axis=1)
     np.testing.assert_allclose(
         draws.mean(axis=0), mean_from_density, atol=4 * draws.std(axis=0).max() / np.sqrt(len(draws))
     )
     counts = np.arange(0, 200)
-    pmf = bm.predict_density(gated.result, gated.model, gated.X.iloc[:4], counts)
+    pmf = bm.predict_density(gated.result, gated.X.iloc[:4], counts)
     np.testing.assert_allclose(pmf.values.sum(axis=1), 1.0, atol=1e-8)
 
 
 def test_components_at_x_are_the_fitted_lines(lines):
     doses = pd.DataFrame({"dose": [0.0, 1.0]})
-    components = bm.predict_components(lines.result, lines.model, doses)
+    components = bm.predict_components(lines.result, doses)
     means = np.sort(components["means"].values[..., 0], axis=1)
     np.testing.assert_allclose(means, [[1.0, 3.0], [1.0, 3.0]], atol=0.1)
     assert set(components.data_vars) == {"weights", "weights_hdi", "means", "means_hdi", "scales", "scales_hdi"}
@@ -244,8 +244,8 @@ def test_save_and_load_keep_everything_prediction_needs(gated, tmp_path):
         after = bm.predict_proba(loaded, X.iloc[:5], y[:5])["probability"].values
     np.testing.assert_allclose(before, after)
     np.testing.assert_allclose(
-        bm.predict_density(loaded, gated.model, X.iloc[:2], [0.0, 3.0]).values,
-        bm.predict_density(result, gated.model, X.iloc[:2], [0.0, 3.0]).values,
+        bm.predict_density(loaded, X.iloc[:2], [0.0, 3.0]).values,
+        bm.predict_density(result, X.iloc[:2], [0.0, 3.0]).values,
     )
 
 
@@ -264,7 +264,7 @@ def test_loo_prefers_the_true_number_of_regimes(gated):
 
 
 def test_advi_finds_the_crossing_lines_and_gives_a_result_of_the_same_shape(lines):
-    result = bm.fit(lines.model, method="advi", n=5000, draws=300, random_seed=0, progressbar=False)
+    result = bm.fit(lines.model, method="advi", n_steps=5000, draws=300, random_seed=0, progressbar=False)
     assert {"posterior", "log_likelihood", "observed_data", "constant_data", "fit_history"} <= set(result.children)
     slopes = np.sort(result["posterior"]["coefficients"].mean(("chain", "draw")).values[:, 0])
     np.testing.assert_allclose(slopes, [-2.0, 2.0], atol=0.1)
