@@ -55,9 +55,8 @@ def dp_gmm(
 
     NUTS is the reference when its diagnostics are clean, and with the default
     priors nutpie samples it through bayesmix's hand-written log-density
-    (:mod:`bayesmix.inference._nutpie_gmm`): 4-6 s on faithful with truncation 15, 4 x
-    (500 + 500), on 2 cores, against 84-92 s through PyMC's graph compiled by
-    JAX and about 20 s for ``fit(method="advi")`` at truncation 20. With T
+    (:mod:`bayesmix.inference._nutpie_gmm`), many times faster than through
+    PyMC's graph (``benchmarks/README.md``). With T
     components, most of them empty, the posterior has many nearly flat
     directions (an empty component's mean and covariance are constrained only
     by their prior) in which NUTS spends long trajectories; mean-field ADVI
