@@ -54,6 +54,14 @@ class _BayesianMixtureBase(DensityMixin, BaseEstimator):
             settings["covariance_type"], COVARIANCE_TYPES, name="covariance_type"
         )
         settings["random_seed"] = _seed_of(settings.pop("random_state"))
+        if hasattr(self, "truncation"):
+            n_components = check_positive_int(settings["n_components"], name="n_components")
+            if n_components < 2:
+                raise ValueError(
+                    f"Parameter `n_components` of {type(self).__name__} is the truncation and must be >= 2 "
+                    f"(one component has no stick to break) but got {n_components}; for a single Gaussian use "
+                    "PosteriorGaussianMixture(1)."
+                )
         return settings
 
     def _build_model(self, X: Any, settings: dict) -> pm.Model:

@@ -90,5 +90,7 @@ def test_the_former_names_warn_and_still_work(faithful):
         for _ in range(2)
     ]
     np.testing.assert_array_equal(*seeded)
-    with pytest.raises(ValueError, match="`random_state` must be None, an int or a numpy.random.RandomState"):
+    with pytest.raises(ValueError, match=r"`random_state` must be None, an int or a numpy\.random\.RandomState"):
         bm.PosteriorGaussianMixture(2, random_state="seven", **short).fit(faithful)
+    with pytest.raises(ValueError, match=r"`n_components` of DirichletProcessGaussianMixture is the truncation"):
+        bm.DirichletProcessGaussianMixture(1, **short).fit(faithful)
