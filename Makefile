@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,jax]"
 	touch $@
 
-.PHONY: setup demo test lint browser
+.PHONY: setup demo test lint browser docs
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,16 @@ browser:
 	  else \
 	    echo "note: no chromium and no root apt-get: the report's browser check will be skipped" >&2; \
 	  fi; }
+
+# The documentation site, warnings as errors, into docs/_build/html. The notebooks are
+# rendered from their stored outputs (the test suite executes them).
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf docs/_build docs/generated
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check bayesmix tests notebooks

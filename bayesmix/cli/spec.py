@@ -37,8 +37,10 @@ prior overrides as :class:`bayesmix.Prior` mappings, ``{distribution =
 * ``mixture``: ``component``, ``n_components``, ``covariance`` (Gaussian and
   Student-t components), ``init = "em"`` (the default: start every chain at
   the family's EM solution) or ``init = "prior"`` (the sampler's own start,
-  see :func:`bayesmix.fit`);
-* ``dp_mixture``: ``component``, ``truncation``, ``covariance``, ``alpha``;
+  see :func:`bayesmix.fit`), ``missing = "marginalize"`` (let empty cells in,
+  see :func:`bayesmix.models.mixture`);
+* ``dp_mixture``: ``component``, ``truncation``, ``covariance``, ``alpha``,
+  ``missing``;
 * ``mixreg``: ``component`` (gaussian, poisson, negative_binomial,
   bernoulli), ``n_components``, ``experts`` and ``gating`` (columns of
   ``x``; see :func:`bayesmix.models.mixreg`). Text, categorical and

@@ -205,7 +205,7 @@ def predict_density(
     Parameters
     ----------
     result : xarray.DataTree
-        A fit of :func:`bayesmix.models.mdn` (NUTS, ADVI or MAP).
+        A fit of :func:`bayesmix.models.mdn` (NUTS, ADVI or MAP) or of :func:`bayesmix.models.mixreg`.
     X_new : array-like or DataFrame, shape (n_obs, n_features)
         Inputs in raw units.
     y_grid : array-like, shape (n_points,) or (n_points, n_outputs)

@@ -1,0 +1,28 @@
+"""The documentation site's API reference names every public name (``make docs`` builds the pages)."""
+
+import re
+from pathlib import Path
+
+import bayesmix as bm
+
+API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+def _documented() -> set[str]:
+    """The fully qualified names listed in the API page's autosummary blocks."""
+    names, module = set(), None
+    for line in API_PAGE.read_text().splitlines():
+        if match := re.match(r"\.\. currentmodule:: ([\w.]+)", line.strip()):
+            module = match.group(1)
+        elif re.fullmatch(r"   [A-Za-z_]\w*", line):
+            names.add(f"{module}.{line.strip()}")
+    return names
+
+
+def test_every_public_name_has_its_api_page():
+    public = {f"bayesmix.{n}" for n in bm.__all__ if n not in ("datasets", "models", "__version__")}
+    public |= {f"bayesmix.models.{n}" for n in bm.models.__all__}
+    public |= {f"bayesmix.datasets.{n}" for n in bm.datasets.__all__}
+    documented = _documented()
+    assert public - documented == set(), "public names without an API page (add them to docs/api.md)"
+    assert documented - public == set(), "docs/api.md lists names that are not public"
