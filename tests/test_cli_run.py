@@ -351,7 +351,10 @@ def test_a_folder_of_another_plan_is_refused_untouched(tmp_path, loopback_cluste
     (out / "run.json").write_text('{"candidates": [], "data": {}}')
     outcome = CliRunner().invoke(app, ["run", str(spec), "--out", str(out), "--scheduler", loopback_cluster])
     assert outcome.exit_code == 2 and "holds the results of another plan" in outcome.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["run.json"]
+    # Only the (empty) lock file that every run holds while it looks at the folder is added.
+    assert sorted(p.name for p in out.iterdir()) == [".bayesmix.lock", "run.json"]
+    assert (out / "run.json").read_text() == '{"candidates": [], "data": {}}'
+    assert (out / ".bayesmix.lock").read_text() == ""
 
 
 def test_an_unreachable_scheduler_exits_2(tmp_path):

@@ -13,8 +13,14 @@ Files in ``DIR``:
 ``run.json``
     The plan (spec text, candidates, settings); a later run into the same
     folder must have the same plan, so results of different specs never mix.
+``.bayesmix.lock``
+    Held (an advisory ``flock``) while a run writes into the folder: a second
+    run started into it at the same time is refused, never interleaved. The
+    operating system releases it when the process ends, killed or not.
 ``<candidate>.nc``
-    Each fit (relabelled to EM for a finite mixture).
+    Each fit (relabelled to EM for a finite mixture). One that cannot be read,
+    or that another candidate made, is moved aside to
+    ``<candidate>.nc.unreadable`` (never deleted) and fitted again.
 ``baselines/<candidate>_map.nc``
     For an MDN fitted by ADVI or NUTS, the MAP fit of the same network.
 ``comparison.csv``, ``report.html``
@@ -23,6 +29,7 @@ Files in ``DIR``:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -42,7 +49,10 @@ from bayesmix.diagnostics.sampler_checks import SamplerWarning
 __all__ = ["RunSummary", "run_analysis"]
 
 EVENT_TOPIC = "bayesmix-candidate"
+# The attribute that names the candidate a saved result was fitted for.
+CANDIDATE_ATTR = "bayesmix_candidate"
 RUN_FILE = "run.json"
+LOCK_FILE = ".bayesmix.lock"
 BASELINE_FOLDER = "baselines"
 # What a progress callback receives: candidate name, status, and a detail (seconds, an error).
 Event = Callable[[str, str, Any], None]
@@ -56,6 +66,7 @@ class RunSummary:
     fitted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    set_aside: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     report: Path | None = None
     seconds: float = 0.0
@@ -89,12 +100,25 @@ def run_analysis(
         Workers of the local cluster (ignored with ``scheduler``).
     on_event : callable, optional
         Called as ``on_event(candidate, status, detail)`` with status
-        "skipped", "queued", "started", "saved" or "failed".
+        "skipped", "set_aside" (an unreadable or foreign result file moved
+        aside; detail: why), "queued", "started" (detail: the worker's process
+        id), "saved" or "failed" (detail: the error).
 
     Returns
     -------
     RunSummary
         Candidates fitted, skipped (already saved) and failed, with the errors.
+        A candidate whose worker died is retried on another worker by Dask
+        (``distributed.scheduler.allowed-failures`` times) and then reported
+        failed; a result that cannot be saved (a full disk) is reported failed
+        and the results saved before it stay intact. Running the spec again
+        fits only what is missing.
+
+    Raises
+    ------
+    SpecError
+        For a bad spec, a folder of another plan, or a folder another run is
+        writing into.
     """
     start = time.perf_counter()
     spec = spec if isinstance(spec, Spec) else read_spec(spec)
@@ -103,27 +127,77 @@ def run_analysis(
     out = Path(out) if out is not None else spec.output
     notify = on_event or (lambda *args: None)
     plan = _plan(spec, quick)
-    _prepare_folder(out, plan)
-
-    summary = RunSummary(out=out)
-    pending = []
-    for candidate in spec.candidates:
-        if result_path(out, candidate.name).exists():
-            summary.skipped.append(candidate.name)
-            notify(candidate.name, "skipped", None)
-        else:
+    out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        _prepare_folder(out, plan)
+        summary = RunSummary(out=out)
+        pending = []
+        for candidate in spec.candidates:
+            path = result_path(out, candidate.name)
+            problem = _saved_result_problem(path, candidate.name) if path.exists() else "missing"
+            if problem is None:
+                summary.skipped.append(candidate.name)
+                notify(candidate.name, "skipped", None)
+                continue
+            if problem != "missing":
+                path.replace(path.with_name(path.name + ".unreadable"))
+                summary.set_aside[candidate.name] = problem
+                notify(candidate.name, "set_aside", problem)
             pending.append(candidate)
-    if pending:
-        with _client(scheduler, n_workers or min(len(pending), os.cpu_count() or 1)) as client:
-            client.subscribe_topic(EVENT_TOPIC, lambda event: notify(event[1]["name"], "started", None))
-            _fit_all(client, spec, pending, out, summary, notify)
-    from bayesmix.cli.report import write_report
+        if pending:
+            with _client(scheduler, n_workers or min(len(pending), os.cpu_count() or 1)) as client:
+                client.subscribe_topic(EVENT_TOPIC, lambda event: notify(event[1]["name"], "started", event[1]["pid"]))
+                _fit_all(client, spec, pending, out, summary, notify)
+        from bayesmix.cli.report import write_report
 
-    plan["failed"] = summary.failed
-    persistence.write_text_atomic(out / RUN_FILE, json.dumps(plan, indent=2))
-    summary.report = write_report(out)
+        plan["failed"] = summary.failed
+        persistence.write_text_atomic(out / RUN_FILE, json.dumps(plan, indent=2))
+        summary.report = write_report(out)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+@contextmanager
+def _exclusive(out: Path):
+    """Hold the folder's lock for the whole run; refuse at once if another run holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; runs are not guarded there
+        yield
+        return
+    with open(out / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SpecError(
+                f"{out}: another bayesmix run (process {holder}) is writing into this folder; wait for it to "
+                "finish, or choose another --out folder."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)  # no holder now (a killed run leaves its pid, and no lock, behind)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _saved_result_problem(path: Path, name: str) -> str | None:
+    """Why a saved result cannot stand for candidate ``name`` (unreadable, or another candidate's), or None."""
+    try:
+        result = persistence.load(path)
+    except (ValueError, OSError) as err:
+        return f"cannot be read ({err})"
+    made_for = result.attrs.get(CANDIDATE_ATTR)
+    if made_for is not None and made_for != name:
+        return f"holds candidate {made_for!r}'s result"
+    return None
 
 
 def result_path(out: Path, name: str) -> Path:
@@ -185,7 +259,7 @@ def _announce(name: str) -> None:
     try:
         from distributed import get_worker
 
-        get_worker().log_event(EVENT_TOPIC, {"name": name})
+        get_worker().log_event(EVENT_TOPIC, {"name": name, "pid": os.getpid()})
     except ValueError:  # not running on a worker
         pass
 
@@ -213,10 +287,16 @@ def _fit_all(client, spec: Spec, pending: list[Candidate], out: Path, summary: R
             summary.failed[name] = f"{type(err).__name__}: {err}"
             notify(name, "failed", summary.failed[name])
             continue
-        if fitted["baseline"] is not None:
-            (out / BASELINE_FOLDER).mkdir(exist_ok=True)
-            persistence.save(fitted["baseline"], baseline_path(out, name))
-        persistence.save(fitted["result"], result_path(out, name))
+        fitted["result"].attrs[CANDIDATE_ATTR] = name
+        try:
+            if fitted["baseline"] is not None:
+                (out / BASELINE_FOLDER).mkdir(exist_ok=True)
+                persistence.save(fitted["baseline"], baseline_path(out, name))
+            persistence.save(fitted["result"], result_path(out, name))
+        except OSError as err:  # e.g. a full disk: save leaves no partial file, and the others go on
+            summary.failed[name] = f"not saved: {err}"
+            notify(name, "failed", summary.failed[name])
+            continue
         summary.fitted.append(name)
         summary.warnings[name] = fitted["warnings"]
         notify(name, "saved", fitted["seconds"])

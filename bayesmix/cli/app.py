@@ -78,6 +78,8 @@ def run(
                 progress.update(row, status="fitting")
             elif status == "queued":
                 progress.update(row, status="queued")
+            elif status == "set_aside":
+                errors.print(f"[yellow]{name}:[/] the saved result {detail}; moved aside, fitting it again")
             else:
                 progress.start_task(row)
                 text = {
@@ -118,7 +120,11 @@ def report(
 
     if not (folder / "run.json").is_file():
         _fail(f"{folder}: not a bayesmix run folder (no run.json); run `bayesmix run SPEC --out {folder}` first.")
-    console.print(f"Report: [bold]{write_report(folder)}[/]")
+    try:
+        page = write_report(folder)
+    except ValueError as err:  # a result file that cannot be read: named, with what to do
+        _fail(str(err))
+    console.print(f"Report: [bold]{page}[/]")
 
 
 @app.command()

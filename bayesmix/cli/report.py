@@ -82,7 +82,7 @@ def write_report(out: str | Path) -> Path:
         raise FileNotFoundError(f"Argument `out`: {str(out)!r} has no {RUN_FILE}; it is not a bayesmix run folder.")
     plan = json.loads((out / RUN_FILE).read_text())
     saved = [c["name"] for c in plan["candidates"] if result_path(out, c["name"]).exists()]
-    results = {name: bm.load(result_path(out, name)) for name in saved}
+    results = {name: _load_saved(result_path(out, name)) for name in saved}
     sections = [f"<h1>{html.escape(plan['title'])}</h1>", _run_summary(plan, results)]
     density = {n: r for n, r in results.items() if not kind_of(r.attrs).is_conditional}
     conditional = {n: r for n, r in results.items() if n not in density}
@@ -675,6 +675,19 @@ def _density_1d(result: xr.DataTree, data, baseline: xr.Dataset | None, family) 
     ax.set(xlabel=data.feature_names[0], ylabel="density")
     ax.legend(fontsize=8)
     return fig
+
+
+def _load_saved(path: Path) -> xr.DataTree:
+    """A saved result, or an error that names the file and what to do about it."""
+    import bayesmix as bm
+
+    try:
+        return bm.load(path)
+    except (ValueError, OSError) as err:
+        raise ValueError(
+            f"{path} cannot be read ({err}); run `bayesmix run SPEC --out {path.parent}` again: it moves the "
+            "file aside (as .nc.unreadable) and fits that candidate afresh."
+        ) from None
 
 
 def _conditional_density_figure(result: xr.DataTree, baseline: xr.DataTree | None) -> tuple[plt.Figure | None, str]:
