@@ -26,3 +26,11 @@ def test_every_public_name_has_its_api_page():
     documented = _documented()
     assert public - documented == set(), "public names without an API page (add them to docs/api.md)"
     assert documented - public == set(), "docs/api.md lists names that are not public"
+
+
+def test_the_count_of_bad_input_cases_the_validation_page_states_is_true():
+    from tests import test_bad_input
+
+    stated = int(re.search(r"over (\d+) cases", (API_PAGE.parent / "validation.md").read_text()).group(1))
+    cases = len(test_bad_input.BAD_DATA) * len(test_bad_input.DATA_TAKERS) + len(test_bad_input.OTHER_CASES)
+    assert cases > stated

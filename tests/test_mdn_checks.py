@@ -5,6 +5,7 @@ import warnings
 import arviz_stats as azs
 import numpy as np
 import pytest
+from scipy.stats import binom
 
 import bayesmix as bm
 
@@ -57,7 +58,7 @@ def test_inverse_problem_loo_prefers_three_components_by_more_than_two_se(invers
     assert -table.loc["K=1", "elpd_diff"] > 2 * table.loc["K=1", "dse"], table
 
 
-def test_mcycle_held_out_90_percent_intervals_cover_80_to_98_percent():
+def test_mcycle_held_out_90_percent_intervals_are_calibrated_and_narrow():
     cycle = bm.datasets.load("mcycle")
     test = np.random.default_rng(0).permutation(len(cycle))[: round(0.2 * len(cycle))]
     train = np.setdiff1d(np.arange(len(cycle)), test)
@@ -66,8 +67,12 @@ def test_mcycle_held_out_90_percent_intervals_cover_80_to_98_percent():
     draws = bm.sample_predictive(result, cycle["times"].values[test], random_seed=3).values[..., 0]
     lower, upper = np.quantile(draws, [0.05, 0.95], axis=0)
     held_out = cycle["accel"].values[test]
-    coverage = np.mean((held_out >= lower) & (held_out <= upper))
-    assert 0.80 <= coverage <= 0.98, f"coverage {coverage:.3f} on {len(test)} held-out points"
+    covered = int(np.sum((held_out >= lower) & (held_out <= upper)))
+    # Calibrated 90% intervals cover Binomial(n, 0.9) of n held-out points; fewer than its 0.1% quantile
+    # (19 of 27) fails a calibrated model once in a thousand seeds. No upper bound is possible at that
+    # level (all 27 covered has probability 0.9^27 = 6%): bands too wide are caught by the width below.
+    least = binom.ppf(0.001, len(test), 0.9)
+    assert covered >= least, f"{covered} of {len(test)} held-out points covered, fewer than {least:.0f}"
     # Coverage alone is met by a band as wide as the data: the intervals must be much narrower than
     # the unconditional 90% interval of the acceleration (NUTS gave 93 g, this fit about 100 g).
     marginal = np.subtract(*np.quantile(cycle["accel"].values[train], [0.95, 0.05]))
