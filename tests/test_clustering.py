@@ -96,7 +96,8 @@ def test_faithful_cluster_count_agrees_with_bic(faithful, method):
         # The variational DP fit serves as the baseline, like EM for finite mixtures.
         vb = bm.em(faithful, truncation, method="variational_dp", n_init=3, random_seed=0)
         against_vb = bm.diagnose(bm.relabel(result, reference=vb), baseline=vb)
-        assert against_vb.baseline is not None and 0 <= against_vb.adjusted_rand_index <= 1
+        # The two fits agree on faithful's two large clusters (a small third may take a few points).
+        assert against_vb.baseline is not None and against_vb.adjusted_rand_index > 0.8, against_vb
         assert against_vb.baseline.loc["means[0, waiting]", "em"] == pytest.approx(float(vb["means"][0, 1]))
         psm = bm.coclustering(result, random_seed=0)
         assert psm.shape == (272, 272) and np.allclose(np.diag(psm), 1.0)
@@ -115,6 +116,15 @@ def test_too_small_truncation_warns(four_clusters):
         )
     with pytest.warns(bm.TruncationWarning, match="increase truncation"):
         bm.cluster_count(result, random_seed=0)
+
+
+@pytest.mark.slow
+def test_coclustering_is_near_one_within_and_near_zero_between_separated_clusters(four_clusters, four_clusters_fit):
+    _, truth = four_clusters
+    psm = bm.coclustering(four_clusters_fit, random_seed=0).values
+    same = truth[:, None] == truth[None, :]
+    assert psm[same].mean() > 0.95 and psm[~same].mean() < 0.05
+    assert psm[same].min() > 0.5 and psm[~same].max() < 0.5  # no pair is put on the wrong side
 
 
 def test_same_seed_same_partitions(four_clusters_fit):
