@@ -51,13 +51,25 @@ def test_log_likelihood_equals_the_models_own_log_density(faithful):
         np.testing.assert_allclose(result["log_likelihood"]["X"].values[0, d], fn(point), rtol=1e-8)
 
 
+@pytest.fixture(scope="module")
+def spherical_reference(faithful):
+    """nutpie on faithful, K = 2, spherical covariance: 4 x 1000 draws (the kernel: about a second)."""
+    return bm.fit(bm.models.gmm(faithful, 2, covariance="spherical"), random_seed=0, progressbar=False)
+
+
 @pytest.mark.parametrize("sampler", ["pymc", "numpyro"])
-def test_other_samplers_return_the_same_shape(faithful, sampler):
+def test_other_samplers_sample_the_same_posterior(faithful, sampler, spherical_reference):
     model = bm.models.gmm(faithful, 2, covariance="spherical")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = bm.fit(model, sampler=sampler, draws=50, tune=50, chains=2, random_seed=3, progressbar=False)
-    _check_result(result, 2, 50, 272)
+        result = bm.fit(model, sampler=sampler, draws=150, tune=150, chains=2, random_seed=3, progressbar=False)
+    _check_result(result, 2, 150, 272)
+    # The same posterior as nutpie's long run: means and weights within half a posterior sd (the Monte Carlo
+    # error of 300 draws is about a tenth of one).
+    reference = spherical_reference["posterior"]
+    for name in ("weights", "means"):
+        gap = np.abs(result["posterior"][name].mean(("chain", "draw")) - reference[name].mean(("chain", "draw")))
+        assert (gap < 0.5 * reference[name].std(("chain", "draw"))).all(), (name, gap.values)
     assert result.attrs["sampler"] == sampler
     # Plain numpy draws (numpyro hands back JAX arrays), so relabelling can index them.
     assert all(type(var.data) is np.ndarray for var in result["posterior"].to_dataset().data_vars.values())
@@ -155,8 +167,11 @@ def test_advi_fits_one_component_on_one_feature():
     X = np.random.default_rng(0).normal(3.0, 2.0, size=(200, 1))
     result = bm.fit(bm.models.gmm(X, 1), method="advi", n_steps=3000, draws=200, random_seed=0, progressbar=False)
     posterior = result["posterior"]
-    assert abs(float(posterior["means"].mean()) - X.mean()) < 0.3
-    assert abs(float(np.sqrt(posterior["covariances"].mean())) - X.std()) < 0.3
+    # Under the weak default priors the mean's posterior is about N(mean(X), sd(X)^2 / n): sd 0.14 here.
+    # The Monte Carlo error of 200 draws' mean is 0.01; ADVI's own error adds a little (measured: 0.005).
+    assert abs(float(posterior["means"].mean()) - X.mean()) < 0.05
+    assert 0.10 < float(posterior["means"].std()) < 0.18
+    assert abs(float(np.sqrt(posterior["covariances"]).mean()) - X.std()) < 0.05
 
 
 def test_default_start_is_em_and_puts_every_chain_in_one_labelling(faithful):
