@@ -53,6 +53,11 @@ def test_fit_records_the_family_and_the_log_likelihood(fitted):
     component, dp, _, _, result = fitted
     assert result.attrs["bayesmix_component"] == component
     assert result.attrs["bayesmix_family"] == ("dp_mixture" if dp else "mixture")
+    # What computed the log-density nutpie sampled: the kernel for Gaussians, PyTensor's graph compiled by numba
+    # for the count families and Bernoulli, by JAX for the others (so backend="numba" runs for real here, and
+    # the next test checks what it sampled against EM).
+    expected = "kernel" if component == "gaussian" else get_component(component).nutpie_backend
+    assert result.attrs["nuts_backend"] == expected
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(result.children)
     ll = result["log_likelihood"]["X"]
     assert ll.dims == ("chain", "draw", "obs_id") and np.isfinite(ll).all()
