@@ -283,7 +283,10 @@ def _with_permutation(result: xr.DataTree, perm: xr.DataArray, method: str, refe
         if "chain" in perm.coords
         else []
     )
-    summary = f"relabelled {n_changed} of {n_total} draws by {method} matching to the {reference} reference"
+    if reference == "none":  # one component: there is no labelling to choose
+        summary = f"nothing to relabel: one component, {n_total} draws"
+    else:
+        summary = f"relabelled {n_changed} of {n_total} draws by {method} matching to the {reference} reference"
     if switched_chains:
         summary += f"; chains {switched_chains} were mostly in another labelling"
     out = result.copy()

@@ -91,3 +91,46 @@ def test_diagnose_bad_baseline(faithful_relabelled, faithful):
         bm.diagnose(faithful_relabelled, baseline=bm.em(faithful, 3, random_seed=0))
     with pytest.raises(TypeError, match=r"must be an xarray\.DataTree"):
         bm.diagnose(np.zeros(3))
+
+
+def test_a_tied_covariance_is_listed_once_and_one_component_has_nothing_to_relabel(faithful):
+    """The report's tables: a covariance shared by the components is one parameter, not K copies of it."""
+    tied = bm.fit(
+        bm.models.gmm(faithful, 2, covariance="tied"), draws=200, tune=200, chains=2, random_seed=0, progressbar=False
+    )
+    diag = bm.diagnose(tied, baseline=bm.em(faithful, 2, covariance="tied", random_seed=0))
+    for table in (diag.convergence, diag.baseline):
+        covariances = [label for label in table.index if label.startswith("covariances")]
+        assert covariances == [
+            "covariances[0, eruptions, eruptions]",
+            "covariances[0, waiting, eruptions]",
+            "covariances[0, waiting, waiting]",
+        ]
+    single = bm.fit(bm.models.gmm(faithful, 1), draws=100, tune=100, chains=2, random_seed=0, progressbar=False)
+    assert bm.diagnose(single).relabel_summary == "nothing to relabel: one component, 200 draws"
+
+
+def test_the_verdict_includes_the_rank_plots_test_and_the_plots_flag_at_its_level(faithful_fit):
+    """One chain's draws of one mean moved by a third of a posterior sd: the rank test flags that parameter
+    alone, in the verdict and in the rank plots, at one level (1% over the parameters judged)."""
+    from bayesmix.cli.report import _convergence_figure
+    from bayesmix.diagnostics.mixture_diagnostics import rank_test_level
+
+    healthy = bm.relabel(faithful_fit)
+    posterior = healthy["posterior"].to_dataset()
+    shift = 0.35 * float(posterior["means"].sel(component=0, feature="waiting").std())
+    moved = posterior.copy(deep=True)
+    moved["means"].loc[{"chain": 0, "component": 0, "feature": "waiting"}] += shift
+    shifted = healthy.copy()
+    shifted["posterior"] = xr.DataTree(moved)
+    diag = bm.diagnose(shifted)
+    level = rank_test_level(len(diag.convergence))
+    flagged = diag.convergence.index[diag.convergence["rank_p"] < level].tolist()
+    assert flagged == ["means[0, waiting]"]
+    assert any(line.startswith("The rank plots flag 1 parameter(s), worst means[0, waiting]") for line in diag.verdict)
+    assert (bm.diagnose(healthy).convergence["rank_p"] >= level).all()
+
+    figure, caption = _convergence_figure(shifted, len(diag.convergence))
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert "means[0, waiting]" in titles and not any("\n" in t for t in titles)  # one line: no overlap
+    assert f"{level:.2g}" in caption

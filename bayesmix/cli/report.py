@@ -44,6 +44,7 @@ from bayesmix.cli import report_regression
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
 from bayesmix.components.categorical import decode
+from bayesmix.diagnostics.mixture_diagnostics import rank_test_level
 from bayesmix.models._base import FINITE, kind_of
 
 __all__ = ["write_report"]
@@ -356,7 +357,7 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
         warnings.simplefilter("ignore")
         report = bm.diagnose(result, baseline=baseline)
     state = "ok" if report.ok else "warn"
-    figures = [_convergence_figure(result)]
+    figures = [_convergence_figure(result, len(report.convergence))]
     if kind.is_dirichlet_process:
         figures.append(_cluster_count_figure(result))
     if kind.is_regression:
@@ -384,9 +385,12 @@ def settings_summary(result: xr.DataTree) -> str:
     return ", ".join(f"{k} {s[k]}" for k in keys if k in s)
 
 
-def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
-    """Rank plots of the weights and means (NUTS, several chains), or the ELBO trace (ADVI)."""
-    import arviz_plots as azp
+def _convergence_figure(result: xr.DataTree, n_judged: int) -> tuple[plt.Figure | None, str]:
+    """Rank plots of the weights and means (NUTS, several chains), or the ELBO trace (ADVI).
+
+    The plots flag a parameter at the level the verdict uses (1% over the ``n_judged`` parameters that
+    diagnose judges), so that a red panel and the verdict say the same thing.
+    """
 
     if "fit_history" in result.children and "elbo" in result["fit_history"].data_vars:
         elbo = result["fit_history"]["elbo"].values
@@ -402,8 +406,7 @@ def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
     if kind.is_regression:
         names = ["intercepts", "coefficients"]
         coords = {"feature": posterior["feature"].values[:3]} if posterior.sizes["feature"] > 3 else {}
-        pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")
-        return pc.viz["figure"].item(), "rank plots after relabelling"
+        return _rank_plots(result, names, coords, n_judged)
     coords = {}
     location = kind.component_family.location
     names = ["weights", location] if posterior.sizes["component"] > 1 else [location]
@@ -415,8 +418,31 @@ def _convergence_figure(result: xr.DataTree) -> tuple[plt.Figure | None, str]:
         coords["feature"] = posterior["feature"].values[:4]
     if "category" in posterior[location].dims:
         coords["category"] = list(observed_data_of(result).categories[0])
-    pc = azp.plot_rank(result, var_names=names, coords=coords, backend="matplotlib")
-    return pc.viz["figure"].item(), "rank plots after relabelling"
+    return _rank_plots(result, names, coords, n_judged)
+
+
+def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: int) -> tuple[plt.Figure, str]:
+    """ArviZ's rank plots with one-line titles (two-line ones ran into the axes above)."""
+    import arviz_plots as azp
+
+    level = rank_test_level(n_judged)
+    pc = azp.plot_rank(
+        result,
+        var_names=names,
+        coords=coords,
+        envelope_prob=1 - level,
+        backend="matplotlib",
+    )
+    fig = pc.viz["figure"].item()
+    for ax in fig.axes:
+        name, _, index = ax.get_title().partition("\n")
+        if name:
+            ax.set_title(f"{name}[{index}]" if index else name, fontsize=9)
+        for text in ax.texts:  # "p=0.18(α=0.00)": the level rounds to zero at two decimals
+            if text.get_text().startswith("p="):
+                text.set_text(text.get_text().partition("(")[0].replace("p=", "p = "))
+    fig.set_layout_engine("constrained")
+    return fig, f"rank plots after relabelling (a panel is flagged at p < {level:.2g}, the verdict's level)"
 
 
 def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:

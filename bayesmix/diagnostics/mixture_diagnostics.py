@@ -22,6 +22,10 @@ from bayesmix.relabel import relabel
 
 HDI_PROB = 0.94
 RHAT_MAX = 1.01
+# The rank plots' multi-chain uniformity test (arviz-stats' mchain_uniformity_test): a parameter is flagged when
+# its p-value is below this level divided by the number of parameters judged, so that a fit whose chains all
+# sample one posterior is flagged somewhere with probability about 1%, whatever its number of parameters.
+RANK_TEST_ALPHA = 0.01
 ESS_MIN_PER_CHAIN = 100
 # Posterior memberships are averaged over at most this many (evenly thinned) draws.
 MAX_MEMBERSHIP_DRAWS = 1000
@@ -35,7 +39,8 @@ class Diagnostics:
     ----------
     convergence : pandas.DataFrame
         Per parameter: posterior mean, sd, 94% HDI, rank-normalized R-hat,
-        bulk and tail ESS, MCSE of the mean.
+        bulk and tail ESS, MCSE of the mean, and ``rank_p``, the p-value of
+        the rank plots' test that every chain's ranks are uniform.
     sampler : pandas.DataFrame
         Per chain: divergences, E-BFMI, fraction of draws at the maximum tree depth.
     baseline : pandas.DataFrame or None
@@ -212,9 +217,14 @@ def diagnostics_of(
 
 
 def _parameter_dataset(posterior: xr.Dataset, family) -> xr.Dataset:
-    """Weights, the family's parameters (matrices by their lower triangle) and alpha."""
+    """Weights, the family's parameters (matrices by their lower triangle) and alpha.
+
+    A parameter shared by every component (a tied covariance) is listed once, as component 0's.
+    """
     ds = posterior[[v for v in ("weights", *family.parameters, "alpha") if v in posterior]]
     for name, da in ds.data_vars.items():
+        if name != "weights" and da.sizes.get("component", 1) > 1 and bool((da == da.isel(component=0)).all()):
+            ds[name] = da = da.isel(component=[0])
         if "feature_bis" in da.dims:
             features = list(ds["feature"].values)
             lower = xr.DataArray(
@@ -255,10 +265,39 @@ def _convergence_table(params: xr.Dataset, n_chains: int) -> pd.DataFrame:
                 _flatten(azs.ess(params, method="bulk"), "ess_bulk"),
                 _flatten(azs.ess(params, method="tail"), "ess_tail"),
                 _flatten(azs.mcse(params), "mcse_mean"),
+                _rank_test(params) if n_chains > 1 else None,
             ]
     table = pd.concat([c for c in columns if c is not None], axis=1)
     table = table[table["sd"].notna() & (table["sd"] > 0)]  # structural zeros and upper triangles
     return table
+
+
+def _rank_test(params: xr.Dataset) -> pd.Series:
+    """The p-value of the multi-chain uniformity test of each parameter's ranks, as ArviZ's rank plots show it."""
+    ranks = params.azstats.compute_ranks(dim=SAMPLE_DIMS, relative=True)
+    p_values, _, _ = ranks.azstats.mchain_uniformity_test(dim=SAMPLE_DIMS)
+    return _flatten(p_values, "rank_p")
+
+
+def rank_test_level(n_parameters: int) -> float:
+    """The p-value below which the rank test flags a parameter among ``n_parameters`` (Bonferroni)."""
+    return RANK_TEST_ALPHA / max(n_parameters, 1)
+
+
+def rank_test_problems(convergence: pd.DataFrame) -> list[str]:
+    """The verdict line for parameters whose chains' ranks are not uniform (the rank plots' red flags)."""
+    if "rank_p" not in convergence:
+        return []
+    level = rank_test_level(int(convergence["rank_p"].notna().sum()))
+    flagged = convergence[convergence["rank_p"] < level].sort_values("rank_p")
+    if not len(flagged):
+        return []
+    worst = flagged.index[0]
+    return [
+        f"The rank plots flag {len(flagged)} parameter(s), worst {worst} (p = {flagged['rank_p'].iloc[0]:.2g}, "
+        f"below {level:.2g}: 1% over the {convergence['rank_p'].notna().sum()} parameters): some chain's draws "
+        "sit apart from the others' there; run longer chains."
+    ]
 
 
 def _sampler_table(result: xr.DataTree) -> pd.DataFrame:
@@ -369,6 +408,7 @@ def _verdict(
                 )
         if len(bad) > 3:
             problems.append(f"{len(bad) - 3} more parameters have R-hat > {RHAT_MAX}.")
+        problems += rank_test_problems(convergence)
     if "ess_bulk" in convergence and not variational:
         problems += low_ess_problems(convergence, n_chains, "parameter(s)")
     problems += [p.message for p in sampler_problems]
