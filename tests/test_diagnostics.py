@@ -111,14 +111,14 @@ def test_a_tied_covariance_is_listed_once_and_one_component_has_nothing_to_relab
 
 
 def test_the_verdict_includes_the_rank_plots_test_and_the_plots_flag_at_its_level(faithful_fit):
-    """One chain's draws of one mean moved by a third of a posterior sd: the rank test flags that parameter
+    """One chain's draws of one mean moved by 0.6 posterior sd: the rank test flags that parameter
     alone, in the verdict and in the rank plots, at one level (1% over the parameters judged)."""
     from bayesmix.cli.report import _convergence_figure
     from bayesmix.diagnostics.mixture_diagnostics import rank_test_level
 
     healthy = bm.relabel(faithful_fit)
     posterior = healthy["posterior"].to_dataset()
-    shift = 0.35 * float(posterior["means"].sel(component=0, feature="waiting").std())
+    shift = 0.6 * float(posterior["means"].sel(component=0, feature="waiting").std())
     moved = posterior.copy(deep=True)
     moved["means"].loc[{"chain": 0, "component": 0, "feature": "waiting"}] += shift
     shifted = healthy.copy()

@@ -44,7 +44,7 @@ from bayesmix.cli import report_regression
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
 from bayesmix.components.categorical import decode
-from bayesmix.diagnostics.mixture_diagnostics import rank_test_level
+from bayesmix.diagnostics.mixture_diagnostics import rank_test_draws, rank_test_level
 from bayesmix.models._base import FINITE, kind_of
 
 __all__ = ["write_report"]
@@ -426,8 +426,9 @@ def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: i
     import arviz_plots as azp
 
     level = rank_test_level(n_judged)
+    thinned = xr.DataTree.from_dict({"posterior": rank_test_draws(result["posterior"].to_dataset())})
     pc = azp.plot_rank(
-        result,
+        thinned,
         var_names=names,
         coords=coords,
         envelope_prob=1 - level,
@@ -442,7 +443,9 @@ def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: i
             if text.get_text().startswith("p="):
                 text.set_text(text.get_text().partition("(")[0].replace("p=", "p = "))
     fig.set_layout_engine("constrained")
-    return fig, f"rank plots after relabelling (a panel is flagged at p < {level:.2g}, the verdict's level)"
+    step = result["posterior"].sizes["draw"] // thinned["posterior"].sizes["draw"]
+    every = f"one draw in {step}, " if step > 1 else ""
+    return fig, f"rank plots after relabelling ({every}a panel flagged at p < {level:.2g}, the verdict's level)"
 
 
 def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:
