@@ -50,7 +50,6 @@ INIT_CHOICES = ("auto", "prior")
 # What computes the log-density and its gradient: bayesmix's hand-written kernel (nutpie only),
 # or PyTensor's graph compiled by JAX, numba or C (nutpie compiles with JAX or numba only).
 BACKENDS = ("kernel", "jax", "numba", "c")
-NUTPIE_BACKENDS = ("kernel", "jax", "numba")
 # Adam's step size for ADVI, and the fraction of it that minibatch ADVI decays to by its last step.
 ADVI_LEARNING_RATE = 0.01
 MINIBATCH_FINAL_RATE = 0.01
