@@ -10,7 +10,7 @@ whole posterior as an ``xarray.DataTree``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -29,22 +29,20 @@ from bayesmix.inference.fitting import fit
 from bayesmix.models import dp_gmm, gmm
 from bayesmix.relabel import relabel
 
-# Former parameter names, kept for one release: the old name, its new name and the sentinel meaning "not given".
-_RENAMED = {"covariance": "covariance_type", "random_seed": "random_state"}
+# The default of a former parameter name, kept for one release: "not given".
 DEPRECATED = "deprecated"
 
 
 class _BayesianMixtureBase(DensityMixin, BaseEstimator):
     """Fitting, fitted attributes and predictions shared by both estimators."""
 
+    # Former parameter names, kept for one release, and the current name of each.
+    _former_names: ClassVar[dict[str, str]] = {"covariance": "covariance_type", "random_seed": "random_state"}
+
     def _settings(self) -> dict:
         """The parameters under their current names, former spellings applied with a DeprecationWarning."""
-        settings = {"covariance_type": self.covariance_type, "random_state": self.random_state}
-        renamed = dict(_RENAMED)
-        if hasattr(self, "truncation"):
-            renamed["truncation"] = "n_components"
-            settings["n_components"] = self.n_components
-        for old, new in renamed.items():
+        settings = {new: getattr(self, new) for new in self._former_names.values()}
+        for old, new in self._former_names.items():
             value = getattr(self, old)
             if isinstance(value, str) and value == DEPRECATED:
                 continue
@@ -54,14 +52,6 @@ class _BayesianMixtureBase(DensityMixin, BaseEstimator):
             settings["covariance_type"], COVARIANCE_TYPES, name="covariance_type"
         )
         settings["random_seed"] = _seed_of(settings.pop("random_state"))
-        if hasattr(self, "truncation"):
-            n_components = check_positive_int(settings["n_components"], name="n_components")
-            if n_components < 2:
-                raise ValueError(
-                    f"Parameter `n_components` of {type(self).__name__} is the truncation and must be >= 2 "
-                    f"(one component has no stick to break) but got {n_components}; for a single Gaussian use "
-                    "PosteriorGaussianMixture(1)."
-                )
         return settings
 
     def _build_model(self, X: Any, settings: dict) -> pm.Model:
@@ -307,6 +297,19 @@ class DirichletProcessGaussianMixture(_BayesianMixtureBase):
         self.truncation = truncation
         self.covariance = covariance
         self.random_seed = random_seed
+
+    _former_names: ClassVar[dict[str, str]] = _BayesianMixtureBase._former_names | {"truncation": "n_components"}
+
+    def _settings(self) -> dict:
+        settings = super()._settings()
+        n_components = check_positive_int(settings["n_components"], name="n_components")
+        if n_components < 2:
+            raise ValueError(
+                f"Parameter `n_components` of {type(self).__name__} is the truncation and must be >= 2 "
+                f"(one component has no stick to break) but got {n_components}; for a single Gaussian use "
+                "PosteriorGaussianMixture(1)."
+            )
+        return settings
 
     def _build_model(self, X: Any, settings: dict) -> pm.Model:
         return dp_gmm(

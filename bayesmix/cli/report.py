@@ -44,7 +44,7 @@ from bayesmix.cli import report_regression
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
 from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
 from bayesmix.components.categorical import decode
-from bayesmix.diagnostics.mixture_diagnostics import rank_test_draws, rank_test_level
+from bayesmix.diagnostics.mixture_diagnostics import rank_test_draws, rank_test_level, rank_test_step
 from bayesmix.models._base import FINITE, kind_of
 
 __all__ = ["write_report"]
@@ -443,7 +443,7 @@ def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: i
             if text.get_text().startswith("p="):
                 text.set_text(text.get_text().partition("(")[0].replace("p=", "p = "))
     fig.set_layout_engine("constrained")
-    step = result["posterior"].sizes["draw"] // thinned["posterior"].sizes["draw"]
+    step = rank_test_step(result["posterior"].sizes["draw"])
     every = f"one draw in {step}, " if step > 1 else ""
     return fig, f"rank plots after relabelling ({every}a panel flagged at p < {level:.2g}, the verdict's level)"
 

@@ -14,7 +14,15 @@ import pandas as pd
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
-from bayesmix._result import SAMPLE_DIMS, check_result, entry_labels, family_of, mixture_parameters, observed_data_of
+from bayesmix._result import (
+    SAMPLE_DIMS,
+    check_result,
+    entry_labels,
+    family_of,
+    mixture_parameters,
+    observed_data_of,
+    thinning_step,
+)
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
 from bayesmix.diagnostics.sampler_checks import sampler_problems, started_from_em
 from bayesmix.models._base import kind_of
@@ -275,10 +283,14 @@ def _convergence_table(params: xr.Dataset, n_chains: int) -> pd.DataFrame:
     return table
 
 
+def rank_test_step(n_draws: int) -> int:
+    """The thinning of the rank test and the rank plots: every k-th draw, at most RANK_TEST_MAX_DRAWS per chain."""
+    return thinning_step(n_draws, RANK_TEST_MAX_DRAWS)
+
+
 def rank_test_draws(ds):
-    """Every k-th draw, at most RANK_TEST_MAX_DRAWS per chain: what the rank test and the rank plots use."""
-    step = -(-ds.sizes["draw"] // RANK_TEST_MAX_DRAWS)
-    return ds.isel(draw=slice(None, None, step))
+    """The draws the rank test and the rank plots use."""
+    return ds.isel(draw=slice(None, None, rank_test_step(ds.sizes["draw"])))
 
 
 def _rank_test(params: xr.Dataset) -> pd.Series:
@@ -297,14 +309,15 @@ def rank_test_problems(convergence: pd.DataFrame) -> list[str]:
     """The verdict line for parameters whose chains' ranks are not uniform (the rank plots' red flags)."""
     if "rank_p" not in convergence:
         return []
-    level = rank_test_level(int(convergence["rank_p"].notna().sum()))
+    n_tested = int(convergence["rank_p"].notna().sum())
+    level = rank_test_level(n_tested)
     flagged = convergence[convergence["rank_p"] < level].sort_values("rank_p")
     if not len(flagged):
         return []
     worst = flagged.index[0]
     return [
         f"The rank plots flag {len(flagged)} parameter(s), worst {worst} (p = {flagged['rank_p'].iloc[0]:.2g}, "
-        f"below {level:.2g}: 1% over the {convergence['rank_p'].notna().sum()} parameters): some chain's draws "
+        f"below {level:.2g}: 1% over the {n_tested} parameters): some chain's draws "
         "sit apart from the others' there; run longer chains."
     ]
 
