@@ -10,7 +10,7 @@ from pymc.model.transform.optimization import freeze_dims_and_data
 
 import bayesmix as bm
 from bayesmix.inference import _nutpie_gmm
-from bayesmix.inference._gmm_kernel import constrained, logp_and_gradient, nutpie_callbacks
+from bayesmix.inference._gmm_kernel import constrained, log_concentration, logp_and_gradient, nutpie_callbacks
 from bayesmix.models._base import get_info
 
 
@@ -67,7 +67,9 @@ def test_kernel_is_pymcs_across_blocks_of_observations():
     _assert_kernel_is_pymcs(*_model_and_values("full", 2, per_cluster=200))
 
 
-def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None):
+def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None, to_model=None):
+    """Value and gradient at random points; ``to_model(theta, model_gradient)`` gives the model's point and
+    the gradient in the kernel's coordinates where the two differ (a DP's concentration)."""
     if mode == "JAX":  # JAX needs static shapes; freezing reorders the value variables, so name them
         names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
         model = freeze_dims_and_data(model)
@@ -82,8 +84,9 @@ def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None):
         theta = rng.normal(scale=0.8, size=n_dim)
         gradient = np.empty(n_dim)
         value = logp_and_gradient(theta, gradient, packed)
-        np.testing.assert_allclose(value, logp(split(theta)), rtol=1e-12)
-        expected = dlogp(split(theta))
+        point, in_kernel_coordinates = to_model(theta) if to_model else (split(theta), lambda g: g)
+        np.testing.assert_allclose(value, logp(point), rtol=1e-12)
+        expected = in_kernel_coordinates(dlogp(point))
         np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
@@ -140,7 +143,26 @@ def test_kernel_log_density_and_gradient_are_pymcs_for_a_dirichlet_process(setti
         return {n: theta[a:b].reshape(point[n].shape) for n, a, b in zip(names, sizes[:-1], sizes[1:], strict=True)}
 
     packed = _nutpie_gmm.pack(get_info(model), int(sizes[-1]))
-    _assert_kernel_is_pymcs(model, packed, split, int(sizes[-1]), mode="JAX" if n_features > 3 else None)
+
+    def to_model(theta):
+        """The kernel's concentration coordinate is log(alpha) shifted by a function of log(w_T) (unit
+        Jacobian): the model's point, and the chain rule d log(alpha) / dy = d log(w_T) / dy / (b - log w_T)."""
+        point = split(theta)
+        if "alpha_log__" not in point:
+            return point, lambda g: g
+        weights, log_weights = constrained(theta, packed)[:2]
+        log_alpha, dlog_alpha = log_concentration(theta, log_weights[-1], packed)
+        point["alpha_log__"] = np.asarray(log_alpha)
+        dlog_w_last = -1.0 - (weights[:-1] - weights[-1])  # logits (y, -sum y), softmax
+
+        def in_kernel_coordinates(g):
+            g = np.array(g)
+            g[1 : len(weights)] += g[0] * dlog_alpha * dlog_w_last
+            return g
+
+        return point, in_kernel_coordinates
+
+    _assert_kernel_is_pymcs(model, packed, split, int(sizes[-1]), "JAX" if n_features > 3 else None, to_model)
 
 
 @pytest.mark.parametrize(("covariance", "order_means"), [("full", False), ("spherical", True), ("tied", False)])

@@ -46,7 +46,8 @@ Everything the kernel needs travels in one float64 array (``packed``, built
 by :func:`bayesmix.inference._nutpie_gmm.pack`), so one compiled function serves every
 data set and shape: a header of :data:`HEADER` numbers (the total length, N,
 D, K, the covariance code, the LKJ shape, the constant terms, the number of
-coordinates and whether the means are ordered), then the blocks named in
+coordinates, whether the means are ordered, the Dirichlet process's settings and
+the scale prior's family and shape), then the blocks named in
 :func:`unpack`. With ordered means (``order_means=True``) the first feature's
 means are :math:`c_1 + s_1 \operatorname{cumsum}(y_1, e^{y_2}, \dots, e^{y_K})`
 (PyMC's ``ordered`` after :class:`~bayesmix.models._mixture.Standardized`).
@@ -72,8 +73,9 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-HEADER = 13
+HEADER = 15
 FULL, DIAG, SPHERICAL, TIED = 0, 1, 2, 3
+HALF_NORMAL, INVERSE_GAMMA = 0, 1  # the scale prior's family (packed[13])
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
@@ -220,7 +222,8 @@ def sizes(packed):
 
 @numba.njit(cache=True)
 def unpack(packed):
-    """The data and prior constants: X^T (D x N), a, prior means and sds, centre, spread, HalfNormal scales, floor."""
+    """The data and prior constants: X^T (D x N), a, prior means and sds, centre, spread, the scale prior's
+    HalfNormal sigma or InverseGamma beta, floor."""
     n, d, k, _, n_scales, _ = sizes(packed)
     start = HEADER
     blocks = []
@@ -283,6 +286,28 @@ def _cholesky(a):
 def weight_offset(packed):
     """1 where a Dirichlet-process concentration is a coordinate (it comes first), else 0."""
     return 1 if packed[9] and packed[10] == 0.0 else 0
+
+
+@numba.njit(cache=True)
+def log_concentration(theta, log_weight_last, packed):
+    r"""A Dirichlet process's log concentration, and its derivative in the last log-weight.
+
+    Given the weights, the concentration's posterior is
+    :math:`\operatorname{Gamma}(a + T - 1,\; b - \log w_T)` (Gamma(a, b) prior,
+    :math:`T - 1` sticks; the data enter only through the weights). The
+    sampler's coordinate is not :math:`\log\alpha` but
+    :math:`s = \log\alpha - \log(a + T - 1) + \log(b - \log w_T)`, the
+    log of that conditional's draw over its mean: the funnel between
+    :math:`\alpha` and the nearly empty sticks becomes a fixed one-dimensional
+    density of :math:`s`. The map from :math:`(s, w)` to
+    :math:`(\log\alpha, w)` has unit Jacobian, so the density is the model's
+    own at the corresponding point. A fixed concentration has derivative 0.
+    """
+    if not weight_offset(packed):
+        return np.log(packed[10]), 0.0
+    n_sticks = packed[3] - 1.0
+    conditional_rate = packed[12] - log_weight_last
+    return theta[0] + np.log(packed[11] + n_sticks) - np.log(conditional_rate), 1.0 / conditional_rate
 
 
 @numba.njit(cache=True)
@@ -543,7 +568,7 @@ def _block_accumulate(m, chol, inverse_diagonal, block, counts, sum_v, scatter):
 def logp_and_gradient(theta, gradient, packed):
     """The model's log-density at ``theta``; its gradient is written into ``gradient``."""
     n_obs, dd, kk, code, n_scales, n_corr = sizes(packed)
-    features_first, alpha, prior_mu, prior_sd, _, spread, half_normal_sd, _ = unpack(packed)
+    features_first, alpha, prior_mu, prior_sd, _, spread, scale_prior, _ = unpack(packed)
     eta = packed[5]
     weights, log_weights, means, scales, factors, covariances = constrained(theta, packed)
     gradient[:] = 0.0
@@ -575,23 +600,27 @@ def logp_and_gradient(theta, gradient, packed):
     if packed[9]:
         # Stick-breaking (PyMC's StickBreakingWeights, K = T - 1 sticks):
         # -sum_j log S_j + K log(alpha) + alpha log w_T, with S_j = sum_{i >= j} w_i
-        concentration = np.exp(theta[0]) if w_start else packed[10]
+        log_alpha, dlog_alpha = log_concentration(theta, log_weights[last], packed)
+        concentration = np.exp(log_alpha)
         g_log_w = counts.copy()
-        suffix = np.empty(kk)  # summed from the end, so that small tails keep their precision
-        suffix[last] = weights[last]
+        # log S_j, summed from the end in logs: tails of weights below 1e-308 keep their values
+        log_suffix = np.empty(kk)
+        log_suffix[last] = log_weights[last]
         for j in range(last - 1, -1, -1):
-            suffix[j] = suffix[j + 1] + weights[j]
-        inverse_sum = 0.0  # d/dw_i of -sum_j log S_j is -sum_{j <= i} 1 / S_j
+            log_suffix[j] = np.logaddexp(log_suffix[j + 1], log_weights[j])
         for i in range(kk):
-            logp -= np.log(suffix[i])
-            inverse_sum += 1.0 / suffix[i]
-            g_log_w[i] -= weights[i] * inverse_sum
+            logp -= log_suffix[i]
+            # d/dlog w_i of -sum_j log S_j is -sum_{j <= i} w_i / S_j, each term at most 1
+            for j in range(i + 1):
+                g_log_w[i] -= np.exp(log_weights[i] - log_suffix[j])
         logp += last * np.log(concentration) + concentration * log_weights[last]
         g_log_w[last] += concentration
-        if w_start:  # alpha = e^u ~ Gamma(a, b), with the log transform's Jacobian u
+        if w_start:  # alpha ~ Gamma(a, b), with the log transform's Jacobian log(alpha)
             shape, rate = packed[11], packed[12]
-            logp += (shape - 1.0) * theta[0] - rate * concentration + theta[0]
-            gradient[0] = last + concentration * log_weights[last] + shape - rate * concentration
+            logp += (shape - 1.0) * log_alpha - rate * concentration + log_alpha
+            g_log_alpha = last + concentration * log_weights[last] + shape - rate * concentration
+            gradient[0] = g_log_alpha
+            g_log_w[last] += g_log_alpha * dlog_alpha  # log(alpha) moves with log(w_T) at fixed s
     else:  # Dirichlet(a)
         g_log_w = counts + alpha - 1.0
         for k in range(kk):
@@ -670,11 +699,18 @@ def logp_and_gradient(theta, gradient, packed):
             # sigma = exp(u): chain rule
             gradient[u_start + _scale_index(code, k, i, dd)] += g_scale * si
 
-    # --- scales: HalfNormal prior and the log transform's Jacobian
+    # --- scales: HalfNormal(sigma) or InverseGamma(a, beta) prior, and the log transform's Jacobian
+    inverse_gamma, shape = packed[13] == INVERSE_GAMMA, packed[14]
     for s in range(n_scales):
-        ratio = scales[s] / half_normal_sd[s]
-        logp += -0.5 * ratio * ratio + theta[u_start + s]
-        gradient[u_start + s] += 1.0 - ratio * ratio
+        u = theta[u_start + s]
+        if inverse_gamma:  # -(a + 1) log sigma - beta / sigma, plus u
+            ratio = scale_prior[s] * np.exp(-u)  # beta / sigma, with no division to fail at sigma = 0
+            logp += -shape * u - ratio
+            gradient[u_start + s] += ratio - shape
+        else:
+            ratio = scales[s] / scale_prior[s]
+            logp += -0.5 * ratio * ratio + u
+            gradient[u_start + s] += 1.0 - ratio * ratio
 
     # --- correlations: LKJ prior and the bijector's Jacobian, both in log s_i; then dC -> dv
     for b in range(n_corr):
@@ -764,7 +800,7 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
         return -1
     x = numba.carray(x_, (dim,))
     out = numba.carray(out_, (expanded,))
-    weights, _, means, scales, factors, covariances = constrained(x, packed)
+    weights, log_weights, means, scales, factors, covariances = constrained(x, packed)
     n_corr = sizes(packed)[5]
     ordered = packed[8] != 0.0
     free_concentration = weight_offset(packed)
@@ -774,8 +810,9 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
     # nutpie's draws: the sampler's values, then the model's variables (_nutpie_gmm._expected_names).
     one_component = weights.size == 1  # then weights is a deterministic, stored after the free variables
     start = _put(out, 0, x)
-    if free_concentration:
-        out[start] = np.exp(x[0])
+    if free_concentration:  # the stored alpha_log__ is log(alpha), not the sampler's coordinate
+        out[0] = log_concentration(x, log_weights[-1], packed)[0]
+        out[start] = np.exp(out[0])
         start += 1
     if not one_component:
         start = _put(out, start, weights)

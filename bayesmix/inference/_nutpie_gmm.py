@@ -40,7 +40,9 @@ from bayesmix.components._linalg import unrolled
 from bayesmix.inference._gmm_kernel import (
     DIAG,
     FULL,
+    HALF_NORMAL,
     HEADER,
+    INVERSE_GAMMA,
     SPHERICAL,
     TIED,
     nutpie_callbacks,
@@ -54,6 +56,7 @@ _PRIOR_FORMS = {
     "means": ("Normal", {"mu", "sigma"}),
     "scales": ("HalfNormal", {"sigma"}),
 }
+_SCALE_PRIORS = {"HalfNormal": {"sigma"}, "InverseGamma": {"alpha", "beta"}}
 
 
 def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
@@ -70,10 +73,16 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
         del forms["weights"]
         if not isinstance(info.priors["alpha"], float):
             forms["alpha"] = ("Gamma", {"alpha", "beta"})
+    del forms["scales"]
     for role, (family, parameters) in forms.items():
         prior = info.priors[role]
         if prior.distribution != family or set(prior.parameters) != parameters:
             return f"a {prior.distribution} prior on {role}"
+    scales = info.priors["scales"]
+    if _SCALE_PRIORS.get(scales.distribution) != set(scales.parameters):
+        return f"a {scales.distribution} prior on scales"
+    if scales.distribution == "InverseGamma" and np.size(scales.parameters["alpha"]) != 1:
+        return "an InverseGamma prior on scales with more than one shape"
     if model.potentials or [rv.name for rv in model.observed_RVs] != [info.observed]:
         return "terms added to the model"
     expected = _expected_names(info)
@@ -130,7 +139,7 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
     prior_mu = np.broadcast_to(np.asarray(priors["means"].parameters["mu"], float), (k, d))
     prior_sd = np.broadcast_to(np.asarray(priors["means"].parameters["sigma"], float), (k, d))
     scale_shape = {SPHERICAL: (k,), TIED: (d,)}.get(code, (k, d))
-    half_normal_sd = np.broadcast_to(np.asarray(priors["scales"].parameters["sigma"], float), scale_shape)
+    scale_family, scale_shape_parameter, scale_prior, scale_constant = _scale_prior(priors["scales"], scale_shape)
     center, spread = data_scale(data)
     eta = float(priors["lkj_eta"])
     constant = (
@@ -138,13 +147,14 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
         - np.log(prior_sd).sum()
         - 0.5 * np.log(2 * np.pi) * prior_sd.size
         + k * np.log(spread).sum()
-        + (0.5 * np.log(2 / np.pi) - np.log(half_normal_sd)).sum()
+        + scale_constant
         + n_corr * _lkj_log_normalizer(eta, d)
     )
     if dp and not fixed_concentration:  # Gamma(shape, rate) on the concentration
         constant += shape * np.log(rate) - gammaln(shape)
     ordered = float(info.settings.get("order_means", False))
     header = [0.0, n, d, k, code, eta, constant, n_dim, ordered, float(dp), fixed_concentration, shape, rate]
+    header += [scale_family, scale_shape_parameter]
     # the data feature by feature: the kernel's loops run over observations
     blocks = [
         np.transpose(data.values),
@@ -153,13 +163,23 @@ def pack(info: ModelInfo, n_dim: int) -> np.ndarray:
         prior_sd,
         center,
         spread,
-        half_normal_sd,
+        scale_prior,
         variance_floor(data, covariance),
     ]
     packed = np.concatenate([np.asarray(header, float), *(np.ravel(np.asarray(b, float)) for b in blocks)])
     packed[0] = packed.size
     assert packed.size == HEADER + n * d + k + 2 * k * d + 3 * d + n_scales
     return packed
+
+
+def _scale_prior(prior, shape: tuple[int, ...]) -> tuple[int, float, np.ndarray, float]:
+    """The kernel's scale prior: its family code, InverseGamma shape, per-scale sigma or beta, log constant."""
+    if prior.distribution == "InverseGamma":
+        a = float(np.asarray(prior.parameters["alpha"], float).reshape(-1)[0])
+        beta = np.broadcast_to(np.asarray(prior.parameters["beta"], float), shape)
+        return INVERSE_GAMMA, a, beta, float((a * np.log(beta) - gammaln(a)).sum())
+    sigma = np.broadcast_to(np.asarray(prior.parameters["sigma"], float), shape)
+    return HALF_NORMAL, 0.0, sigma, float((0.5 * np.log(2 / np.pi) - np.log(sigma)).sum())
 
 
 def _lkj_log_normalizer(eta: float, n: int) -> float:
