@@ -13,7 +13,9 @@ three private helpers of ``nutpie.compile_pymc`` (0.16); the tests sample
 through it, so a nutpie that changes them fails there first.
 
 Used for :func:`bayesmix.models.gmm` and :func:`bayesmix.models.dp_gmm` with
-their default prior families (any parameters) and up to
+their default prior families (any parameters; the component sds under a
+HalfNormal, the finite mixtures' default, or an InverseGamma of one shape,
+the DP's) and up to
 :data:`~bayesmix.models._linalg.MAX_UNROLLED_FEATURES` features (beyond that
 PyMC's correlation bijector orders its coordinates differently); every
 other model takes nutpie's JAX path. :func:`unsupported` says why a model

@@ -86,7 +86,8 @@ def dp_gmm(
     T = dirichlet_process.check_truncation(truncation, data.n_obs)
     covariance = check_choice(covariance, COVARIANCE_TYPES, name="covariance")
     alpha = dirichlet_process.check_alpha(alpha, priors)
-    defaults = {"alpha": dirichlet_process.DEFAULT_PRIOR, **default_component_priors(data, covariance)}
+    component_priors = dirichlet_process.component_defaults(default_component_priors(data, covariance))
+    defaults = {"alpha": dirichlet_process.DEFAULT_PRIOR, **component_priors}
     resolved = resolve_priors(priors, ROLES, defaults)
     if alpha is not None:
         resolved["alpha"] = float(alpha)

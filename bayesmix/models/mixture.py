@@ -171,7 +171,8 @@ def dp_mixture(
     covariance = _covariance(family, covariance)
     alpha = dirichlet_process.check_alpha(alpha, priors)
     roles = {"alpha": dirichlet_process.ROLE, **family.roles}
-    defaults = {"alpha": dirichlet_process.DEFAULT_PRIOR, **family.default_priors(data, covariance)}
+    component_priors = dirichlet_process.component_defaults(family.default_priors(data, covariance))
+    defaults = {"alpha": dirichlet_process.DEFAULT_PRIOR, **component_priors}
     resolved = resolve_priors(priors, roles, defaults)
     if alpha is not None:
         resolved["alpha"] = alpha
