@@ -1,8 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
 
 import bayesmix as bm
+from bayesmix._result import family_of
+from bayesmix.diagnostics.dp_diagnostics import component_use
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +138,42 @@ def test_the_verdict_includes_the_rank_plots_test_and_the_plots_flag_at_its_leve
     titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
     assert "means[0, waiting]" in titles and not any("\n" in t for t in titles)  # one line: no overlap
     assert f"{level:.2g}" in caption
+
+
+def _dp_fit(X, seed, **model_options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = bm.models.dp_gmm(X, truncation=8, **model_options)
+        return bm.fit(model, draws=300, tune=300, chains=2, random_seed=seed, progressbar=False)
+
+
+def test_a_dp_fit_is_judged_on_label_invariant_quantities_not_on_empty_components(faithful):
+    result = _dp_fit(faithful, 1)
+    report = bm.diagnose(result)
+    judged = {label.partition("[")[0] for label in report.convergence.index}
+    assert judged == {"alpha", "log_likelihood", "occupied", "log_density"}
+    assert report.convergence.loc["occupied", "mean"] >= 2
+    # Components listed are those holding an observation in at least half of the drawn partitions.
+    relabelled = bm.relabel(result)
+    used = component_use(relabelled, family_of(relabelled)).mean(axis=(0, 1))
+    listed = {int(label.split("[")[1].split(",")[0].rstrip("]")) for label in report.components.index}
+    assert listed == set(np.flatnonzero(used >= 0.5)) and len(listed) < 8
+    assert not any(name in line for line in report.verdict for name in ("weights[", "means[", "covariances["))
+    assert "Components holding data" in str(report) and "Components holding data" in report._repr_html_()
+
+
+def test_a_dp_fit_whose_chains_disagree_on_the_partition_is_not_called_converged(faithful):
+    """Two chains at a fixed concentration of 0.01 and two at 20: different numbers of occupied clusters."""
+    few, many = _dp_fit(faithful, 2, alpha=0.01), _dp_fit(faithful, 3, alpha=20.0)
+    assert "alpha" not in few["posterior"]
+    groups = {}
+    for group in ("posterior", "log_likelihood", "sample_stats"):
+        a, b = few[group].to_dataset(), many[group].to_dataset()
+        groups[group] = xr.concat([a, b.assign_coords(chain=b["chain"] + a.sizes["chain"])], dim="chain")
+    mixed = xr.DataTree.from_dict({**{k: few[k].to_dataset() for k in few.children}, **groups})
+    mixed.attrs = dict(few.attrs)
+    report = bm.diagnose(mixed)
+    assert not report.ok
+    flagged = " ".join(report.verdict)
+    assert "occupied" in flagged or "log_likelihood" in flagged
+    assert "2 of 4 chains settled on another partition" in flagged

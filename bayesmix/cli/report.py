@@ -357,7 +357,7 @@ def _candidate_section(name: str, result: xr.DataTree, baseline: Any) -> str:
         warnings.simplefilter("ignore")
         report = bm.diagnose(result, baseline=baseline)
     state = "ok" if report.ok else "warn"
-    figures = [_convergence_figure(result, len(report.convergence))]
+    figures = [_convergence_figure(result, len(report.convergence), report.functionals)]
     if kind.is_dirichlet_process:
         figures.append(_cluster_count_figure(result))
     if kind.is_regression:
@@ -385,11 +385,14 @@ def settings_summary(result: xr.DataTree) -> str:
     return ", ".join(f"{k} {s[k]}" for k in keys if k in s)
 
 
-def _convergence_figure(result: xr.DataTree, n_judged: int) -> tuple[plt.Figure | None, str]:
+def _convergence_figure(
+    result: xr.DataTree, n_judged: int, functionals: xr.Dataset | None = None
+) -> tuple[plt.Figure | None, str]:
     """Rank plots of the weights and means (NUTS, several chains), or the ELBO trace (ADVI).
 
     The plots flag a parameter at the level the verdict uses (1% over the ``n_judged`` parameters that
-    diagnose judges), so that a red panel and the verdict say the same thing.
+    diagnose judges), so that a red panel and the verdict say the same thing. A Dirichlet-process fit,
+    judged on label-invariant quantities (``functionals``), gets their rank plots instead.
     """
 
     if "fit_history" in result.children and "elbo" in result["fit_history"].data_vars:
@@ -407,6 +410,9 @@ def _convergence_figure(result: xr.DataTree, n_judged: int) -> tuple[plt.Figure 
         names = ["intercepts", "coefficients"]
         coords = {"feature": posterior["feature"].values[:3]} if posterior.sizes["feature"] > 3 else {}
         return _rank_plots(result, names, coords, n_judged)
+    if functionals is not None:
+        names = [name for name in ("alpha", "log_likelihood", "occupied") if name in functionals]
+        return _rank_plots(result, names, {}, n_judged, functionals)
     coords = {}
     location = kind.component_family.location
     names = ["weights", location] if posterior.sizes["component"] > 1 else [location]
@@ -421,12 +427,18 @@ def _convergence_figure(result: xr.DataTree, n_judged: int) -> tuple[plt.Figure 
     return _rank_plots(result, names, coords, n_judged)
 
 
-def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: int) -> tuple[plt.Figure, str]:
-    """ArviZ's rank plots with one-line titles (two-line ones ran into the axes above)."""
+def _rank_plots(
+    result: xr.DataTree, names: list[str], coords: dict, n_judged: int, draws: xr.Dataset | None = None
+) -> tuple[plt.Figure, str]:
+    """ArviZ's rank plots with one-line titles (two-line ones ran into the axes above), of the posterior's
+    variables or of ``draws``."""
     import arviz_plots as azp
 
     level = rank_test_level(n_judged)
-    thinned = xr.DataTree.from_dict({"posterior": rank_test_draws(result["posterior"].to_dataset())})
+    relabelled = draws is None
+    thinned = xr.DataTree.from_dict(
+        {"posterior": rank_test_draws(result["posterior"].to_dataset() if relabelled else draws)}
+    )
     pc = azp.plot_rank(
         thinned,
         var_names=names,
@@ -445,7 +457,8 @@ def _rank_plots(result: xr.DataTree, names: list[str], coords: dict, n_judged: i
     fig.set_layout_engine("constrained")
     step = rank_test_step(result["posterior"].sizes["draw"])
     every = f"one draw in {step}, " if step > 1 else ""
-    return fig, f"rank plots after relabelling ({every}a panel flagged at p < {level:.2g}, the verdict's level)"
+    what = "after relabelling" if relabelled else "of label-invariant quantities"
+    return fig, f"rank plots {what} ({every}a panel flagged at p < {level:.2g}, the verdict's level)"
 
 
 def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:

@@ -38,6 +38,7 @@ RANK_TEST_ALPHA = 0.01
 # 1,000, 130 s at 10,000), so it runs on every k-th draw, at most this many per chain; the plots use the same.
 RANK_TEST_MAX_DRAWS = 250
 ESS_MIN_PER_CHAIN = 100
+COMPONENTS_HEADING = "Components holding data (after relabelling; listed, not judged)"
 # Posterior memberships are averaged over at most this many (evenly thinned) draws.
 MAX_MEMBERSHIP_DRAWS = 1000
 
@@ -73,6 +74,13 @@ class Diagnostics:
         How the result was prepared.
     baseline_name : str
         "EM" for the mixtures, "MAP" for an MDN.
+    components : pandas.DataFrame or None
+        For a Dirichlet-process fit, whose ``convergence`` holds the
+        label-invariant quantities the verdict judges: the parameters of the
+        components that hold data, after relabelling, listed and not judged.
+    functionals : xarray.Dataset or None
+        For a Dirichlet-process fit, the label-invariant quantities per draw
+        (``alpha``, ``log_likelihood``, ``occupied``, ``log_density``).
     """
 
     convergence: pd.DataFrame
@@ -85,12 +93,16 @@ class Diagnostics:
     relabel_summary: str
     notes: list[str] = field(default_factory=list)
     baseline_name: str = "EM"
+    components: pd.DataFrame | None = None
+    functionals: xr.Dataset | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         lines = ["Verdict:", *(f"  - {v}" for v in self.verdict), "", f"Relabelling: {self.relabel_summary}"]
         heading = "Convergence (after relabelling):" if self.baseline_name == "EM" else "Convergence:"
         lines += [*(f"Note: {n}" for n in self.notes), "", heading]
         lines.append(self.convergence.to_string(float_format=lambda x: f"{x:.4g}"))
+        if self.components is not None:
+            lines += ["", f"{COMPONENTS_HEADING}:", self.components.to_string(float_format=lambda x: f"{x:.4g}")]
         if len(self.sampler.columns):
             lines += ["", "Sampler:", self.sampler.to_string(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
@@ -122,6 +134,8 @@ class Diagnostics:
             f"<h4>Convergence{' (after relabelling)' if self.baseline_name == 'EM' else ''}</h4>",
             self.convergence.to_html(float_format=lambda x: f"{x:.4g}"),
         ]
+        if self.components is not None:
+            parts += [f"<h4>{COMPONENTS_HEADING}</h4>", self.components.to_html(float_format=lambda x: f"{x:.4g}")]
         if len(self.sampler.columns):
             parts += ["<h4>Sampler</h4>", self.sampler.to_html(float_format=lambda x: f"{x:.3g}")]
         if self.baseline is not None:
@@ -178,6 +192,12 @@ def diagnose(result: xr.DataTree, *, baseline: xr.Dataset | xr.DataTree | None =
     if baseline is not None:  # before relabelling, which would report it as its `reference`
         _check_baseline(baseline, result["posterior"].to_dataset(), family)
     result, notes = relabelled(result, baseline)
+    if kind_of(result.attrs).is_dirichlet_process:
+        from bayesmix.diagnostics.dp_diagnostics import diagnose_dirichlet_process
+
+        report = diagnose_dirichlet_process(result, family, baseline)
+        report.notes[:0] = notes
+        return report
     posterior = result["posterior"].to_dataset()
     params = _parameter_dataset(posterior, family)
     data = observed_data_of(result)
@@ -209,13 +229,12 @@ def diagnostics_of(
     convergence = _convergence_table(params, n_chains)
     sampler = _sampler_table(result)
     log_lik = _total_log_likelihood(result)
-    ll_summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
+    ll_summary = log_likelihood_summary(log_lik)
     table = ari = None
     if baseline is not None:
         table = baseline_table()
         ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships().argmax(-1)))
-        em_ll = float(baseline["log_likelihood"])
-        ll_summary |= {"em": em_ll, "fraction_below_em": float((log_lik < em_ll).mean())}
+        ll_summary = log_likelihood_summary(log_lik, float(baseline["log_likelihood"]))
     stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
     from_em = started_from_em(result.attrs)
     problems = sampler_problems(posterior, stats, started_from_em=from_em)
@@ -225,6 +244,14 @@ def diagnostics_of(
     ok = verdict[0].startswith("No problems")
     summary = result["relabel"].attrs.get("summary", "")
     return Diagnostics(convergence, sampler, table, ari, ll_summary, verdict, ok, summary, notes)
+
+
+def log_likelihood_summary(log_lik: np.ndarray, em: float | None = None) -> dict:
+    """The posterior mean and sd of the total log-likelihood, and EM's value with the share of draws below it."""
+    summary = {"posterior_mean": float(log_lik.mean()), "posterior_sd": float(log_lik.std())}
+    if em is not None:
+        summary |= {"em": em, "fraction_below_em": float((log_lik < em).mean())}
+    return summary
 
 
 def _parameter_dataset(posterior: xr.Dataset, family) -> xr.Dataset:
@@ -409,6 +436,28 @@ def low_ess_problems(convergence: pd.DataFrame, n_chains: int, what: str) -> lis
     ]
 
 
+def baseline_problems(baseline: pd.DataFrame | None, ari: float | None, ll: dict) -> list[str]:
+    """The verdict's lines where the posterior and the EM baseline disagree (none without a baseline)."""
+    if baseline is None:
+        return []
+    problems = []
+    outside = baseline[~baseline["em_in_hdi"]]
+    if len(outside):
+        worst = outside["z"].abs().idxmax()
+        problems.append(
+            f"EM lies outside the 94% HDI for {len(outside)} of {len(baseline)} parameters, worst {worst} "
+            f"(z = {outside.loc[worst, 'z']:.1f}): EM and the posterior disagree there."
+        )
+    if ari is not None and ari < 0.9:
+        problems.append(f"The posterior modal assignment agrees only partly with EM's (adjusted Rand index {ari:.2f}).")
+    if ll.get("fraction_below_em", 1.0) < 0.5:
+        problems.append(
+            f"EM's log-likelihood ({ll['em']:.1f}) is below most posterior draws: EM stopped at a worse "
+            "local optimum than the posterior's bulk."
+        )
+    return problems
+
+
 def _verdict(
     params, convergence, sampler, sampler_problems, baseline, ari, ll, n_chains, method, from_em=False
 ) -> list[str]:
@@ -434,23 +483,7 @@ def _verdict(
     if "ess_bulk" in convergence and not variational:
         problems += low_ess_problems(convergence, n_chains, "parameter(s)")
     problems += [p.message for p in sampler_problems]
-    if baseline is not None:
-        outside = baseline[~baseline["em_in_hdi"]]
-        if len(outside):
-            worst = outside["z"].abs().idxmax()
-            problems.append(
-                f"EM lies outside the 94% HDI for {len(outside)} of {len(baseline)} parameters, worst {worst} "
-                f"(z = {outside.loc[worst, 'z']:.1f}): EM and the posterior disagree there."
-            )
-        if ari is not None and ari < 0.9:
-            problems.append(
-                f"The posterior modal assignment agrees only partly with EM's (adjusted Rand index {ari:.2f})."
-            )
-        if ll.get("fraction_below_em", 1.0) < 0.5:
-            problems.append(
-                f"EM's log-likelihood ({ll['em']:.1f}) is below most posterior draws: EM stopped at a worse "
-                "local optimum than the posterior's bulk."
-            )
+    problems += baseline_problems(baseline, ari, ll)
     if variational:
         problems.append("Variational fit: R-hat and ESS do not apply; the posterior sd is usually underestimated.")
     if problems:
