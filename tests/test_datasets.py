@@ -5,7 +5,16 @@ from bayesmix import datasets
 
 
 def test_names_lists_shipped_sets():
-    assert datasets.names() == ["biochemists", "faithful", "hbk", "low_dim_gauss_mix", "lsat6", "mcycle", "titanic"]
+    assert datasets.names() == [
+        "biochemists",
+        "faithful",
+        "galaxies",
+        "hbk",
+        "low_dim_gauss_mix",
+        "lsat6",
+        "mcycle",
+        "titanic",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -13,6 +22,7 @@ def test_names_lists_shipped_sets():
     [
         ("faithful", (272, 2), ["eruptions", "waiting"]),
         ("mcycle", (133, 2), ["times", "accel"]),
+        ("galaxies", (82, 1), ["velocity"]),
         ("low_dim_gauss_mix", (1000, 1), ["y"]),
         ("lsat6", (1000, 5), ["Q1", "Q2", "Q3", "Q4", "Q5"]),
         ("titanic", (1309, 6), ["pclass", "survived", "sex", "age", "sibsp", "parch"]),
@@ -31,10 +41,18 @@ def test_faithful_values_match_r():
     assert df["waiting"].mean() == pytest.approx(70.8970588, abs=1e-6)
 
 
+def test_galaxies_values_match_mass():
+    velocity = datasets.load("galaxies")["velocity"]
+    assert velocity.iloc[[0, 77, 81]].tolist() == [9172, 26690, 34279]
+    # the sum checked against an independent copy of the MASS data
+    assert velocity.is_monotonic_increasing and velocity.sum() == 1707910
+
+
 def test_unknown_name_lists_the_names():
     with pytest.raises(
         ValueError,
-        match=r"choose one of \['biochemists', 'faithful', 'hbk', 'low_dim_gauss_mix', 'lsat6', 'mcycle', 'titanic'\]",
+        match=r"choose one of \['biochemists', 'faithful', 'galaxies', 'hbk', 'low_dim_gauss_mix', 'lsat6', 'mcycle', "
+        r"'titanic'\]",
     ):
         datasets.load("iris")
 

