@@ -67,9 +67,7 @@ def test_kernel_is_pymcs_across_blocks_of_observations():
     _assert_kernel_is_pymcs(*_model_and_values("full", 2, per_cluster=200))
 
 
-def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None, to_model=None):
-    """Value and gradient at random points; ``to_model(theta, model_gradient)`` gives the model's point and
-    the gradient in the kernel's coordinates where the two differ (a DP's concentration)."""
+def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None):
     if mode == "JAX":  # JAX needs static shapes; freezing reorders the value variables, so name them
         names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
         model = freeze_dims_and_data(model)
@@ -84,9 +82,8 @@ def _assert_kernel_is_pymcs(model, packed, split, n_dim, mode=None, to_model=Non
         theta = rng.normal(scale=0.8, size=n_dim)
         gradient = np.empty(n_dim)
         value = logp_and_gradient(theta, gradient, packed)
-        point, in_kernel_coordinates = to_model(theta) if to_model else (split(theta), lambda g: g)
-        np.testing.assert_allclose(value, logp(point), rtol=1e-12)
-        expected = in_kernel_coordinates(dlogp(point))
+        np.testing.assert_allclose(value, logp(split(theta)), rtol=1e-12)
+        expected = dlogp(split(theta))
         np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
 
 
@@ -131,38 +128,65 @@ def test_nutpies_callback_is_the_current_kernel():
     ids=["alpha-gamma", "alpha-fixed", "diag", "tied-gamma-2-0.4", "spherical-4d", "full-5d"],
 )
 def test_kernel_log_density_and_gradient_are_pymcs_for_a_dirichlet_process(settings):
-    """Stick-breaking weights (PyMC's StickBreakingWeights) and the concentration's Gamma prior."""
+    """Stick-breaking weights (PyMC's StickBreakingWeights) and the concentration's Gamma prior.
+
+    The kernel samples the sticks as z_j = log(-log(1 - v_j)) and the concentration as s (see
+    ``log_concentration``), where PyMC has the simplex transform's coordinates and log(alpha): its
+    density is PyMC's at the corresponding point times the Jacobian of the map, its gradient its
+    density's, and ``_in_stick_coordinates`` (nutpie's initial points) inverts the map.
+    """
     settings = dict(settings)
     n_features = settings.pop("n_features", 2)
     model = bm.models.dp_gmm(_three_clusters(n_features), truncation=6, **settings)
     point = model.initial_point()
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     sizes = np.cumsum([0] + [point[name].size for name in names])
+    n_dim = int(sizes[-1])
 
     def split(theta):
         return {n: theta[a:b].reshape(point[n].shape) for n, a, b in zip(names, sizes[:-1], sizes[1:], strict=True)}
 
-    packed = _nutpie_gmm.pack(get_info(model), int(sizes[-1]))
+    packed = _nutpie_gmm.pack(get_info(model), n_dim)
+    free = int("alpha_log__" in names)
+    block = free + 5  # the concentration (when learned), then the 5 sticks, come first
 
     def to_model(theta):
-        """The kernel's concentration coordinate is log(alpha) shifted by a function of log(w_T) (unit
-        Jacobian): the model's point, and the chain rule d log(alpha) / dy = d log(w_T) / dy / (b - log w_T)."""
-        point = split(theta)
-        if "alpha_log__" not in point:
-            return point, lambda g: g
-        weights, log_weights = constrained(theta, packed)[:2]
-        log_alpha, dlog_alpha = log_concentration(theta, log_weights[-1], packed)
-        point["alpha_log__"] = np.asarray(log_alpha)
-        dlog_w_last = -1.0 - (weights[:-1] - weights[-1])  # logits (y, -sum y), softmax
+        log_weights = constrained(theta, packed)[1]
+        x = theta.copy()
+        x[free:block] = log_weights[:-1] - log_weights.mean()
+        if free:
+            x[0] = log_concentration(theta, log_weights[-1], packed)[0]
+        return x
 
-        def in_kernel_coordinates(g):
-            g = np.array(g)
-            g[1 : len(weights)] += g[0] * dlog_alpha * dlog_w_last
-            return g
+    if n_features > 3:  # JAX needs static shapes; freezing reorders the value variables, so name them
+        model = freeze_dims_and_data(model)
+    logp = model.compile_logp(jacobian=True, mode="JAX" if n_features > 3 else None)
 
-        return point, in_kernel_coordinates
+    def kernel(theta):
+        return logp_and_gradient(theta, np.empty(n_dim), packed)
 
-    _assert_kernel_is_pymcs(model, packed, split, int(sizes[-1]), "JAX" if n_features > 3 else None, to_model)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        theta = rng.normal(scale=0.8, size=n_dim)
+        gradient = np.empty(n_dim)
+        value = logp_and_gradient(theta, gradient, packed)
+        h = 1e-6
+        jacobian = np.empty((block, block))
+        for i in range(block):
+            step = np.zeros(n_dim)
+            step[i] = h
+            jacobian[:, i] = (to_model(theta + step)[:block] - to_model(theta - step)[:block]) / (2 * h)
+        expected = logp(split(to_model(theta))) + np.linalg.slogdet(jacobian)[1]
+        np.testing.assert_allclose(value, expected, rtol=1e-10)
+        differences = np.empty(n_dim)
+        for i in range(n_dim):
+            step = np.zeros(n_dim)
+            step[i] = 1e-5
+            differences[i] = (kernel(theta + step) - kernel(theta - step)) / 2e-5
+        np.testing.assert_allclose(gradient, differences, rtol=1e-5, atol=1e-6 * np.abs(differences).max())
+        model_point = to_model(theta)
+        start = _nutpie_gmm._in_stick_coordinates(lambda model_point=model_point: model_point, packed)()
+        np.testing.assert_allclose(start, theta, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize(("covariance", "order_means"), [("full", False), ("spherical", True), ("tied", False)])

@@ -290,7 +290,7 @@ def weight_offset(packed):
 
 @numba.njit(cache=True)
 def log_concentration(theta, log_weight_last, packed):
-    r"""A Dirichlet process's log concentration, and its derivative in the last log-weight.
+    r"""A Dirichlet process's log concentration at the sampler's point, and its derivative in :math:`\log w_T`.
 
     Given the weights, the concentration's posterior is
     :math:`\operatorname{Gamma}(a + T - 1,\; b - \log w_T)` (Gamma(a, b) prior,
@@ -311,22 +311,93 @@ def log_concentration(theta, log_weight_last, packed):
 
 
 @numba.njit(cache=True)
+def stick_log_weights(z):
+    r"""Log-weights of the truncated stick-breaking construction from the sticks' coordinates.
+
+    :math:`e_j = -\log(1 - v_j) = e^{z_j}`, so that
+    :math:`\log w_j = \log(1 - e^{-e_j}) - \sum_{i<j} e_i` and
+    :math:`\log w_T = -\sum_{i<T} e_i`. Given :math:`\alpha` each :math:`e_j` is
+    Exponential(:math:`\alpha`), so the sticks are independent and every
+    :math:`z_j` has the same shape, shifted by :math:`-\log\alpha`: a tail of
+    empty components is a set of independent coordinates, where the simplex
+    transform's coordinates of the same weights are cumulative sums.
+    """
+    n_sticks = z.size
+    log_weights = np.empty(n_sticks + 1)
+    cumulative = 0.0
+    for j in range(n_sticks):
+        e = np.exp(z[j])
+        log_weights[j] = np.log(-np.expm1(-e)) - cumulative
+        cumulative += e
+    log_weights[n_sticks] = -cumulative
+    return log_weights
+
+
+@numba.njit(cache=True)
+def _stick_breaking_log_density(theta, w_start, kk, packed):
+    r"""The sticks' and the concentration's log-density in the sampler's coordinates (s, z).
+
+    Learned :math:`\alpha` (Gamma(a, b); :math:`A = a + T - 1`, :math:`E = \sum_j e_j`):
+    :math:`A (s + \log A - \log(b + E)) - A e^s + \sum_j z_j`, the Gamma prior's normalizing
+    constant being in the header's constants. Fixed :math:`\alpha`:
+    :math:`(T - 1) \log\alpha - \alpha E + \sum_j z_j`.
+    """
+    n_sticks = kk - 1
+    total, sum_z = 0.0, 0.0
+    for j in range(n_sticks):
+        sum_z += theta[w_start + j]
+        total += np.exp(theta[w_start + j])
+    if w_start:
+        shape = packed[11] + n_sticks
+        s = theta[0]
+        return shape * (s + np.log(shape) - np.log(packed[12] + total)) - shape * np.exp(s) + sum_z
+    return n_sticks * np.log(packed[10]) - packed[10] * total + sum_z
+
+
+@numba.njit(cache=True)
+def _stick_breaking_prior_and_gradient(theta, gradient, counts, w_start, kk, packed):
+    r"""The gradient of :func:`_stick_breaking_log_density` plus the likelihood's through the log-weights.
+
+    ``counts[j]`` is the likelihood's derivative in :math:`\log w_j`;
+    :math:`\partial \log w_j / \partial z_k = e_k ([j = k < T] / (e^{e_k} - 1) - [k < j])`.
+    """
+    n_sticks = kk - 1
+    total = 0.0
+    for j in range(n_sticks):
+        total += np.exp(theta[w_start + j])
+    if w_start:
+        shape = packed[11] + n_sticks
+        gradient[0] = shape * (1.0 - np.exp(theta[0]))
+        rate = shape / (packed[12] + total)  # the prior's derivative in e_k is -A / (b + E)
+    else:
+        rate = packed[10]
+    later = 0.0  # sum of counts[j] over j > k, walked from the end
+    for j in range(kk - 1, 0, -1):
+        later += counts[j]
+        k = j - 1
+        e = np.exp(theta[w_start + k])
+        gradient[w_start + k] = e * (counts[k] / np.expm1(e) - later - rate) + 1.0
+
+
+@numba.njit(cache=True)
 def constrained(theta, packed):
     """Weights (K,), log-weights, means (K, D), scales, correlation factors (B, D, D) and covariances (K, D, D)."""
     _, n_features, n_components, code, n_scales, n_corr = sizes(packed)
     _, _, _, _, center, spread, _, floor = unpack(packed)
     kk, dd = n_components, n_features
-    # weights: softmax of (y, -sum y)
     w_start = weight_offset(packed)
-    logits = np.empty(kk)
-    total = 0.0
-    for j in range(kk - 1):
-        logits[j] = theta[w_start + j]
-        total += theta[w_start + j]
-    logits[kk - 1] = -total
-    top = logits.max()
-    log_norm = top + np.log(np.exp(logits - top).sum())
-    log_weights = logits - log_norm
+    if packed[9]:  # a Dirichlet process's sticks, z_j = log(-log(1 - v_j))
+        log_weights = stick_log_weights(theta[w_start : w_start + kk - 1])
+    else:  # weights: softmax of (y, -sum y)
+        logits = np.empty(kk)
+        total = 0.0
+        for j in range(kk - 1):
+            logits[j] = theta[w_start + j]
+            total += theta[w_start + j]
+        logits[kk - 1] = -total
+        top = logits.max()
+        log_norm = top + np.log(np.exp(logits - top).sum())
+        log_weights = logits - log_norm
     weights = np.exp(log_weights)
     start = w_start + kk - 1
     means = np.empty((kk, dd))
@@ -595,50 +666,31 @@ def logp_and_gradient(theta, gradient, packed):
             logp += block.log_total[i]
         _block_accumulate(m, chol, inverse_diagonal, block, counts, sum_v, scatter)
 
-    # --- weights: their prior, the simplex transform's Jacobian, softmax chain rule
+    # --- weights: their prior, and the chain rule from the log-weights to the sampler's coordinates
     last = kk - 1
     if packed[9]:
-        # Stick-breaking (PyMC's StickBreakingWeights, K = T - 1 sticks):
-        # -sum_j log S_j + K log(alpha) + alpha log w_T, with S_j = sum_{i >= j} w_i
-        log_alpha, dlog_alpha = log_concentration(theta, log_weights[last], packed)
-        concentration = np.exp(log_alpha)
-        g_log_w = counts.copy()
-        # log S_j, summed from the end in logs: tails of weights below 1e-308 keep their values
-        log_suffix = np.empty(kk)
-        log_suffix[last] = log_weights[last]
-        for j in range(last - 1, -1, -1):
-            log_suffix[j] = np.logaddexp(log_suffix[j + 1], log_weights[j])
-        for i in range(kk):
-            logp -= log_suffix[i]
-            # d/dlog w_i of -sum_j log S_j is -sum_{j <= i} w_i / S_j, each term at most 1
-            for j in range(i + 1):
-                g_log_w[i] -= np.exp(log_weights[i] - log_suffix[j])
-        logp += last * np.log(concentration) + concentration * log_weights[last]
-        g_log_w[last] += concentration
-        if w_start:  # alpha ~ Gamma(a, b), with the log transform's Jacobian log(alpha)
-            shape, rate = packed[11], packed[12]
-            logp += (shape - 1.0) * log_alpha - rate * concentration + log_alpha
-            g_log_alpha = last + concentration * log_weights[last] + shape - rate * concentration
-            gradient[0] = g_log_alpha
-            g_log_w[last] += g_log_alpha * dlog_alpha  # log(alpha) moves with log(w_T) at fixed s
-    else:  # Dirichlet(a)
+        _stick_breaking_prior_and_gradient(theta, gradient, counts, w_start, kk, packed)
+        logp += _stick_breaking_log_density(theta, w_start, kk, packed)
+    else:  # Dirichlet(a) on the simplex transform's coordinates, softmax chain rule
         g_log_w = counts + alpha - 1.0
         for k in range(kk):
             logp += (alpha[k] - 1.0) * log_weights[k]
-    g_total = g_log_w.sum()
-    logits_sum = 0.0
-    for j in range(kk - 1):
-        logits_sum += theta[w_start + j]
-    expanded = np.zeros(kk)
-    for j in range(kk - 1):
-        expanded[j] = theta[w_start + j] + logits_sum
-    top = expanded.max()
-    log_jacobian = np.log(kk) + kk * logits_sum - kk * (top + np.log(np.exp(expanded - top).sum()))
-    logp += log_jacobian
-    for j in range(kk - 1):
-        gradient[w_start + j] = (
-            (g_log_w[j] - g_log_w[last]) - g_total * (weights[j] - weights[last]) + kk * (weights[last] - weights[j])
-        )
+        g_total = g_log_w.sum()
+        logits_sum = 0.0
+        for j in range(kk - 1):
+            logits_sum += theta[w_start + j]
+        expanded = np.zeros(kk)
+        for j in range(kk - 1):
+            expanded[j] = theta[w_start + j] + logits_sum
+        top = expanded.max()
+        log_jacobian = np.log(kk) + kk * logits_sum - kk * (top + np.log(np.exp(expanded - top).sum()))
+        logp += log_jacobian
+        for j in range(kk - 1):
+            gradient[w_start + j] = (
+                (g_log_w[j] - g_log_w[last])
+                - g_total * (weights[j] - weights[last])
+                + kk * (weights[last] - weights[j])
+            )
 
     # --- means: Normal prior in the data's units, sampled standardized (and ordered)
     g_means = np.empty((kk, dd))
@@ -810,7 +862,11 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
     # nutpie's draws: the sampler's values, then the model's variables (_nutpie_gmm._expected_names).
     one_component = weights.size == 1  # then weights is a deterministic, stored after the free variables
     start = _put(out, 0, x)
-    if free_concentration:  # the stored alpha_log__ is log(alpha), not the sampler's coordinate
+    if packed[9]:  # store PyMC's values (log alpha, the simplex transform's), not the sampler's coordinates
+        shift = log_weights.mean()
+        for j in range(weights.size - 1):
+            out[free_concentration + j] = log_weights[j] - shift
+    if free_concentration:
         out[0] = log_concentration(x, log_weights[-1], packed)[0]
         out[start] = np.exp(out[0])
         start += 1

@@ -226,6 +226,9 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
         model=model, overrides=initial_points, jitter_rvs=jitter_rvs, return_transformed=True
     )
     initial_point_fn = _rv_dict_to_flat_array_wrapper(_wrap_with_lock(initial_point_fn), value_names, shapes)
+    packed = pack(info, n_dim)
+    if info.is_dirichlet_process:
+        initial_point_fn = _in_stick_coordinates(initial_point_fn, packed)
     dims, coords = _prepare_dims_and_coords(model, shape_info, value_names)
     logp_callback, expand_callback = nutpie_callbacks()
     return CompiledPyMCModel(
@@ -238,13 +241,37 @@ def _compile_model(model: pm.Model, info: ModelInfo, initial_points, jitter_rvs)
         initial_point_func=initial_point_fn,
         shared_data={},
         shared_var_keys={},
-        user_data=pack(info, n_dim),
+        user_data=packed,
         n_expanded=int(starts[-1]),
         shape_info=shape_info,
         logp_func=None,
         expand_func=None,
         reparameterized_names=value_names,
     )
+
+
+def _in_stick_coordinates(initial_point_fn, packed: np.ndarray):
+    """PyMC's initial point (log alpha, the simplex transform's coordinates) in the kernel's (s, z):
+    :func:`bayesmix.inference._gmm_kernel.stick_log_weights` and ``log_concentration`` inverted."""
+    free = packed[9] and packed[10] == 0.0
+    n_sticks = int(packed[3]) - 1
+
+    def initial_point(*args, **kwargs):
+        x = np.array(initial_point_fn(*args, **kwargs), dtype=float)
+        start = int(free)
+        y = x[start : start + n_sticks]
+        log_weights = np.append(y, -y.sum())
+        # numpy, not scipy's logsumexp: nutpie calls this from its own threads, where scipy's array-API
+        # checks can meet a half-imported jax module (AttributeError: module 'jax' has no attribute 'Array')
+        log_weights -= np.logaddexp.reduce(log_weights)
+        log_suffix = np.logaddexp.accumulate(log_weights[::-1])[::-1]  # log S_j = log sum_{i >= j} w_i
+        e = log_suffix[:-1] - log_suffix[1:]  # -log(1 - v_j)
+        x[start : start + n_sticks] = np.log(e)
+        if free:  # s = log(alpha) - log(a + T - 1) + log(b + sum_j e_j)
+            x[0] += np.log(packed[12] + e.sum()) - np.log(packed[11] + n_sticks)
+        return x
+
+    return initial_point
 
 
 def _shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:
