@@ -74,7 +74,9 @@ def diagnose_dirichlet_process(result: xr.DataTree, family, baseline) -> Diagnos
         ll = log_likelihood_summary(functionals["log_likelihood"].values.ravel(), float(baseline["log_likelihood"]))
     stats = result["sample_stats"].to_dataset() if "sample_stats" in result.children else xr.Dataset()
     from_em = started_from_em(result.attrs)
-    problems = [p.message for p in sampler_problems(posterior, stats, started_from_em=from_em)]
+    # where divergences concentrate is looked for among the components that hold data, not the empty ones
+    located = posterior.isel(component=np.flatnonzero(held)) if held.any() else posterior
+    problems = [p.message for p in sampler_problems(located, stats, started_from_em=from_em)]
     verdict = _verdict(functionals, convergence, problems, n_chains, result.attrs.get("method"))
     verdict = _with_baseline(verdict, baseline_problems(table, ari, ll), table, ari)
     n_held = int(held.sum())

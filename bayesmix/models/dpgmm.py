@@ -46,8 +46,14 @@ def dp_gmm(
         w_k &= v_k \prod_{j<k} (1 - v_j), \qquad w_T = \prod_{j<T} (1 - v_j) \\
         p(x_i) &= \sum_{k=1}^{T} w_k \, \mathcal{N}(x_i \mid \mu_k, \Sigma_k)
 
-    with the component priors of :func:`bayesmix.models.gmm` (means, scales,
-    LKJ correlations, scaled to the data) and its variance floor. The labels are marginalized. The
+    with the component priors of :func:`bayesmix.models.gmm` (means and LKJ
+    correlations, scaled to the data) and its variance floor, except for the
+    component standard deviations: :math:`\sigma_{kd} \sim
+    \operatorname{InverseGamma}(2, s_d / 2)` (:math:`s_d` the data's spread),
+    which vanishes at zero where the finite mixtures' HalfNormal does not. A
+    spare component could otherwise settle on a single point or on tied values
+    with a standard deviation at the floor
+    (:func:`bayesmix.mixing.dirichlet_process.component_defaults`). The labels are marginalized. The
     number of occupied clusters is not a parameter: it is read off the
     posterior with :func:`bayesmix.cluster_count`. The truncation should
     exceed the number of clusters you expect by a margin; ``cluster_count``
@@ -56,10 +62,13 @@ def dp_gmm(
     NUTS is the reference when its diagnostics are clean, and with the default
     priors nutpie samples it through bayesmix's hand-written log-density
     (:mod:`bayesmix.inference._nutpie_gmm`), many times faster than through
-    PyMC's graph (``benchmarks/README.md``). With T
-    components, most of them empty, the posterior has many nearly flat
-    directions (an empty component's mean and covariance are constrained only
-    by their prior) in which NUTS spends long trajectories; mean-field ADVI
+    PyMC's graph (``benchmarks/README.md``), with the sticks and the
+    concentration in coordinates where the empty components' sticks are
+    independent (:func:`bayesmix.inference._gmm_kernel.stick_log_weights`).
+    Chains can still settle in different partitions (one broad cluster
+    against two narrower ones) and move between them slowly:
+    :func:`bayesmix.diagnose` judges a DP fit on label-invariant quantities
+    and says so (``benchmarks/dp_convergence.md``). Mean-field ADVI
     underestimates posterior spread. Both start, unless told otherwise, from scikit-learn's
     variational DP solution (see :func:`bayesmix.fit`).
 

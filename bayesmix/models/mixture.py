@@ -141,7 +141,9 @@ def dp_mixture(
 
     The weights follow the truncated stick-breaking construction of
     :func:`bayesmix.models.dp_gmm` (:mod:`bayesmix.mixing.dirichlet_process`),
-    the components the family's density and priors as in :func:`mixture`:
+    the components the family's density and priors as in :func:`mixture`, except that a
+    HalfNormal prior on the component standard deviations (Gaussian and Student-t columns)
+    becomes InverseGamma(2, s / 2), which vanishes at zero (see :func:`bayesmix.models.dp_gmm`):
 
     .. math::
 
