@@ -55,7 +55,7 @@ ADVI = GOOD.replace(
 def test_faithful_spec_is_the_documented_demo():
     spec = read_spec(ROOT / "models" / "faithful.toml")
     names = [c.name for c in spec.candidates]
-    assert names == [f"gmm_{cov}_k{k}" for k in (1, 2, 3, 4) for cov in ("full", "tied")] + ["dp_gmm_full_t10"]
+    assert names == [f"gmm_{cov}_k{k}" for k in (1, 2, 3, 4) for cov in ("full", "tied")] + ["dp_gmm_full_t20"]
     assert spec.baseline == {
         "n_components": [1, 2, 3, 4, 5, 6],
         "covariance": ["full", "tied", "diag", "spherical"],

@@ -98,7 +98,7 @@ class Diagnostics:
 
     def __str__(self) -> str:
         lines = ["Verdict:", *(f"  - {v}" for v in self.verdict), "", f"Relabelling: {self.relabel_summary}"]
-        heading = "Convergence (after relabelling):" if self.baseline_name == "EM" else "Convergence:"
+        heading = f"Convergence{self._qualifier}:"
         lines += [*(f"Note: {n}" for n in self.notes), "", heading]
         lines.append(self.convergence.to_string(float_format=lambda x: f"{x:.4g}"))
         if self.components is not None:
@@ -124,6 +124,13 @@ class Diagnostics:
 
     __repr__ = __str__
 
+    @property
+    def _qualifier(self) -> str:
+        """What the convergence table is computed on, for its heading."""
+        if self.components is not None:
+            return " (label-invariant quantities)"
+        return " (after relabelling)" if self.baseline_name == "EM" else ""
+
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#b35900"
         items = "".join(f"<li>{html.escape(v)}</li>" for v in self.verdict)
@@ -131,7 +138,7 @@ class Diagnostics:
             f"<div><h4 style='color:{colour}'>Verdict</h4><ul>{items}</ul>",
             f"<p><i>{html.escape(self.relabel_summary)}</i></p>",
             *(f"<p>{html.escape(n)}</p>" for n in self.notes),
-            f"<h4>Convergence{' (after relabelling)' if self.baseline_name == 'EM' else ''}</h4>",
+            f"<h4>Convergence{self._qualifier}</h4>",
             self.convergence.to_html(float_format=lambda x: f"{x:.4g}"),
         ]
         if self.components is not None:
