@@ -25,6 +25,7 @@ import functools
 
 import numpy as np
 import xarray as xr
+from sklearn.metrics import adjusted_rand_score
 
 from bayesmix._result import mixture_parameters, observed_data_of
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
@@ -66,8 +67,6 @@ def diagnose_dirichlet_process(result: xr.DataTree, family, baseline) -> Diagnos
     table = ari = None
     ll = log_likelihood_summary(functionals["log_likelihood"].values.ravel())
     if baseline is not None:
-        from sklearn.metrics import adjusted_rand_score
-
         table = _baseline_table(params, baseline.isel(component=held), family)
         memberships = _posterior_memberships(observed_data_of(result).values, posterior, family)
         ari = float(adjusted_rand_score(baseline["responsibilities"].argmax("component"), memberships.argmax(-1)))
@@ -83,9 +82,8 @@ def diagnose_dirichlet_process(result: xr.DataTree, family, baseline) -> Diagnos
     notes = [
         f"Judged on label-invariant quantities ({JUDGED}). The {n_held} of {held.size} components that hold "
         "data (an observation or more in at least half of the drawn partitions) are listed after them, not "
-        "judged: a small "
-        "cluster that different chains hold in different components, or that comes and goes, changes their "
-        "R-hat without any disagreement about the fitted distribution."
+        "judged: a small cluster that different chains hold in different components, or that comes and goes, "
+        "changes their R-hat without any disagreement about the fitted distribution."
     ]
     return Diagnostics(
         convergence=convergence,
