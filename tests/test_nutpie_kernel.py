@@ -155,7 +155,7 @@ def test_kernel_log_density_and_gradient_are_pymcs_for_a_dirichlet_process(setti
         x = theta.copy()
         x[free:block] = log_weights[:-1] - log_weights.mean()
         if free:
-            x[0] = log_concentration(theta, log_weights[-1], packed)[0]
+            x[0] = log_concentration(theta, log_weights[-1], packed)
         return x
 
     if n_features > 3:  # JAX needs static shapes; freezing reorders the value variables, so name them

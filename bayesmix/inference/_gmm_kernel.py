@@ -290,7 +290,7 @@ def weight_offset(packed):
 
 @numba.njit(cache=True)
 def log_concentration(theta, log_weight_last, packed):
-    r"""A Dirichlet process's log concentration at the sampler's point, and its derivative in :math:`\log w_T`.
+    r"""A Dirichlet process's log concentration at the sampler's point.
 
     Given the weights, the concentration's posterior is
     :math:`\operatorname{Gamma}(a + T - 1,\; b - \log w_T)` (Gamma(a, b) prior,
@@ -301,13 +301,12 @@ def log_concentration(theta, log_weight_last, packed):
     :math:`\alpha` and the nearly empty sticks becomes a fixed one-dimensional
     density of :math:`s`. The map from :math:`(s, w)` to
     :math:`(\log\alpha, w)` has unit Jacobian, so the density is the model's
-    own at the corresponding point. A fixed concentration has derivative 0.
+    own at the corresponding point.
     """
     if not weight_offset(packed):
-        return np.log(packed[10]), 0.0
+        return np.log(packed[10])
     n_sticks = packed[3] - 1.0
-    conditional_rate = packed[12] - log_weight_last
-    return theta[0] + np.log(packed[11] + n_sticks) - np.log(conditional_rate), 1.0 / conditional_rate
+    return theta[0] + np.log(packed[11] + n_sticks) - np.log(packed[12] - log_weight_last)
 
 
 @numba.njit(cache=True)
@@ -334,13 +333,16 @@ def stick_log_weights(z):
 
 
 @numba.njit(cache=True)
-def _stick_breaking_log_density(theta, w_start, kk, packed):
-    r"""The sticks' and the concentration's log-density in the sampler's coordinates (s, z).
+def _stick_breaking(theta, gradient, counts, w_start, kk, packed):
+    r"""The sticks' and the concentration's log-density in the sampler's coordinates (s, z); their gradient,
+    plus the likelihood's through the log-weights, is written into ``gradient``.
 
     Learned :math:`\alpha` (Gamma(a, b); :math:`A = a + T - 1`, :math:`E = \sum_j e_j`):
     :math:`A (s + \log A - \log(b + E)) - A e^s + \sum_j z_j`, the Gamma prior's normalizing
     constant being in the header's constants. Fixed :math:`\alpha`:
-    :math:`(T - 1) \log\alpha - \alpha E + \sum_j z_j`.
+    :math:`(T - 1) \log\alpha - \alpha E + \sum_j z_j`. ``counts[j]`` is the likelihood's
+    derivative in :math:`\log w_j`, and
+    :math:`\partial \log w_j / \partial z_k = e_k ([j = k < T] / (e^{e_k} - 1) - [k < j])`.
     """
     n_sticks = kk - 1
     total, sum_z = 0.0, 0.0
@@ -350,33 +352,19 @@ def _stick_breaking_log_density(theta, w_start, kk, packed):
     if w_start:
         shape = packed[11] + n_sticks
         s = theta[0]
-        return shape * (s + np.log(shape) - np.log(packed[12] + total)) - shape * np.exp(s) + sum_z
-    return n_sticks * np.log(packed[10]) - packed[10] * total + sum_z
-
-
-@numba.njit(cache=True)
-def _stick_breaking_prior_and_gradient(theta, gradient, counts, w_start, kk, packed):
-    r"""The gradient of :func:`_stick_breaking_log_density` plus the likelihood's through the log-weights.
-
-    ``counts[j]`` is the likelihood's derivative in :math:`\log w_j`;
-    :math:`\partial \log w_j / \partial z_k = e_k ([j = k < T] / (e^{e_k} - 1) - [k < j])`.
-    """
-    n_sticks = kk - 1
-    total = 0.0
-    for j in range(n_sticks):
-        total += np.exp(theta[w_start + j])
-    if w_start:
-        shape = packed[11] + n_sticks
-        gradient[0] = shape * (1.0 - np.exp(theta[0]))
+        logp = shape * (s + np.log(shape) - np.log(packed[12] + total)) - shape * np.exp(s) + sum_z
+        gradient[0] = shape * (1.0 - np.exp(s))
         rate = shape / (packed[12] + total)  # the prior's derivative in e_k is -A / (b + E)
     else:
         rate = packed[10]
+        logp = n_sticks * np.log(rate) - rate * total + sum_z
     later = 0.0  # sum of counts[j] over j > k, walked from the end
     for j in range(kk - 1, 0, -1):
         later += counts[j]
         k = j - 1
         e = np.exp(theta[w_start + k])
         gradient[w_start + k] = e * (counts[k] / np.expm1(e) - later - rate) + 1.0
+    return logp
 
 
 @numba.njit(cache=True)
@@ -669,8 +657,7 @@ def logp_and_gradient(theta, gradient, packed):
     # --- weights: their prior, and the chain rule from the log-weights to the sampler's coordinates
     last = kk - 1
     if packed[9]:
-        _stick_breaking_prior_and_gradient(theta, gradient, counts, w_start, kk, packed)
-        logp += _stick_breaking_log_density(theta, w_start, kk, packed)
+        logp += _stick_breaking(theta, gradient, counts, w_start, kk, packed)
     else:  # Dirichlet(a) on the simplex transform's coordinates, softmax chain rule
         g_log_w = counts + alpha - 1.0
         for k in range(kk):
@@ -867,7 +854,7 @@ def _expand_callback(dim, expanded, x_, out_, user_data_):
         for j in range(weights.size - 1):
             out[free_concentration + j] = log_weights[j] - shift
     if free_concentration:
-        out[0] = log_concentration(x, log_weights[-1], packed)[0]
+        out[0] = log_concentration(x, log_weights[-1], packed)
         out[start] = np.exp(out[0])
         start += 1
     if not one_component:
