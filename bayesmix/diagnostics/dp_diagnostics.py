@@ -38,6 +38,7 @@ from bayesmix.diagnostics.mixture_diagnostics import (
     _parameter_dataset,
     _posterior_memberships,
     _sampler_table,
+    baseline_agreement,
     baseline_problems,
     log_likelihood_summary,
     low_ess_problems,
@@ -181,5 +182,5 @@ def _with_baseline(verdict: list[str], problems: list[str], table, ari) -> list[
     if problems:
         return [*(v for v in verdict if not v.startswith("No problems")), *problems]
     if table is not None and verdict[0].startswith("No problems"):
-        return [verdict[0][:-1] + f"; EM lies in the 94% HDI of all {len(table)} parameters (ARI {ari:.2f})."]
+        return [verdict[0][:-1] + baseline_agreement(table, ari) + "."]
     return verdict

@@ -499,5 +499,10 @@ def _verdict(
     if "divergences" in sampler:
         message += ", no divergences"
     if baseline is not None:
-        message += f"; EM lies in the 94% HDI of all {len(baseline)} parameters (ARI {ari:.2f})"
+        message += baseline_agreement(baseline, ari)
     return [message + "."]
+
+
+def baseline_agreement(baseline: pd.DataFrame, ari: float) -> str:
+    """The clause a clean verdict ends with when EM agrees with the posterior."""
+    return f"; EM lies in the 94% HDI of all {len(baseline)} parameters (ARI {ari:.2f})"

@@ -56,8 +56,8 @@ _CODES = {"full": FULL, "diag": DIAG, "spherical": SPHERICAL, "tied": TIED}
 _PRIOR_FORMS = {
     "weights": ("Dirichlet", {"a"}),
     "means": ("Normal", {"mu", "sigma"}),
-    "scales": ("HalfNormal", {"sigma"}),
 }
+# the component sds take either family (the finite mixtures' default, the DP's)
 _SCALE_PRIORS = {"HalfNormal": {"sigma"}, "InverseGamma": {"alpha", "beta"}}
 
 
@@ -75,7 +75,6 @@ def unsupported(model: pm.Model, info: ModelInfo) -> str | None:
         del forms["weights"]
         if not isinstance(info.priors["alpha"], float):
             forms["alpha"] = ("Gamma", {"alpha", "beta"})
-    del forms["scales"]
     for role, (family, parameters) in forms.items():
         prior = info.priors[role]
         if prior.distribution != family or set(prior.parameters) != parameters:
