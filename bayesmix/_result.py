@@ -11,7 +11,6 @@ round-trip through netCDF unchanged.
 
 from __future__ import annotations
 
-import functools
 import json
 from itertools import product
 from typing import Any
@@ -21,47 +20,10 @@ import xarray as xr
 
 from bayesmix._validation import Data
 from bayesmix._version import __version__
-from bayesmix.components._mixture_density import chunked_over_draws, mixture_log_density
 from bayesmix.models._base import ModelInfo, kind_of
 from bayesmix.priors import priors_from_json, priors_to_json
 
 SAMPLE_DIMS = ("chain", "draw")
-
-
-def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo) -> xr.Dataset:
-    """Pointwise log-likelihood ``log p(x_i | theta_s)`` of every draw, dims (chain, draw, obs_id).
-
-    For an MDN and a mixture of regressions it is the conditional ``log p(y_i | x_i, theta_s)``.
-    """
-    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    if info.is_regression:
-        from bayesmix.models.mixreg import pointwise_log_likelihood
-
-        values = pointwise_log_likelihood(info, posterior)
-    elif info.is_network:
-        from bayesmix.models.mdn import pointwise_log_likelihood
-
-        values = pointwise_log_likelihood(info, posterior)
-    elif getattr(info.component_family, "dedicated_model", False):
-        # The Gaussian kernel's threaded loop: 4,000 draws at N = 1e4 in 0.7 s against 2.0 s in numpy.
-        from bayesmix.inference._gmm_kernel import log_likelihood_of_draws
-
-        values = log_likelihood_of_draws(info.data.values, *mixture_parameters(posterior, info.component_family))
-    else:
-        family = info.component_family
-        values = chunked_over_draws(
-            functools.partial(mixture_log_density, family),
-            info.data.values,
-            *mixture_parameters(posterior, family),
-        )
-    coords = {
-        "chain": posterior["chain"].values,
-        "draw": posterior["draw"].values,
-        "obs_id": np.arange(info.data.n_obs),
-    }
-    return xr.Dataset(
-        {info.observed: (("chain", "draw", "obs_id"), values.reshape(n_chain, n_draw, -1))}, coords=coords
-    )
 
 
 def entry_labels(da: xr.DataArray) -> list[str]:

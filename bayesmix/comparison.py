@@ -9,13 +9,33 @@ For each candidate fit, the expected log pointwise predictive density
     \qquad w_i^{(s)} \propto \frac{1}{p(x_i \mid \theta^{(s)})}
     \text{ (Pareto smoothed)},
 
-is estimated from the pointwise log-likelihood every bayesmix result carries
-(for an MDN, :math:`p(y_i \mid x_i, \theta^{(s)})`). The work is arviz-stats'
+is estimated from the pointwise log-likelihood of each fit (for an MDN,
+:math:`p(y_i \mid x_i, \theta^{(s)})`), read from its ``log_likelihood`` group
+or computed from the posterior and the data. The work is arviz-stats'
 :func:`arviz_stats.loo` and :func:`arviz_stats.compare`; this module checks
 that the candidates can be compared at all (same observations, the same kind
 of likelihood, more than one draw) and counts the observations whose Pareto
 shape :math:`\hat k` exceeds 0.7, where the importance-sampling estimate is
 unreliable (Vehtari, Gelman & Gabry 2017).
+
+For a large fit (draws x observations above 5e7, where the pointwise array
+would take more than 400 MB) the estimate is subsampled (Magnusson et al.
+2019): PSIS-LOO is computed exactly for :math:`m` rows drawn without
+replacement, and the difference estimator
+
+.. math::
+
+    \widehat{\mathrm{elpd}}_{\mathrm{loo}} = \sum_{i=1}^{n} \tilde\pi_i
+    + \frac{n}{m} \sum_{j \in \text{sample}} \big(\mathrm{elpd}_j - \tilde\pi_j\big)
+
+corrects the log pointwise predictive density
+:math:`\tilde\pi_i = \log \frac{1}{S} \sum_s p(x_i \mid \theta^{(s)})`
+of every row, computed in chunks of rows, so that memory does not grow with
+draws x observations. The standard error then includes the subsampling's
+(``subsampling_se``); arviz-stats' estimators do the arithmetic
+(:func:`arviz_stats.loo_subsample` cannot be called itself: it reads the
+stored draws x observations array). Every candidate of the same data uses the
+same rows, so :func:`compare` differences them row by row.
 """
 
 from __future__ import annotations
@@ -27,7 +47,15 @@ import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz_stats.utils import ELPDDataLOO, ELPDDataLOOSubsample
+from scipy.special import logsumexp
 
+from bayesmix._log_likelihood import (
+    STORE_LIMIT,
+    log_likelihood_dataset,
+    log_mean_likelihood,
+    model_info_of,
+)
 from bayesmix._result import check_result
 from bayesmix.models._base import kind_of
 
@@ -35,6 +63,14 @@ __all__ = ["LOOWarning", "compare", "loo"]
 
 # Pareto k above which PSIS-LOO is unreliable for an observation (Vehtari et al. 2017).
 PARETO_K_THRESHOLD = 0.7
+# Rows whose PSIS-LOO a subsampled estimate computes exactly: the subsampling's standard error is then a
+# few elpd units at N = 1e6 for the mixtures measured (benchmarks/large_data.md).
+SUBSAMPLE_ROWS = 1000
+# The same rows for every candidate of the same data, so that compare's differences pair them.
+SUBSAMPLE_SEED = 20190815
+# Draws behind each row's log predictive density (the difference estimator's approximation; its exact
+# value matters only through the variance of the correction).
+APPROXIMATION_DRAWS = 1000
 COLUMNS = [
     "rank",
     "elpd_loo",
@@ -45,6 +81,8 @@ COLUMNS = [
     "weight",
     "n_high_pareto_k",
     "max_pareto_k",
+    "loo_rows",
+    "subsampling_dse",
     "family",
     "method",
 ]
@@ -54,7 +92,7 @@ class LOOWarning(UserWarning):
     """PSIS-LOO is unreliable for some observations of some candidates (Pareto k > 0.7)."""
 
 
-def loo(results: Mapping[str, xr.DataTree]) -> dict[str, azs.ELPDData]:
+def loo(results: Mapping[str, xr.DataTree], *, subsample: int | bool | None = None) -> dict[str, azs.ELPDData]:
     """PSIS-LOO of each candidate, after checking that they can be compared.
 
     Parameters
@@ -62,23 +100,114 @@ def loo(results: Mapping[str, xr.DataTree]) -> dict[str, azs.ELPDData]:
     results : mapping of str to xarray.DataTree
         Candidate fits from :func:`bayesmix.fit` (relabelled or not: LOO is
         label-invariant), keyed by name.
+    subsample : int or bool, optional
+        The number of rows whose PSIS-LOO is computed exactly in a subsampled
+        estimate (see the module's description); True for 1,000, False for
+        none (exact PSIS-LOO on every row, which holds draws x observations
+        values in memory). None (the default) subsamples a fit whose
+        ``log_likelihood`` group was not stored and whose draws x
+        observations exceed 5e7.
 
     Returns
     -------
     dict of str to arviz_stats.ELPDData
-        Pointwise PSIS-LOO results (``elpd_i``, ``pareto_k``), in the order given.
+        Pointwise PSIS-LOO results (``elpd_i``, ``pareto_k``), in the order
+        given; a subsampled one is an ``ELPDDataLOOSubsample``, whose
+        ``elpd_i`` and ``pareto_k`` are NaN outside the rows it computed
+        (``loo_subsample_observations``).
     """
     results = _check_results(results)
+    rows = _checked_subsample(subsample)
     elpd = {}
     for name, result in results.items():
         with warnings.catch_warnings():
             # arviz-stats warns about high Pareto k per candidate; compare() warns once for all of them.
             warnings.simplefilter("ignore", UserWarning)
-            elpd[name] = azs.loo(result, pointwise=True)
+            m = _subsample_size(result, rows)
+            elpd[name] = _exact_loo(result) if m is None else _subsampled_loo(result, m)
     return elpd
 
 
-def compare(results: Mapping[str, xr.DataTree], *, method: str = "stacking") -> pd.DataFrame:
+def _checked_subsample(subsample: object) -> int | bool | None:
+    if subsample is None or isinstance(subsample, bool):
+        return subsample
+    if not isinstance(subsample, int | np.integer) or subsample < 2:
+        raise ValueError(
+            "Argument `subsample` must be True, False, None or a number of rows of at least 2 "
+            f"but got {subsample!r:.60}."
+        )
+    return int(subsample)
+
+
+def _subsample_size(result: xr.DataTree, rows: int | bool | None) -> int | None:
+    """How many rows a subsampled estimate of ``result`` computes exactly; None for exact PSIS-LOO."""
+    posterior = result["posterior"]
+    n_obs = next(iter(result["observed_data"].data_vars.values())).sizes["obs_id"]
+    if rows is None:
+        large = posterior.sizes["chain"] * posterior.sizes["draw"] * n_obs > STORE_LIMIT
+        rows = "log_likelihood" not in result.children and large
+    if rows is False:
+        return None
+    m = SUBSAMPLE_ROWS if rows is True else rows
+    return None if m >= n_obs else m
+
+
+def _exact_loo(result: xr.DataTree) -> azs.ELPDData:
+    if "log_likelihood" not in result.children:
+        posterior = result["posterior"].to_dataset()
+        result = xr.DataTree.from_dict(
+            {"posterior": posterior, "log_likelihood": log_likelihood_dataset(posterior, model_info_of(result))}
+        )
+    return azs.loo(result, pointwise=True)
+
+
+def _subsampled_loo(result: xr.DataTree, m: int) -> ELPDDataLOOSubsample:
+    """PSIS-LOO of ``m`` rows and the difference estimator over all (Magnusson et al. 2019)."""
+    posterior = result["posterior"].to_dataset()
+    info = model_info_of(result)
+    n_obs = info.data.n_obs
+    rows = np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(n_obs, size=m, replace=False))
+    approximation = xr.DataArray(
+        log_mean_likelihood(result, APPROXIMATION_DRAWS), dims="obs_id", coords={"obs_id": np.arange(n_obs)}
+    )
+    log_lik = log_likelihood_dataset(posterior, info, rows)
+    exact = azs.loo(xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik}), pointwise=True)
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    values = next(iter(log_lik.data_vars.values()))
+    lpd = xr.DataArray(
+        logsumexp(values.transpose("chain", "draw", "obs_id").values.reshape(n_draws, m), axis=0) - np.log(n_draws),
+        dims="obs_id",
+        coords={"obs_id": rows},
+    )
+    elpd_hat, subsampling_se, se = exact.elpd_i.azstats.diff_srs_estimator(
+        lpd_approx_sample=approximation.isel(obs_id=rows), lpd_approx_all=approximation, n_data_points=n_obs
+    )
+    p_loo, _, _ = (lpd - exact.elpd_i).azstats.srs_estimator(n_data_points=n_obs)
+    elpd_i = xr.full_like(approximation, np.nan).rename("elpd_i")
+    pareto_k = xr.full_like(approximation, np.nan).rename("pareto_k")
+    elpd_i[rows] = exact.elpd_i.values
+    pareto_k[rows] = exact.pareto_k.values
+    return ELPDDataLOOSubsample(
+        elpd=float(elpd_hat),
+        se=float(se),
+        p=float(p_loo),
+        n_samples=n_draws,
+        n_data_points=n_obs,
+        scale="log",
+        warning=exact.warning,
+        good_k=exact.good_k,
+        elpd_i=elpd_i,
+        pareto_k=pareto_k,
+        subsample_size=m,
+        subsampling_se=float(subsampling_se),
+        loo_subsample_observations=rows,
+        elpd_loo_approx=approximation,
+    )
+
+
+def compare(
+    results: Mapping[str, xr.DataTree], *, method: str = "stacking", subsample: int | bool | None = None
+) -> pd.DataFrame:
     """Rank candidate fits to the same data by PSIS-LOO.
 
     Parameters
@@ -93,6 +222,9 @@ def compare(results: Mapping[str, xr.DataTree], *, method: str = "stacking") -> 
         cannot be compared by PSIS-LOO.
     method : {"stacking", "bb-pseudo-bma", "pseudo-bma"}, default "stacking"
         How the model weights are computed (arviz-stats' ``compare``).
+    subsample : int or bool, optional
+        As for :func:`loo`: None subsamples the fits too large to hold their
+        pointwise log-likelihood (draws x observations above 5e7, not stored).
 
     Returns
     -------
@@ -101,8 +233,10 @@ def compare(results: Mapping[str, xr.DataTree], *, method: str = "stacking") -> 
         standard error ``se``, the effective number of parameters ``p_loo``,
         ``elpd_diff`` (to the best candidate, <= 0) and its standard error
         ``dse``, the model ``weight``, ``n_high_pareto_k`` (observations with
-        Pareto k > 0.7), ``max_pareto_k``, and the ``family`` and fitting
-        ``method``.
+        Pareto k > 0.7, among the rows computed), ``max_pareto_k``,
+        ``loo_rows`` (the rows whose PSIS-LOO was computed: all of them unless
+        subsampled), ``subsampling_dse`` (the part of ``dse`` due to
+        subsampling, 0 when exact), and the ``family`` and fitting ``method``.
 
     Warns
     -----
@@ -124,7 +258,7 @@ def compare(results: Mapping[str, xr.DataTree], *, method: str = "stacking") -> 
             f"but got {type(results).__name__}{f' of {len(results)}' if isinstance(results, Mapping) else ''}."
         )
     results = _check_results(results)
-    return comparison_table(loo(results), results, method=method)
+    return comparison_table(loo(results, subsample=subsample), results, method=method)
 
 
 def comparison_table(
@@ -134,9 +268,15 @@ def comparison_table(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         table = azs.compare(dict(elpd), method=method, round_to="none")
+        if any(isinstance(e, ELPDDataLOOSubsample) for e in elpd.values()):
+            weights = azs.compare(_on_shared_rows(elpd), method=method, round_to="none")["weight"]
+            table["weight"] = weights.reindex(table.index)
     table = table.rename(columns={"elpd": "elpd_loo", "p": "p_loo"})
-    # A NaN shape (the tail fit failed, e.g. on overflowing weights) is as unreliable as a high one.
-    k = {name: np.nan_to_num(np.asarray(e.pareto_k, float).ravel(), nan=np.inf) for name, e in elpd.items()}
+    if "subsampling_dse" not in table:
+        table["subsampling_dse"] = 0.0
+    table["subsampling_dse"] = table["subsampling_dse"].fillna(0.0)
+    k = {name: _computed_pareto_k(e) for name, e in elpd.items()}
+    table["loo_rows"] = [k[name].size for name in table.index]
     table["n_high_pareto_k"] = [int((k[name] > PARETO_K_THRESHOLD).sum()) for name in table.index]
     table["max_pareto_k"] = [float(k[name].max()) for name in table.index]
     table["family"] = [results[name].attrs["bayesmix_family"] for name in table.index]
@@ -153,6 +293,40 @@ def comparison_table(
             stacklevel=3,
         )
     return table[COLUMNS]
+
+
+def _computed_pareto_k(elpd: azs.ELPDData) -> np.ndarray:
+    """The Pareto shapes of the rows whose PSIS-LOO was computed; a NaN shape (the tail fit failed, e.g. on
+    overflowing weights) is as unreliable as a high one."""
+    k = np.asarray(elpd.pareto_k, float).ravel()
+    if isinstance(elpd, ELPDDataLOOSubsample):
+        k = k[elpd.loo_subsample_observations]
+    return np.nan_to_num(k, nan=np.inf)
+
+
+def _on_shared_rows(elpd: Mapping[str, azs.ELPDData]) -> dict[str, azs.ELPDData]:
+    """The results restricted to the rows whose PSIS-LOO every one computed, for the model weights: stacking
+    weighs each row's elpd, which a subsampled result has for its rows only (arviz-stats' weights come out
+    NaN-driven, 0.5 each, on the full arrays). A random subsample's mean log score estimates the whole data's."""
+    shared = None
+    for e in elpd.values():
+        rows = e.loo_subsample_observations if isinstance(e, ELPDDataLOOSubsample) else np.arange(e.n_data_points)
+        shared = rows if shared is None else np.intersect1d(shared, rows)
+    restricted = {}
+    for name, e in elpd.items():
+        values = e.elpd_i.isel(obs_id=shared)
+        restricted[name] = ELPDDataLOO(
+            elpd=float(values.sum()),
+            se=e.se,
+            p=e.p,
+            n_samples=e.n_samples,
+            n_data_points=shared.size,
+            scale="log",
+            warning=e.warning,
+            good_k=e.good_k,
+            elpd_i=values,
+        )
+    return restricted
 
 
 def _check_results(results: object) -> dict[str, xr.DataTree]:

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
+from bayesmix._log_likelihood import total_log_likelihood
 from bayesmix._result import SAMPLE_DIMS, check_result, family_of, flatten_draws, mixture_parameters, observed_data_of
 from bayesmix._validation import check_choice
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
@@ -215,8 +216,7 @@ def _draw_log_density(result: xr.DataTree) -> np.ndarray:
     for name in ("lp", "logp"):
         if stats is not None and name in stats:
             return flatten_draws(stats[name])
-    ll = next(iter(result["log_likelihood"].data_vars.values()))
-    return flatten_draws(ll.sum("obs_id"))
+    return flatten_draws(total_log_likelihood(result))
 
 
 def _hungarian(weights, means, ref_weights, ref_means, spread) -> np.ndarray:

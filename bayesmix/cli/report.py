@@ -51,6 +51,9 @@ __all__ = ["write_report"]
 
 # Components whose posterior mean weight is below this are left out of a DP's pictures.
 MIN_SHOWN_WEIGHT = 0.02
+# Above this many points a scatter becomes a density (hexagonal bins): a million dots make a large,
+# slow figure that shows less than their density does.
+MAX_SCATTER_POINTS = 20_000
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #1f2328; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
@@ -226,7 +229,7 @@ def _data_figure(X: pd.DataFrame) -> plt.Figure:
         ax.set(xlabel=X.columns[0], ylabel="count")
     else:
         fig, ax = plt.subplots(figsize=(5, 4))
-        ax.scatter(X.iloc[:, 0], X.iloc[:, 1], s=6, color="0.3")
+        _points(ax, X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy(), s=6, color="0.3")
         ax.set(xlabel=X.columns[0], ylabel=X.columns[1])
     return fig
 
@@ -237,7 +240,7 @@ def _conditional_data_section(result: xr.DataTree) -> str:
         np.column_stack([X.values, y.values]), columns=[*map(str, X["feature"].values), *map(str, y["output"].values)]
     )
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.scatter(X.values[:, 0], y.values[:, 0], s=6, color="0.3")
+    _points(ax, X.values[:, 0], y.values[:, 0], s=6, color="0.3")
     ax.set(xlabel=frame.columns[0], ylabel=str(y["output"].values[0]))
     return "<h2>Data (y given x)</h2>" + _table(frame.describe().T) + _png(fig, "y against x")
 
@@ -335,11 +338,14 @@ def _pareto_k_figure(elpd: dict) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.4 * rows), squeeze=False, sharey=True)
     for ax, (name, e) in zip(axes.ravel(), elpd.items(), strict=False):
         k = np.asarray(e.pareto_k).ravel()
+        rows = np.asarray(getattr(e, "loo_subsample_observations", np.arange(k.size)))
+        k = np.nan_to_num(k[rows], nan=np.inf)  # a failed tail fit counts as unreliable
         bad = k > PARETO_K_THRESHOLD
-        ax.scatter(np.flatnonzero(~bad), k[~bad], s=4, color="0.3")
-        ax.scatter(np.flatnonzero(bad), k[bad], s=10, color="C3")
+        _points(ax, rows[~bad], k[~bad], s=4, color="0.3")
+        ax.scatter(rows[bad], np.minimum(k[bad], 2.0), s=10, color="C3")
         ax.axhline(PARETO_K_THRESHOLD, color="C3", lw=0.8, ls="--")
-        ax.set_title(f"{name}: {bad.sum()} above {PARETO_K_THRESHOLD}", fontsize=9)
+        subsampled = f" of {rows.size} subsampled" if rows.size < e.n_data_points else ""
+        ax.set_title(f"{name}: {bad.sum()}{subsampled} above {PARETO_K_THRESHOLD}", fontsize=9)
         ax.set_xlabel("observation", fontsize=8)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -478,6 +484,15 @@ def _cluster_count_figure(result: xr.DataTree) -> tuple[plt.Figure, str]:
     return fig, "number of occupied clusters"
 
 
+def _points(ax, x: np.ndarray, y: np.ndarray, **scatter: Any) -> None:
+    """A scatter of the points, or their density in hexagonal bins (log counts) above MAX_SCATTER_POINTS."""
+    if len(x) <= MAX_SCATTER_POINTS:
+        ax.scatter(x, y, **scatter)
+        return
+    light = scatter.get("color") == "white"
+    ax.hexbin(x, y, gridsize=80, bins="log", mincnt=1, cmap="Greys_r" if light else "Greys", alpha=0.6 if light else 1)
+
+
 def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) -> tuple[plt.Figure | None, str]:
     """What the component family calls for: count frequencies, a 1-D density, or 2-sd ellipses."""
     family = kind_of(result.attrs).component_family
@@ -495,7 +510,7 @@ def _posterior_vs_em_figure(result: xr.DataTree, baseline: xr.Dataset | None) ->
     shown = np.flatnonzero(mean_weights >= MIN_SHOWN_WEIGHT) if len(mean_weights) > 1 else np.array([0])
     matrix = family.ellipse
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.scatter(data.values[:, 0], data.values[:, 1], s=5, color="0.6")
+    _points(ax, data.values[:, 0], data.values[:, 1], s=5, color="0.6")
     flat = posterior.stack(sample=("chain", "draw"))
     draws = np.linspace(0, flat.sizes["sample"] - 1, 20).astype(int)
     for k in shown:
@@ -748,7 +763,7 @@ def _conditional_density_figure(result: xr.DataTree, baseline: xr.DataTree | Non
     ax.pcolormesh(
         x_grid, y_grid, density.values.T, cmap="viridis", shading="auto", vmax=float(np.quantile(density.values, 0.995))
     )
-    ax.scatter(x, t, s=4, color="white", alpha=0.7)
+    _points(ax, x, t, s=4, color="white", alpha=0.7)
     if baseline is not None:
         moments = bm.predict_components(baseline, x_grid)
         for k in moments["component"].values:

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
+from bayesmix._log_likelihood import total_log_likelihood
 from bayesmix._result import mixture_parameters, observed_data_of
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
 from bayesmix.diagnostics.mixture_diagnostics import (
@@ -120,7 +121,7 @@ def label_invariant_quantities(result: xr.DataTree, family, used: np.ndarray) ->
     flat = mixture_parameters(posterior, family)
     rows = probe_rows(X)
     log_density = mixture_log_density(family, X[rows], *flat)
-    total = next(iter(result["log_likelihood"].data_vars.values())).sum("obs_id").transpose("chain", "draw")
+    total = total_log_likelihood(result)
     ds = xr.Dataset(coords=coords)
     if "alpha" in posterior:
         ds["alpha"] = posterior["alpha"].transpose("chain", "draw")

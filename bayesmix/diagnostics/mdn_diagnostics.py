@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from bayesmix._log_likelihood import total_log_likelihood
 from bayesmix._result import check_result
 from bayesmix.diagnostics.mixture_diagnostics import (
     HDI_PROB,
@@ -87,7 +88,7 @@ def _functionals(result: xr.DataTree) -> xr.Dataset:
     dims = ("chain", "draw", "probe", "output")
     coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
     coords |= {"probe": probes, "output": info.settings["outputs"]}
-    total = next(iter(result["log_likelihood"].data_vars.values())).sum("obs_id")
+    total = total_log_likelihood(result)
     return xr.Dataset(
         {
             "log_likelihood": (("chain", "draw"), total.transpose("chain", "draw").values),

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
+from bayesmix._log_likelihood import total_log_likelihood
 from bayesmix._result import (
     SAMPLE_DIMS,
     check_result,
@@ -377,8 +378,7 @@ def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset, family) -> np.n
 
 
 def _total_log_likelihood(result: xr.DataTree) -> np.ndarray:
-    ll = next(iter(result["log_likelihood"].data_vars.values()))
-    return ll.sum("obs_id").values.ravel()
+    return total_log_likelihood(result).values.ravel()
 
 
 def _check_baseline(baseline: object, posterior: xr.Dataset, family) -> None:

@@ -21,7 +21,8 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from bayesmix._deprecation import PACKAGE_FRAMES, renamed_arguments, warn_deprecated
-from bayesmix._result import data_groups, log_likelihood_dataset, result_attrs
+from bayesmix._log_likelihood import log_likelihood_dataset, stores_log_likelihood
+from bayesmix._result import data_groups, result_attrs
 from bayesmix._validation import DegenerateDataWarning, check_choice, check_positive_int
 from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em
 from bayesmix.diagnostics.sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
@@ -71,6 +72,7 @@ def fit(
     n_steps: int | None = None,
     batch_size: int | None = None,
     n_init: int | None = None,
+    log_likelihood: bool | None = None,
     progressbar: bool = True,
     sampler_kwargs: dict | None = None,
     **kwargs: Any,
@@ -150,6 +152,14 @@ def fit(
         pointwise log-likelihood are computed on the whole data.
     n_init : int, optional
         MAP only: the number of random restarts (default 4).
+    log_likelihood : bool, optional
+        Whether to store the pointwise log-likelihood of every draw, dims
+        (chain, draw, obs_id), in the ``log_likelihood`` group (for your own
+        ArviZ calls). It is draws x observations values: 3.2 GB at N = 1e5 with
+        the default draws. None (the default) stores it while draws x
+        observations is at most 5e7 (400 MB). bayesmix's own functions
+        (:func:`bayesmix.compare`, :func:`bayesmix.diagnose`, ...) compute
+        what they need from the posterior and the data when it is not stored.
     progressbar : bool, default True
         Show the sampler's progress.
     sampler_kwargs : dict, optional
@@ -164,8 +174,9 @@ def fit(
     Returns
     -------
     xarray.DataTree
-        Groups ``posterior``, ``sample_stats``, ``log_likelihood`` (pointwise,
-        dims chain, draw, obs_id) and ``observed_data``; attrs name the model
+        Groups ``posterior``, ``sample_stats``, ``observed_data`` and, as
+        ``log_likelihood`` says, ``log_likelihood`` (pointwise, dims chain,
+        draw, obs_id); attrs name the model
         family, its settings, the priors, the method and sampler, the seed, the
         bayesmix version and the wall time in seconds.
 
@@ -233,6 +244,11 @@ def fit(
     n_init = _method_option(n_init, "n_init", ("map",), method, DEFAULT_MAP_RESTARTS)
     if batch_size is not None:
         batch_size = _checked_batch_size(batch_size, method, info)
+    if log_likelihood is not None and not isinstance(log_likelihood, bool | np.bool_):
+        raise TypeError(
+            f"Argument `log_likelihood` must be True, False or None (store it while it is small) "
+            f"but got {log_likelihood!r:.60}."
+        )
     if "start_sigma" in options and method != "advi":
         raise ValueError("Option `start_sigma` applies to method='advi' only; leave it out of `sampler_kwargs`.")
 
@@ -258,13 +274,16 @@ def fit(
             )
     wall_time = time.perf_counter() - start
 
+    # as_numpy: numpyro's draws arrive as JAX arrays, which xarray cannot index by array
+    # (bm.relabel failed on them).
+    posterior = tree["posterior"].to_dataset().as_numpy()
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    stored = stores_log_likelihood(log_likelihood, n_draws, info.data.n_obs)
     result = xr.DataTree.from_dict(
         {
-            # as_numpy: numpyro's draws arrive as JAX arrays, which xarray cannot index by array
-            # (bm.relabel failed on them).
-            "posterior": tree["posterior"].to_dataset().as_numpy(),
+            "posterior": posterior,
             "sample_stats": tree["sample_stats"].to_dataset().as_numpy(),
-            "log_likelihood": log_likelihood_dataset(tree["posterior"].to_dataset(), info),
+            **({"log_likelihood": log_likelihood_dataset(posterior, info)} if stored else {}),
             **data_groups(info),
             **({"fit_history": tree["fit_history"].to_dataset()} if "fit_history" in tree else {}),
         }
