@@ -55,11 +55,12 @@ from bayesmix._log_likelihood import (
     log_likelihood_dataset,
     log_mean_likelihood,
     model_info_of,
+    row_chunks,
 )
 from bayesmix._result import check_result
 from bayesmix.models._base import kind_of
 
-__all__ = ["LOOWarning", "compare", "loo"]
+__all__ = ["LOOWarning", "compare", "loo", "pointwise_elpd"]
 
 # Pareto k above which PSIS-LOO is unreliable for an observation (Vehtari et al. 2017).
 PARETO_K_THRESHOLD = 0.7
@@ -126,6 +127,43 @@ def loo(results: Mapping[str, xr.DataTree], *, subsample: int | bool | None = No
             m = _subsample_size(result, rows)
             elpd[name] = _exact_loo(result) if m is None else _subsampled_loo(result, m)
     return elpd
+
+
+def pointwise_elpd(result: xr.DataTree) -> np.ndarray:
+    """PSIS-LOO elpd of every training row (its leave-one-out log predictive density), shape (n_obs,).
+
+    Read from the stored ``log_likelihood`` group when the fit has one; otherwise computed a chunk of rows at
+    a time (Pareto smoothing is per row), in memory bounded whatever the number of rows.
+    """
+    if "log_likelihood" in result.children:
+        return np.asarray(azs.loo(result, pointwise=True).elpd_i, dtype=float)
+    posterior = result["posterior"].to_dataset()
+    info = model_info_of(result)
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    out = np.empty(info.data.n_obs)
+    reff = None
+    for rows in row_chunks(info.data.n_obs, n_draws):
+        tree = xr.DataTree.from_dict(
+            {"posterior": posterior, "log_likelihood": log_likelihood_dataset(posterior, info, _indices(rows))}
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            elpd = azs.loo(tree, pointwise=True, reff=reff)
+        reff = _relative_efficiency(posterior, n_draws) if reff is None else reff
+        out[rows] = elpd.elpd_i.values
+    return out
+
+
+def _relative_efficiency(posterior: xr.Dataset, n_draws: int) -> float:
+    """ESS / draws averaged over the posterior, as arviz-stats' loo computes it, to compute it once."""
+    if posterior.sizes["chain"] == 1:
+        return 1.0
+    ess = posterior.azstats.ess(method="mean")
+    return float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean() / n_draws)
+
+
+def _indices(rows: slice) -> np.ndarray:
+    return np.arange(rows.start, rows.stop)
 
 
 def _checked_subsample(subsample: object) -> int | bool | None:

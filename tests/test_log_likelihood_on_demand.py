@@ -4,6 +4,7 @@ and agrees with arviz-stats' own loo_subsample on the same rows and with exact P
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import arviz_stats as azs
@@ -22,7 +23,10 @@ from bayesmix._log_likelihood import (
     stores_log_likelihood,
     total_log_likelihood,
 )
+from bayesmix._result import family_of, mixture_parameters
+from bayesmix.components._mixture_density import mean_over_draws, membership_probabilities
 from bayesmix.models._base import get_info
+from bayesmix.prediction import mixture as mixture_prediction
 
 
 def without_log_likelihood(result: xr.DataTree) -> xr.DataTree:
@@ -163,3 +167,25 @@ def test_compare_marks_subsampled_candidates_and_weighs_them_on_their_rows(faith
     assert sub["weight"].sum() == pytest.approx(1) and sub.loc["K=2", "weight"] > 0.9
     with pytest.raises(ValueError, match="`subsample` must be True, False, None or a number of rows"):
         bm.compare({"K=2": bare_fit, "K=1": one}, subsample=1)
+
+
+def test_training_anomaly_scores_need_no_stored_group(faithful_fit, bare_fit, monkeypatch):
+    """The training rows' PSIS-LOO densities, computed in chunks of rows (here 9 chunks) from the posterior,
+    are those of arviz-stats' loo on the stored array."""
+    monkeypatch.setattr(_log_likelihood, "CHUNK_ELEMENTS", 4000 * 31)
+    stored, bare = bm.anomaly_scores(faithful_fit), bm.anomaly_scores(bare_fit)
+    np.testing.assert_allclose(bare["log_density"].values, stored["log_density"].values, rtol=1e-10)
+    assert bare.attrs == stored.attrs
+
+
+def test_predictions_of_many_rows_are_computed_a_chunk_of_rows_at_a_time(faithful, faithful_fit, monkeypatch):
+    whole = bm.predict_proba(faithful_fit, faithful), bm.score_samples(faithful_fit, faithful)
+    monkeypatch.setattr(mixture_prediction, "CHUNK_ELEMENTS", 1000 * 2 * 50)  # 50 rows at a time: 6 chunks
+    chunked = bm.predict_proba(faithful_fit, faithful), bm.score_samples(faithful_fit, faithful)
+    for a, b in zip(whole, chunked, strict=True):
+        xr.testing.assert_allclose(a, b, rtol=1e-12)
+    family = family_of(faithful_fit)
+    params = mixture_parameters(faithful_fit["posterior"].to_dataset(), family)
+    func = functools.partial(membership_probabilities, family)
+    expected = func(faithful.values, *params).mean(0)
+    np.testing.assert_allclose(mean_over_draws(func, faithful.values, *params, max_elements=272 * 2 * 2 * 7), expected)

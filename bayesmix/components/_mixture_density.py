@@ -44,3 +44,16 @@ def chunked_over_draws(func, X: np.ndarray, *params: np.ndarray, max_elements: i
     step = max(1, max_elements // per_draw)
     pieces = [func(X, *(p[i : i + step] for p in params)) for i in range(0, n_draws, step)]
     return np.concatenate(pieces, axis=0)
+
+
+def mean_over_draws(func, X: np.ndarray, *params: np.ndarray, max_elements: int = 2**25) -> np.ndarray:
+    """The mean of ``func(X, *params)`` over a flat leading draw axis, in memory-bounded chunks of draws
+    (and never more than one chunk's values at once, unlike ``chunked_over_draws(...).mean(0)``)."""
+    n_draws = params[0].shape[0]
+    per_draw = max(1, X.shape[0] * params[0].shape[1] * X.shape[1])
+    step = max(1, max_elements // per_draw)
+    total = None
+    for i in range(0, n_draws, step):
+        chunk = func(X, *(p[i : i + step] for p in params)).sum(axis=0)
+        total = chunk if total is None else total + chunk
+    return total / n_draws

@@ -24,7 +24,7 @@ from bayesmix._result import (
     observed_data_of,
     thinning_step,
 )
-from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities
+from bayesmix.components._mixture_density import mean_over_draws, membership_probabilities
 from bayesmix.diagnostics.sampler_checks import sampler_problems, started_from_em
 from bayesmix.models._base import kind_of
 from bayesmix.relabel import relabel
@@ -374,7 +374,7 @@ def _sampler_table(result: xr.DataTree) -> pd.DataFrame:
 def _posterior_memberships(X: np.ndarray, posterior: xr.Dataset, family) -> np.ndarray:
     """Posterior mean membership probabilities (n_obs, K) on relabelled components."""
     flat = mixture_parameters(posterior, family, MAX_MEMBERSHIP_DRAWS)
-    return chunked_over_draws(functools.partial(membership_probabilities, family), X, *flat).mean(axis=0)
+    return mean_over_draws(functools.partial(membership_probabilities, family), X, *flat)
 
 
 def _total_log_likelihood(result: xr.DataTree) -> np.ndarray:

@@ -33,6 +33,7 @@ from scipy.special import logsumexp
 from bayesmix._deprecation import renamed_arguments
 from bayesmix._result import check_result, mixture_parameters, observed_data_of, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
+from bayesmix.comparison import pointwise_elpd
 from bayesmix.components._mixture_density import chunked_over_draws, membership_probabilities, mixture_log_density
 from bayesmix.components.categorical import decode
 from bayesmix.models._base import kind_of
@@ -40,6 +41,8 @@ from bayesmix.relabel import relabel
 
 DEFAULT_CI_PROB = 0.94
 DEFAULT_MAX_DRAWS = 1000
+# Values of the (draws, rows, components) block evaluated at once: 128 MB, whatever the number of rows.
+CHUNK_ELEMENTS = 2**24
 DEFAULT_ANOMALY_QUANTILE = 0.01
 
 
@@ -130,13 +133,31 @@ def _hdi(values: np.ndarray, dims: tuple[str, ...], coords: dict, prob: float) -
     return azs.hdi(da, prob=prob, dim="sample").transpose(*dims, "ci_bound")
 
 
+def _hdi_values(values: np.ndarray, prob: float) -> np.ndarray:
+    """HDI over the leading draw axis of ``values``: shape (*values.shape[1:], 2)."""
+    dims = tuple(f"axis_{i}" for i in range(values.ndim - 1))
+    return _hdi(values, dims, {}, prob).values
+
+
 def _per_draw(func, result: object, X_new: object, ci_prob: object, max_draws: object):
-    """Validate the arguments and evaluate ``func(X_new, weights, means, covariances)`` at every draw kept."""
+    """Validate the arguments; then ``func(X, weights, *params)`` at every draw kept, shape (draws, rows, ...),
+    for one chunk of rows of ``X_new`` at a time, so that memory does not grow with draws x rows.
+
+    Returns the fitted mixture, the checked data, ``ci_prob``, the number of draws kept and an iterator of
+    ``(rows, values)``.
+    """
     fitted = _fitted_mixture(result)
     data = check_new_data(X_new, fitted.training, family=fitted.family, missing=fitted.missing)
     ci_prob = _check_probability(ci_prob, name="ci_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
-    return fitted, data, ci_prob, chunked_over_draws(functools.partial(func, fitted.family), data.values, *params)
+    n_draws, n_components = params[0].shape[:2]
+    step = max(1, CHUNK_ELEMENTS // (n_draws * n_components))
+    evaluate = functools.partial(func, fitted.family)
+    chunks = (
+        (rows, chunked_over_draws(evaluate, data.values[rows], *params))
+        for rows in (slice(start, min(start + step, data.n_obs)) for start in range(0, data.n_obs, step))
+    )
+    return fitted, data, ci_prob, n_draws, chunks
 
 
 def _obs_coords(n_obs: int) -> dict:
@@ -208,15 +229,19 @@ def predict_proba(
             "Argument `y` applies to a mixture of regressions (bayesmix.models.mixreg); a mixture of x takes "
             "X_new only."
         )
-    fitted, data, ci_prob, draws = _per_draw(membership_probabilities, result, X_new, ci_prob, max_draws)
+    fitted, data, ci_prob, n_draws, chunks = _per_draw(membership_probabilities, result, X_new, ci_prob, max_draws)
     coords = {**_obs_coords(data.n_obs), "component": fitted.components}
+    mean = np.empty((data.n_obs, len(fitted.components)))
+    hdi = np.empty((*mean.shape, 2))
+    for rows, draws in chunks:
+        mean[rows], hdi[rows] = draws.mean(axis=0), _hdi_values(draws, ci_prob)
     return xr.Dataset(
         {
-            "probability": (("obs_id", "component"), draws.mean(axis=0)),
-            "probability_hdi": _hdi(draws, ("obs_id", "component"), coords, ci_prob),
+            "probability": (("obs_id", "component"), mean),
+            "probability_hdi": (("obs_id", "component", "ci_bound"), hdi),
         },
-        coords=coords,
-        attrs={"ci_prob": ci_prob, "n_draws": draws.shape[0], "labels": fitted.result["relabel"].attrs["summary"]},
+        coords={**coords, "ci_bound": ["lower", "upper"]},
+        attrs={"ci_prob": ci_prob, "n_draws": n_draws, "labels": fitted.result["relabel"].attrs["summary"]},
     )
 
 
@@ -271,15 +296,16 @@ def score_samples(
         ``log_density`` (obs_id) and ``log_density_hdi`` (obs_id, ci_bound),
         the HDI of the per-draw log-density :math:`\log p(x \mid \theta^{(s)})`.
     """
-    _, data, ci_prob, per_draw = _per_draw(mixture_log_density, result, X_new, ci_prob, max_draws)
-    coords = _obs_coords(data.n_obs)
+    _, data, ci_prob, n_draws, chunks = _per_draw(mixture_log_density, result, X_new, ci_prob, max_draws)
+    log_density = np.empty(data.n_obs)
+    hdi = np.empty((data.n_obs, 2))
+    for rows, per_draw in chunks:
+        log_density[rows] = logsumexp(per_draw, axis=0) - np.log(n_draws)
+        hdi[rows] = _hdi_values(per_draw, ci_prob)
     return xr.Dataset(
-        {
-            "log_density": ("obs_id", logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])),
-            "log_density_hdi": _hdi(per_draw, ("obs_id",), coords, ci_prob),
-        },
-        coords=coords,
-        attrs={"ci_prob": ci_prob, "n_draws": per_draw.shape[0]},
+        {"log_density": ("obs_id", log_density), "log_density_hdi": (("obs_id", "ci_bound"), hdi)},
+        coords={**_obs_coords(data.n_obs), "ci_bound": ["lower", "upper"]},
+        attrs={"ci_prob": ci_prob, "n_draws": n_draws},
     )
 
 
@@ -345,7 +371,7 @@ def anomaly_scores(
 
 def _loo_log_density(result: xr.DataTree) -> np.ndarray:
     """PSIS-LOO log predictive density of each training point."""
-    return np.asarray(azs.loo(result, pointwise=True).elpd_i, dtype=float)
+    return pointwise_elpd(result)
 
 
 def sample(result: xr.DataTree, n: int, *, random_seed: int | None = None) -> xr.Dataset:
