@@ -40,8 +40,9 @@ __all__ = [
 # Draws x observations up to which a fit stores the pointwise log-likelihood by default: 400 MB of
 # float64, which keeps every result up to N = 1e4 at fit's 4 x 1000 draws as it was.
 STORE_LIMIT = 50_000_000
-# Values of the (draws, rows) block computed at once when the group is not stored (128 MB).
-CHUNK_ELEMENTS = 2**24
+# Values of the (draws, rows) block computed at once when the group is not stored (64 MB; the reductions'
+# temporaries take a few times that).
+CHUNK_ELEMENTS = 2**23
 
 
 def stores_log_likelihood(option: bool | None, n_draws: int, n_obs: int) -> bool:
@@ -154,12 +155,23 @@ def log_mean_likelihood(result: xr.DataTree, max_draws: int | None = None) -> np
         values = stored.transpose("chain", "draw", "obs_id").values.reshape(n_draws, -1)
         return logsumexp(values, axis=0) - np.log(n_draws)
     info = model_info_of(result)
-    step = thinning_step(n_draws, max_draws)
-    used = -(-n_draws // step)
+    posterior = _thinned(posterior, thinning_step(n_draws, max_draws))
+    used = posterior.sizes["chain"] * posterior.sizes["draw"]
     out = np.empty(info.data.n_obs)
     for rows in row_chunks(info.data.n_obs, used):
-        out[rows] = logsumexp(pointwise_values(info, posterior, rows, max_draws), axis=0) - np.log(used)
+        out[rows] = _log_mean_exp_in_place(pointwise_values(info, posterior, rows))
     return out
+
+
+def _log_mean_exp_in_place(values: np.ndarray) -> np.ndarray:
+    """``log mean_s exp(values[s, i])`` per column, overwriting ``values`` (scipy's logsumexp makes several
+    copies of a block; this makes none)."""
+    top = values.max(axis=0)
+    top[~np.isfinite(top)] = 0.0
+    values -= top
+    np.exp(values, out=values)
+    with np.errstate(divide="ignore"):
+        return np.log(values.mean(axis=0)) + top
 
 
 def row_chunks(n_obs: int, n_draws: int) -> list[slice]:

@@ -37,6 +37,6 @@ def diagnose_regression(result: xr.DataTree, baseline: xr.Dataset | None) -> mix
 def _posterior_memberships(info, posterior: xr.Dataset) -> np.ndarray:
     """Posterior mean membership probabilities (n_obs, K) of the observed (x, y) pairs."""
     settings, response = info.settings, info.component_family.response
-    params = stacked(posterior, settings, response, mixture.MAX_MEMBERSHIP_DRAWS)
+    params = stacked(posterior, settings, response, mixture.membership_draws(info.data.n_obs))
     joint = component_log_density(settings, response, params, info.data.values, info.extras["y"].values[:, 0])
     return softmax(joint, axis=-1).mean(axis=0)
