@@ -16,7 +16,10 @@ or computed from the posterior and the data. The work is arviz-stats'
 that the candidates can be compared at all (same observations, the same kind
 of likelihood, more than one draw) and counts the observations whose Pareto
 shape :math:`\hat k` exceeds 0.7, where the importance-sampling estimate is
-unreliable (Vehtari, Gelman & Gabry 2017).
+unreliable (Vehtari, Gelman & Gabry 2017). The draws of an ADVI fit come from the
+approximation :math:`q`, not from the posterior: their importance ratios include
+:math:`p(\theta^{(s)} \mid x) / q(\theta^{(s)})` (the fit's ``log_p`` and ``log_q``),
+as arviz-stats' :func:`arviz_stats.loo_approximate_posterior` computes them.
 
 For a large fit (draws x observations above 5e7, where the pointwise array
 would take more than 400 MB) the estimate is subsampled (Magnusson et al.
@@ -136,7 +139,7 @@ def pointwise_elpd(result: xr.DataTree) -> np.ndarray:
     a time (Pareto smoothing is per row), in memory bounded whatever the number of rows.
     """
     if "log_likelihood" in result.children:
-        return np.asarray(azs.loo(result, pointwise=True).elpd_i, dtype=float)
+        return np.asarray(_psis(result, result).elpd_i, dtype=float)
     posterior = result["posterior"].to_dataset()
     info = model_info_of(result)
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
@@ -148,7 +151,7 @@ def pointwise_elpd(result: xr.DataTree) -> np.ndarray:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            elpd = azs.loo(tree, pointwise=True, reff=reff)
+            elpd = _psis(tree, result, reff)
         reff = _relative_efficiency(posterior, n_draws) if reff is None else reff
         out[rows] = elpd.elpd_i.values
     return out
@@ -191,12 +194,21 @@ def _subsample_size(result: xr.DataTree, rows: int | bool | None) -> int | None:
 
 
 def _exact_loo(result: xr.DataTree) -> azs.ELPDData:
-    if "log_likelihood" not in result.children:
-        posterior = result["posterior"].to_dataset()
-        result = xr.DataTree.from_dict(
-            {"posterior": posterior, "log_likelihood": log_likelihood_dataset(posterior, model_info_of(result))}
-        )
-    return azs.loo(result, pointwise=True)
+    if "log_likelihood" in result.children:
+        return _psis(result, result)
+    posterior = result["posterior"].to_dataset()
+    log_lik = log_likelihood_dataset(posterior, model_info_of(result))
+    return _psis(xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik}), result)
+
+
+def _psis(tree: xr.DataTree, result: xr.DataTree, reff: float | None = None) -> azs.ELPDData:
+    """Pointwise PSIS-LOO of the log-likelihood in ``tree`` (some or all rows of ``result``'s). For draws from
+    an ADVI approximation q, not from the posterior, arviz-stats' loo_approximate_posterior, whose importance
+    ratios include p / q at each draw (``log_p``, ``log_q`` in the fit's sample_stats)."""
+    stats = result["sample_stats"] if "sample_stats" in result.children else None
+    if stats is not None and "log_q" in stats and "log_p" in stats:
+        return azs.loo_approximate_posterior(tree, stats["log_p"], stats["log_q"], pointwise=True)
+    return azs.loo(tree, pointwise=True, reff=reff)
 
 
 def _subsampled_loo(result: xr.DataTree, m: int) -> ELPDDataLOOSubsample:
@@ -209,7 +221,7 @@ def _subsampled_loo(result: xr.DataTree, m: int) -> ELPDDataLOOSubsample:
         log_mean_likelihood(result, APPROXIMATION_DRAWS), dims="obs_id", coords={"obs_id": np.arange(n_obs)}
     )
     log_lik = log_likelihood_dataset(posterior, info, rows)
-    exact = azs.loo(xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik}), pointwise=True)
+    exact = _psis(xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik}), result)
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
     values = next(iter(log_lik.data_vars.values()))
     lpd = xr.DataArray(

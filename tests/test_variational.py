@@ -8,7 +8,12 @@ import pytest
 from pymc.model.transform.optimization import freeze_dims_and_data
 
 import bayesmix as bm
-from bayesmix.inference._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
+from bayesmix.inference._variational import (
+    log_densities_of_draws,
+    log_density_of_draws,
+    posterior_of_draws,
+    unconstrained_draws,
+)
 from tests.model_graph import GRAPH_CHECK_MODE
 
 
@@ -72,3 +77,42 @@ def test_the_mdns_advi_runs_on_jax_and_matches_pymcs_log_density(faithful):
         point = {v.name: posterior[v.name].values[0, d] for v in model.value_vars}
         np.testing.assert_allclose(result["sample_stats"]["lp"].values[0, d], logp_by_pymc(point), rtol=1e-10)
     assert np.unique(posterior["w_means"].values[0], axis=0).shape[0] == 20
+
+
+def test_log_q_is_pymcs_own_log_density_of_the_approximation_and_log_p_adds_the_jacobian(dp_approximation):
+    """log q at draws PyMC drew itself equals PyMC's symbolic log q of those draws (the draws split into
+    variables by the approximation's ordering); log p is PyMC's logp with the Jacobian of the transforms, and
+    differs from lp, which has none."""
+    from pymc.pytensorf import compile as compile_pytensor
+
+    model, approx = dp_approximation
+    (group,) = approx.groups
+    flat, logq = approx.set_size_and_deterministic([group.symbolic_random, group.symbolic_logq_not_scaled], 15, 0)
+    flat, logq = compile_pytensor([], [flat, logq], random_seed=3)()
+    draws = {name: flat[:, where].reshape(15, *shape) for name, (_, where, shape, _) in group.ordering.items()}
+    log_p, log_q = log_densities_of_draws(approx, model, draws, mode="JAX")
+    np.testing.assert_allclose(log_q[0], logq, rtol=1e-10)
+    with_jacobian = model.compile_logp(jacobian=True, mode=GRAPH_CHECK_MODE)
+    names = [v.name for v in model.value_vars]
+    for d in range(15):
+        np.testing.assert_allclose(log_p[0, d], with_jacobian({n: draws[n][d] for n in names}), rtol=1e-10)
+    assert np.all(np.abs(log_p - log_density_of_draws(model, draws, mode="JAX")) > 1e-3)
+
+
+def test_advi_fits_are_compared_by_psis_corrected_for_draws_from_q(faithful):
+    """compare() on an ADVI fit is arviz-stats' loo_approximate_posterior with the fit's log p and log q, not
+    plain PSIS-LOO, which treats the draws as posterior draws."""
+    import arviz_stats as azs
+
+    from bayesmix.comparison import loo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bm.fit(bm.models.gmm(faithful, 2), method="advi", n_steps=3000, draws=500, random_seed=0)
+    stats = result["sample_stats"]
+    assert {"lp", "log_p", "log_q"} <= set(stats.data_vars)
+    (ours,) = loo({"advi": result}).values()
+    corrected = azs.loo_approximate_posterior(result, stats["log_p"], stats["log_q"], pointwise=True)
+    plain = azs.loo(result, pointwise=True)
+    assert ours.elpd == pytest.approx(corrected.elpd, rel=1e-12)
+    assert abs(corrected.elpd - plain.elpd) > 1e-3

@@ -20,6 +20,7 @@ import pymc as pm
 import xarray as xr
 from pymc.pytensorf import compile as compile_pytensor
 from pymc.variational.opvi import Approximation
+from scipy.stats import multivariate_normal
 
 
 def unconstrained_draws(approx: Approximation, draws: int, seed: int, mode: str) -> dict[str, np.ndarray]:
@@ -66,3 +67,27 @@ def log_density_of_draws(model: pm.Model, unconstrained: dict[str, np.ndarray], 
     names = [value.name for value in model.value_vars]
     n_draws = len(unconstrained[names[0]])
     return np.array([[logp({name: unconstrained[name][d] for name in names}) for d in range(n_draws)]])
+
+
+def log_densities_of_draws(
+    approx: Approximation, model: pm.Model, unconstrained: dict[str, np.ndarray], mode: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log p`` and ``log q`` of every draw on the unconstrained scale, each of shape (1, draws).
+
+    ``log p`` is the model's unnormalized log posterior density with the
+    Jacobian of the transforms, ``log q`` the fitted Gaussian approximation's
+    log-density, both at the same unconstrained draws: their difference is
+    the importance ratio that corrects PSIS-LOO for draws from q rather than
+    from the posterior (arviz-stats' ``loo_approximate_posterior``).
+    """
+    logp = model.compile_logp(jacobian=True, mode=mode)
+    names = [value.name for value in model.value_vars]
+    n_draws = len(unconstrained[names[0]])
+    log_p = np.array([[logp({name: unconstrained[name][d] for name in names}) for d in range(n_draws)]])
+    log_q = np.zeros((1, n_draws))
+    for group in approx.groups:
+        entries = sorted(group.ordering.values(), key=lambda entry: entry[1].start)
+        flat = np.concatenate([unconstrained[name].reshape(n_draws, -1) for name, *_ in entries], axis=1)
+        mean, cov = np.asarray(group.mean.eval(), float), np.asarray(group.cov.eval(), float)
+        log_q[0] += multivariate_normal(mean, cov).logpdf(flat).reshape(n_draws)
+    return log_p, log_q

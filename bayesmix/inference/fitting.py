@@ -28,7 +28,12 @@ from bayesmix.baseline.gaussian import DegenerateSolutionWarning, em
 from bayesmix.diagnostics.sampler_checks import EM_STARTS, SamplerWarning, sampler_problems
 from bayesmix.inference._compilation import DEFAULT_BACKEND, MODES, exact_arithmetic
 from bayesmix.inference._minibatch import minibatch_model
-from bayesmix.inference._variational import log_density_of_draws, posterior_of_draws, unconstrained_draws
+from bayesmix.inference._variational import (
+    log_densities_of_draws,
+    log_density_of_draws,
+    posterior_of_draws,
+    unconstrained_draws,
+)
 from bayesmix.models._base import ModelInfo, get_info
 
 METHODS = ("nuts", "advi", "fullrank_advi", "map")
@@ -538,7 +543,15 @@ def _run_advi(model, method, backend, n_steps, draws, initial, seed, progressbar
         attrs={"method": method, "n_steps": n_steps, "backend": backend}
         | ({"batch_size": batch_size} if batch_size else {}),
     )
-    stats = xr.Dataset({"lp": (("chain", "draw"), log_density_of_draws(model, unconstrained, mode))})
+    log_p, log_q = log_densities_of_draws(approx, model, unconstrained, mode)
+    stats = xr.Dataset(
+        {
+            "lp": (("chain", "draw"), log_density_of_draws(model, unconstrained, mode)),
+            # On the unconstrained scale, for PSIS-LOO of draws from q (bayesmix.compare).
+            "log_p": (("chain", "draw"), log_p),
+            "log_q": (("chain", "draw"), log_q),
+        }
+    )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "fit_history": history})
 
 

@@ -1,6 +1,8 @@
-"""The pointwise log-likelihood on demand: a fit stores it only while it is small, and everything that
-needs it gives the same answers without it; PSIS-LOO of large fits is subsampled (Magnusson et al. 2019)
-and agrees with arviz-stats' own loo_subsample on the same rows and with exact PSIS-LOO within its error."""
+"""Large data without large memory, checked on small data with the limits lowered: the pointwise
+log-likelihood on demand (a fit stores it only while it is small, and everything that needs it gives the
+same answers without it), subsampled PSIS-LOO (Magnusson et al. 2019; equal to arviz-stats' loo_subsample
+on the same rows, and to exact PSIS-LOO within its error), predictions a chunk of rows at a time, and a
+report that draws densities instead of a million points. The sizes themselves: benchmarks/large_data.py."""
 
 from __future__ import annotations
 
@@ -189,3 +191,22 @@ def test_predictions_of_many_rows_are_computed_a_chunk_of_rows_at_a_time(faithfu
     func = functools.partial(membership_probabilities, family)
     expected = func(faithful.values, *params).mean(0)
     np.testing.assert_allclose(mean_over_draws(func, faithful.values, *params, max_elements=272 * 2 * 2 * 7), expected)
+
+
+def test_the_report_draws_a_density_above_its_point_limit_and_the_em_table_on_a_sample(faithful, monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    from bayesmix.cli import report
+
+    x, y = faithful.values.T
+    fig, (few, many) = plt.subplots(1, 2)
+    report._points(few, x, y, s=5, color="0.6")
+    monkeypatch.setattr(report, "MAX_SCATTER_POINTS", 100)
+    report._points(many, x, y, s=5, color="0.6")
+    assert [type(c) for c in few.collections] == [PathCollection]
+    assert [type(c) for c in many.collections] == [PolyCollection]  # hexagonal bins
+    plt.close(fig)
+    monkeypatch.setattr(report, "EM_TABLE_ROWS", 200)
+    section = report._em_table_section(faithful, {"n_components": [1, 2], "covariance": ["full"]}, seed=0)
+    assert "On 200 of the 272 rows, drawn at random." in section
