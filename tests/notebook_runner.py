@@ -1,8 +1,9 @@
-"""Executes a notebook from top to bottom; shared by the two notebook test modules.
+"""Executes a notebook from top to bottom; shared by the three notebook test modules.
 
-The notebooks are split over two modules because `pytest -n 2 --dist loadfile` runs
+The notebooks are split over three modules because `pytest -n 2 --dist loadfile` runs
 each module on one worker: in one module they took 12 minutes on one worker while the
-other sat idle.
+other sat idle, and in two the slower one (361 s of notebooks 08 and 09 alone) could
+still start last.
 """
 
 import re
@@ -13,16 +14,11 @@ from nbclient import NotebookClient
 
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(p.stem for p in FOLDER.glob("*.ipynb"))
-# Balanced by their time in the suite (seconds, last CI run; 09 timed here): 187 + 245 + 73 + 33 = 538
-# and 115 + 70 + 65 + 150 + 111 = 511.
-FIRST_HALF = ["01_finite_gmm", "02_label_switching", "03_dirichlet_process", "05_model_comparison"]
-SECOND_HALF = [
-    "04_bayesian_mdn",
-    "06_using_a_fitted_mixture",
-    "07_heavy_tails_and_counts",
-    "08_latent_class_and_mixed_data",
-    "09_mixtures_of_regressions",
-]
+# Their time in the suite (seconds, 2026-12-06): 03 50, 02 25, 01 and 05 under 20 each; 04 51, 07 64, 06
+# under 20; 08 201, 09 118.
+FIRST_PART = ["01_finite_gmm", "02_label_switching", "03_dirichlet_process", "05_model_comparison"]
+SECOND_PART = ["04_bayesian_mdn", "06_using_a_fitted_mixture", "07_heavy_tails_and_counts"]
+THIRD_PART = ["08_latent_class_and_mixed_data", "09_mixtures_of_regressions"]
 
 
 # The figures each notebook's text (and the README, and the docs) state, read back from the outputs of the
