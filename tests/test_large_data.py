@@ -210,3 +210,27 @@ def test_the_report_draws_a_density_above_its_point_limit_and_the_em_table_on_a_
     monkeypatch.setattr(report, "EM_TABLE_ROWS", 200)
     section = report._em_table_section(faithful, {"n_components": [1, 2], "covariance": ["full"]}, seed=0)
     assert "On 200 of the 272 rows, drawn at random." in section
+
+
+def test_the_em_start_of_many_rows_runs_on_a_random_sample_of_them(faithful, monkeypatch):
+    from bayesmix.inference import fitting
+
+    seen = []
+    family = get_info(bm.models.gmm(faithful, 2)).component_family
+    original = type(family).em
+
+    def spy(self, data, *args, **kwargs):
+        seen.append(data.values)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(type(family), "em", spy)
+    monkeypatch.setattr(fitting, "START_ROWS", 150)
+    solution, source = fitting._start(get_info(bm.models.gmm(faithful, 2)), "auto", 3)
+    assert source == "em" and seen[-1].shape == (150, 2)
+    rows = (seen[-1][:, None, :] == faithful.values[None]).all(-1).any(1)
+    assert rows.all() and len(np.unique(seen[-1], axis=0)) > 140  # rows of the data, drawn without replacement
+    full = bm.em(faithful, 2, random_seed=0)
+    order = np.argsort(solution["means"].values[:, 0])
+    np.testing.assert_allclose(
+        solution["means"].values[order], full["means"].values[np.argsort(full["means"].values[:, 0])], rtol=0.05
+    )
