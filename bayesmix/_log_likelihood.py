@@ -33,6 +33,7 @@ __all__ = [
     "log_mean_likelihood",
     "model_info_of",
     "pointwise_values",
+    "row_chunks",
     "stores_log_likelihood",
     "total_log_likelihood",
 ]

@@ -211,6 +211,11 @@ OTHER_CASES = {
     "unknown init": (lambda f: bm.fit(_model(f), init="em"), ValueError, "`init` must be 'auto'"),
     "init None": (lambda f: bm.fit(_model(f), init=None), ValueError, "`init` must be 'auto'"),
     "n_init = 0, map": (lambda f: bm.fit(_mdn_fit()[1], method="map", n_init=0), ValueError, "`n_init`"),
+    "log_likelihood not a bool": (
+        lambda f: bm.fit(_model(f), log_likelihood="yes"),
+        TypeError,
+        "`log_likelihood` must be True, False or None",
+    ),
     "temperature = 0": (
         lambda f: bm.sample_predictive(_mdn_fit()[0], [[0.5, 0.25]], temperature=0),
         ValueError,
