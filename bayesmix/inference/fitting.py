@@ -52,7 +52,7 @@ MDN_ADVI_START_SIGMA = 0.01
 # A Dirichlet-process mixture of a family other than the Gaussian starts at this many EM components.
 DP_EM_START_COMPONENTS = 5
 # The EM start of a mixture of x runs on at most this many rows drawn at random: on 1e6 rows its ten
-# restarts took 43 s of a 575 s fit, on 1e5 rows 4 s, and warm-up moves the chains the last few posterior
+# restarts took 43 s (of 575 s for the whole fit), on 1e5 rows 4 s, and warm-up moves the chains the last few posterior
 # sds from a start that close.
 START_ROWS = 100_000
 SAMPLERS = ("nutpie", "pymc", "numpyro")
