@@ -21,7 +21,6 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from bayesmix._result import mixture_parameters, observed_data_of, priors_of, settings_of, thinning_step
-from bayesmix._validation import Data
 from bayesmix.components._mixture_density import chunked_over_draws, mixture_log_density
 from bayesmix.models._base import ModelInfo, kind_of
 
@@ -29,11 +28,11 @@ __all__ = [
     "CHUNK_ELEMENTS",
     "STORE_LIMIT",
     "log_likelihood_dataset",
-    "log_likelihood_of",
     "log_mean_likelihood",
     "model_info_of",
     "pointwise_values",
     "row_chunks",
+    "stored_log_likelihood",
     "stores_log_likelihood",
     "total_log_likelihood",
 ]
@@ -72,16 +71,11 @@ def model_info_of(result: xr.DataTree) -> ModelInfo:
     )
 
 
-def pointwise_values(
-    info: ModelInfo, posterior: xr.Dataset, rows: np.ndarray | slice | None = None, max_draws: int | None = None
-) -> np.ndarray:
-    """``log p(x_i | theta_s)`` for the draws (chain-major, thinned evenly to at most ``max_draws``) and the
-    training ``rows`` (all for None): shape (draws, rows)."""
+def pointwise_values(info: ModelInfo, posterior: xr.Dataset, rows: np.ndarray | slice | None = None) -> np.ndarray:
+    """``log p(x_i | theta_s)`` for every draw (chain-major) and the training ``rows`` (all for None): shape
+    (draws, rows)."""
     if rows is not None:
         info = _rows_of(info, rows)
-    if max_draws is not None:
-        step = thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], max_draws)
-        posterior = _thinned(posterior, step)
     if info.is_regression:
         from bayesmix.models.mixreg import pointwise_log_likelihood
 
@@ -113,25 +107,11 @@ def log_likelihood_dataset(posterior: xr.Dataset, info: ModelInfo, rows: np.ndar
     )
 
 
-def log_likelihood_of(result: xr.DataTree, rows: np.ndarray | None = None) -> xr.DataArray:
-    """The pointwise log-likelihood of a fit, dims (chain, draw, obs_id), for ``rows`` (all for None): read
-    from the ``log_likelihood`` group when the fit stored it, else computed from the posterior and the data.
-
-    Computing every row of a large fit needs draws x observations values in memory; use
-    :func:`total_log_likelihood` or :func:`log_mean_likelihood` for what they give, in bounded memory.
-    """
-    if "log_likelihood" in result.children:
-        stored = next(iter(result["log_likelihood"].data_vars.values()))
-        return stored if rows is None else stored.isel(obs_id=np.asarray(rows))
-    dataset = log_likelihood_dataset(result["posterior"].to_dataset(), model_info_of(result), rows)
-    return next(iter(dataset.data_vars.values()))
-
-
 def total_log_likelihood(result: xr.DataTree) -> xr.DataArray:
     """``sum_i log p(x_i | theta_s)`` per draw, dims (chain, draw), in memory bounded by :data:`CHUNK_ELEMENTS`."""
     posterior = result["posterior"].to_dataset()
-    if "log_likelihood" in result.children:
-        stored = next(iter(result["log_likelihood"].data_vars.values()))
+    stored = stored_log_likelihood(result)
+    if stored is not None:
         return stored.sum("obs_id").transpose("chain", "draw")
     info = model_info_of(result)
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
@@ -151,8 +131,8 @@ def log_mean_likelihood(result: xr.DataTree, max_draws: int | None = None) -> np
     PSIS-LOO's in-sample approximation) over at most ``max_draws`` evenly thinned draws; shape (n_obs,)."""
     posterior = result["posterior"].to_dataset()
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    if "log_likelihood" in result.children and max_draws is None:
-        stored = next(iter(result["log_likelihood"].data_vars.values()))
+    stored = stored_log_likelihood(result)
+    if stored is not None and max_draws is None:
         values = stored.transpose("chain", "draw", "obs_id").values.reshape(n_draws, -1)
         return logsumexp(values, axis=0) - np.log(n_draws)
     info = model_info_of(result)
@@ -175,6 +155,13 @@ def _log_mean_exp_in_place(values: np.ndarray) -> np.ndarray:
         return np.log(values.mean(axis=0)) + top
 
 
+def stored_log_likelihood(result: xr.DataTree) -> xr.DataArray | None:
+    """The fit's stored pointwise log-likelihood, dims (chain, draw, obs_id), or None where it was not stored."""
+    if "log_likelihood" not in result.children:
+        return None
+    return next(iter(result["log_likelihood"].data_vars.values()))
+
+
 def row_chunks(n_obs: int, n_draws: int) -> list[slice]:
     """Consecutive row slices of at most :data:`CHUNK_ELEMENTS` // ``n_draws`` rows (at least one)."""
     step = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
@@ -183,16 +170,10 @@ def row_chunks(n_obs: int, n_draws: int) -> list[slice]:
 
 def _rows_of(info: ModelInfo, rows: np.ndarray | slice) -> ModelInfo:
     """``info`` with its training data (and, for y given x, its outputs) restricted to ``rows``."""
-    data = info.data
     extras = dict(info.extras)
     if "y" in extras:
-        y = extras["y"]
-        extras["y"] = Data(values=y.values[rows], feature_names=y.feature_names)
-    return dataclasses.replace(
-        info,
-        data=Data(values=data.values[rows], feature_names=data.feature_names, categories=data.categories),
-        extras=extras,
-    )
+        extras["y"] = dataclasses.replace(extras["y"], values=extras["y"].values[rows])
+    return dataclasses.replace(info, data=dataclasses.replace(info.data, values=info.data.values[rows]), extras=extras)
 
 
 def _thinned(posterior: xr.Dataset, step: int) -> xr.Dataset:

@@ -144,16 +144,14 @@ def pointwise_elpd(result: xr.DataTree) -> np.ndarray:
     info = model_info_of(result)
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
     out = np.empty(info.data.n_obs)
-    reff = None
+    reff = _relative_efficiency(posterior, n_draws)
     for rows in row_chunks(info.data.n_obs, n_draws):
         tree = xr.DataTree.from_dict(
             {"posterior": posterior, "log_likelihood": log_likelihood_dataset(posterior, info, _indices(rows))}
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            elpd = _psis(tree, result, reff)
-        reff = _relative_efficiency(posterior, n_draws) if reff is None else reff
-        out[rows] = elpd.elpd_i.values
+            out[rows] = _psis(tree, result, reff).elpd_i.values
     return out
 
 
