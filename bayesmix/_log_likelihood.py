@@ -162,9 +162,10 @@ def stored_log_likelihood(result: xr.DataTree) -> xr.DataArray | None:
     return next(iter(result["log_likelihood"].data_vars.values()))
 
 
-def row_chunks(n_obs: int, n_draws: int) -> list[slice]:
-    """Consecutive row slices of at most :data:`CHUNK_ELEMENTS` // ``n_draws`` rows (at least one)."""
-    step = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
+def row_chunks(n_obs: int, per_row: int) -> list[slice]:
+    """Consecutive row slices of at most :data:`CHUNK_ELEMENTS` // ``per_row`` rows (at least one), for blocks of
+    ``per_row`` values a row (draws, or draws x components)."""
+    step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
     return [slice(start, min(start + step, n_obs)) for start in range(0, n_obs, step)]
 
 

@@ -323,7 +323,7 @@ def comparison_table(
     if "subsampling_dse" not in table:
         table["subsampling_dse"] = 0.0
     table["subsampling_dse"] = table["subsampling_dse"].fillna(0.0)
-    k = {name: _computed_pareto_k(e) for name, e in elpd.items()}
+    k = {name: computed_pareto_k(e) for name, e in elpd.items()}
     table["loo_rows"] = [k[name].size for name in table.index]
     table["n_high_pareto_k"] = [int((k[name] > PARETO_K_THRESHOLD).sum()) for name in table.index]
     table["max_pareto_k"] = [float(k[name].max()) for name in table.index]
@@ -343,13 +343,17 @@ def comparison_table(
     return table[COLUMNS]
 
 
-def _computed_pareto_k(elpd: azs.ELPDData) -> np.ndarray:
+def computed_rows(elpd: azs.ELPDData) -> np.ndarray:
+    """The rows whose PSIS-LOO a result computed: the subsample of a subsampled one, else every row."""
+    if isinstance(elpd, ELPDDataLOOSubsample):
+        return np.asarray(elpd.loo_subsample_observations)
+    return np.arange(elpd.n_data_points)
+
+
+def computed_pareto_k(elpd: azs.ELPDData) -> np.ndarray:
     """The Pareto shapes of the rows whose PSIS-LOO was computed; a NaN shape (the tail fit failed, e.g. on
     overflowing weights) is as unreliable as a high one."""
-    k = np.asarray(elpd.pareto_k, float).ravel()
-    if isinstance(elpd, ELPDDataLOOSubsample):
-        k = k[elpd.loo_subsample_observations]
-    return np.nan_to_num(k, nan=np.inf)
+    return np.nan_to_num(np.asarray(elpd.pareto_k, float).ravel()[computed_rows(elpd)], nan=np.inf)
 
 
 def _on_shared_rows(elpd: Mapping[str, azs.ELPDData]) -> dict[str, azs.ELPDData]:
@@ -358,7 +362,7 @@ def _on_shared_rows(elpd: Mapping[str, azs.ELPDData]) -> dict[str, azs.ELPDData]
     NaN-driven, 0.5 each, on the full arrays). A random subsample's mean log score estimates the whole data's."""
     shared = None
     for e in elpd.values():
-        rows = e.loo_subsample_observations if isinstance(e, ELPDDataLOOSubsample) else np.arange(e.n_data_points)
+        rows = computed_rows(e)
         shared = rows if shared is None else np.intersect1d(shared, rows)
     restricted = {}
     for name, e in elpd.items():

@@ -28,7 +28,6 @@ from bayesmix._log_likelihood import (
 from bayesmix._result import family_of, mixture_parameters
 from bayesmix.components._mixture_density import mean_over_draws, membership_probabilities
 from bayesmix.models._base import get_info
-from bayesmix.prediction import mixture as mixture_prediction
 
 
 def without_log_likelihood(result: xr.DataTree) -> xr.DataTree:
@@ -182,7 +181,7 @@ def test_training_anomaly_scores_need_no_stored_group(faithful_fit, bare_fit, mo
 
 def test_predictions_of_many_rows_are_computed_a_chunk_of_rows_at_a_time(faithful, faithful_fit, monkeypatch):
     whole = bm.predict_proba(faithful_fit, faithful), bm.score_samples(faithful_fit, faithful)
-    monkeypatch.setattr(mixture_prediction, "CHUNK_ELEMENTS", 1000 * 2 * 50)  # 50 rows at a time: 6 chunks
+    monkeypatch.setattr(_log_likelihood, "CHUNK_ELEMENTS", 1000 * 2 * 50)  # 50 rows at a time: 6 chunks
     chunked = bm.predict_proba(faithful_fit, faithful), bm.score_samples(faithful_fit, faithful)
     for a, b in zip(whole, chunked, strict=True):
         xr.testing.assert_allclose(a, b, rtol=1e-12)

@@ -42,7 +42,7 @@ from bayesmix import persistence
 from bayesmix._result import observed_data_of, settings_of
 from bayesmix.cli import report_regression
 from bayesmix.cli.analysis import RUN_FILE, baseline_path, result_path
-from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, loo
+from bayesmix.comparison import PARETO_K_THRESHOLD, comparison_table, computed_pareto_k, computed_rows, loo
 from bayesmix.components.categorical import decode
 from bayesmix.diagnostics.mixture_diagnostics import rank_test_draws, rank_test_level, rank_test_step
 from bayesmix.models._base import FINITE, kind_of
@@ -344,9 +344,7 @@ def _pareto_k_figure(elpd: dict) -> plt.Figure:
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.4 * rows), squeeze=False, sharey=True)
     for ax, (name, e) in zip(axes.ravel(), elpd.items(), strict=False):
-        k = np.asarray(e.pareto_k).ravel()
-        rows = np.asarray(getattr(e, "loo_subsample_observations", np.arange(k.size)))
-        k = np.nan_to_num(k[rows], nan=np.inf)  # a failed tail fit counts as unreliable
+        rows, k = computed_rows(e), computed_pareto_k(e)  # a failed tail fit counts as unreliable
         bad = k > PARETO_K_THRESHOLD
         _points(ax, rows[~bad], k[~bad], s=4, color="0.3")
         ax.scatter(rows[bad], np.minimum(k[bad], 2.0), s=10, color="C3")

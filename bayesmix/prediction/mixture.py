@@ -31,6 +31,7 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from bayesmix._deprecation import renamed_arguments
+from bayesmix._log_likelihood import row_chunks
 from bayesmix._result import check_result, mixture_parameters, observed_data_of, settings_of
 from bayesmix._validation import Data, check_data, check_positive_int
 from bayesmix.comparison import pointwise_elpd
@@ -41,8 +42,6 @@ from bayesmix.relabel import relabel
 
 DEFAULT_CI_PROB = 0.94
 DEFAULT_MAX_DRAWS = 1000
-# Values of the (draws, rows, components) block evaluated at once: 128 MB, whatever the number of rows.
-CHUNK_ELEMENTS = 2**24
 DEFAULT_ANOMALY_QUANTILE = 0.01
 
 
@@ -151,11 +150,10 @@ def _per_draw(func, result: object, X_new: object, ci_prob: object, max_draws: o
     ci_prob = _check_probability(ci_prob, name="ci_prob")
     params = fitted.parameters(check_positive_int(max_draws, name="max_draws"))
     n_draws, n_components = params[0].shape[:2]
-    step = max(1, CHUNK_ELEMENTS // (n_draws * n_components))
     evaluate = functools.partial(func, fitted.family)
     chunks = (
         (rows, chunked_over_draws(evaluate, data.values[rows], *params))
-        for rows in (slice(start, min(start + step, data.n_obs)) for start in range(0, data.n_obs, step))
+        for rows in row_chunks(data.n_obs, n_draws * n_components)
     )
     return fitted, data, ci_prob, n_draws, chunks
 
